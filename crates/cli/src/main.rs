@@ -1,0 +1,76 @@
+//! The `netpipe` binary: a thin command line over the netpipe crates.
+
+mod components;
+mod metrics_server;
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Network vendors' event streams into Kafka, Parquet files and stdout.
+#[derive(Parser)]
+#[command(name = "netpipe", version, about, propagate_version = true)]
+struct Cli {
+    /// Log level (error, warn, info, debug, trace) or a RUST_LOG-style filter;
+    /// RUST_LOG is used when this is not given. Logs go to stderr.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline until its sources end or SIGINT/SIGTERM (drains, then exits 0).
+    Run {
+        /// The pipeline file (YAML).
+        file: PathBuf,
+        /// Serve Prometheus metrics at http://ADDR/metrics (overrides the file's `metrics:`).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<std::net::SocketAddr>,
+    },
+    /// Check pipeline files; print every error and exit non-zero if any.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the component types and their options.
+    List {
+        /// Print the reference as markdown (as in the README).
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+fn init_logging(level: Option<&str>) {
+    let filter = match level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.as_deref());
+    let registry = components::registry();
+    match cli.command {
+        Command::Run { file, metrics_addr } => run::run(&file, metrics_addr, &registry),
+        Command::Validate { files } => run::validate(&files, &registry),
+        Command::List { markdown } => {
+            if markdown {
+                print!("{}", registry.reference());
+            } else {
+                print!("{}", components::listing(&registry));
+            }
+            std::process::ExitCode::SUCCESS
+        }
+    }
+}

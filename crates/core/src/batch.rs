@@ -1,0 +1,264 @@
+//! The bounded batching stage in front of each sink.
+//!
+//! Chunks arrive from the sink's inputs over a bounded channel; the batcher
+//! gathers them into [`Batch`]es of at most `max_events` events or `max_bytes`
+//! bytes, or whatever arrived within `timeout` of the first event, and hands
+//! each batch to the sink over a channel of one. A chunk larger than what is
+//! left in a batch is split by range, never copied. While the sink is busy,
+//! both channels fill and the sources' sends wait: memory stays bounded and
+//! nothing is dropped.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::ack::Chunk;
+use crate::event::Event;
+use crate::units::{ByteSize, HumanDuration};
+
+/// When a sink's batch is handed over: whichever limit is reached first.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Most events in one batch.
+    pub max_events: usize,
+    /// Most bytes (estimated encoded size) in one batch, e.g. `4MiB`.
+    pub max_bytes: ByteSize,
+    /// Longest wait after a batch's first event before it is handed over, e.g. `200ms`.
+    pub timeout: HumanDuration,
+}
+
+impl Default for BatchConfig {
+    /// Large enough that per-batch costs (a write call, a flush, an
+    /// acknowledgement) vanish per event; short enough that a quiet stream
+    /// still reaches its sink within a fifth of a second.
+    fn default() -> Self {
+        BatchConfig {
+            max_events: 10_000,
+            max_bytes: ByteSize(8 * 1024 * 1024),
+            timeout: HumanDuration(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Slice {
+    chunk: Arc<Chunk>,
+    range: Range<usize>,
+}
+
+/// Events for one sink write: slices of the chunks that arrived.
+#[derive(Debug, Default)]
+pub struct Batch {
+    slices: Vec<Slice>,
+    events: usize,
+    bytes: usize,
+    opened: Option<Instant>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.events
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events == 0
+    }
+
+    /// Estimated bytes of the events in the batch.
+    pub fn byte_size(&self) -> usize {
+        self.bytes
+    }
+
+    /// When the batch's first event arrived at the batcher.
+    pub fn opened_at(&self) -> Option<Instant> {
+        self.opened
+    }
+
+    pub fn events(&self) -> impl Iterator<Item = &Event> + '_ {
+        self.slices
+            .iter()
+            .flat_map(|s| s.chunk.events()[s.range.clone()].iter())
+    }
+
+    /// The sink has durably written every event of the batch: tell the
+    /// sources. Sinks call this (or keep the batch and call it later, when a
+    /// write only becomes durable at a later commit). A batch dropped without
+    /// it is never acknowledged.
+    pub fn acknowledge(self) {
+        for slice in &self.slices {
+            if slice.range.end == slice.chunk.len() {
+                slice.chunk.acknowledge();
+            }
+        }
+    }
+
+    /// Takes as much of `chunk[start..]` as fits; returns where it stopped.
+    fn take(&mut self, chunk: &Arc<Chunk>, start: usize, config: &BatchConfig) -> usize {
+        if self.opened.is_none() {
+            self.opened = Some(Instant::now());
+        }
+        let whole_fits = start == 0
+            && self.events + chunk.len() <= config.max_events
+            && self.bytes + chunk.byte_size() <= config.max_bytes.0;
+        let (end, bytes) = if whole_fits {
+            (chunk.len(), chunk.byte_size())
+        } else {
+            let mut end = start;
+            let mut bytes = 0;
+            for event in &chunk.events()[start..] {
+                let full = self.events + (end - start) >= config.max_events
+                    || (self.bytes + bytes + event.size > config.max_bytes.0
+                        && (self.events + end - start) > 0);
+                if full {
+                    break;
+                }
+                bytes += event.size;
+                end += 1;
+            }
+            (end, bytes)
+        };
+        if end > start {
+            self.slices.push(Slice {
+                chunk: chunk.clone(),
+                range: start..end,
+            });
+            self.events += end - start;
+            self.bytes += bytes;
+        }
+        end
+    }
+
+    fn is_full(&self, config: &BatchConfig) -> bool {
+        self.events >= config.max_events || self.bytes >= config.max_bytes.0
+    }
+}
+
+/// Gathers chunks into batches until its input closes, then hands over what
+/// is left. Returns when the sink side is gone or everything was handed over.
+pub(crate) async fn run_batcher(
+    mut input: mpsc::Receiver<Arc<Chunk>>,
+    output: mpsc::Sender<Batch>,
+    config: BatchConfig,
+) {
+    let mut batch = Batch::default();
+    loop {
+        let deadline = batch.opened.map(|t| t + config.timeout.0);
+        let next = match deadline {
+            Some(deadline) => tokio::select! {
+                chunk = input.recv() => chunk,
+                _ = tokio::time::sleep_until(deadline) => {
+                    if output.send(std::mem::take(&mut batch)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            },
+            None => input.recv().await,
+        };
+        let Some(chunk) = next else { break };
+        let mut start = 0;
+        while start < chunk.len() {
+            let end = batch.take(&chunk, start, &config);
+            // No progress means the next event does not fit: the batch is full.
+            let full = end == start || batch.is_full(&config);
+            if full && output.send(std::mem::take(&mut batch)).await.is_err() {
+                return;
+            }
+            start = end;
+        }
+    }
+    if !batch.is_empty() {
+        let _ = output.send(batch).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ack::AckTracker;
+    use crate::value::{Record, Timestamp, field_names};
+
+    fn chunk(n: usize, tracker: &Arc<AckTracker>) -> Arc<Chunk> {
+        let names = field_names::<&str>(&[]);
+        let events = (0..n)
+            .map(|_| {
+                let mut e = Event::new(
+                    "s".into(),
+                    "t".into(),
+                    Timestamp(0),
+                    Record::new(names.clone(), vec![]),
+                );
+                e.size = 10;
+                e
+            })
+            .collect();
+        Arc::new(Chunk::new(events, 1, tracker.clone()))
+    }
+
+    fn config(max_events: usize, max_bytes: usize) -> BatchConfig {
+        BatchConfig {
+            max_events,
+            max_bytes: ByteSize(max_bytes),
+            timeout: HumanDuration(Duration::from_secs(3600)),
+        }
+    }
+
+    async fn batches_of(chunks: Vec<Arc<Chunk>>, config: BatchConfig) -> Vec<Batch> {
+        let (tx, rx) = mpsc::channel(chunks.len() + 1);
+        let (out_tx, mut out_rx) = mpsc::channel(1);
+        let task = tokio::spawn(run_batcher(rx, out_tx, config));
+        for c in chunks {
+            tx.send(c).await.unwrap();
+        }
+        drop(tx);
+        let mut batches = Vec::new();
+        while let Some(b) = out_rx.recv().await {
+            batches.push(b);
+        }
+        task.await.unwrap();
+        batches
+    }
+
+    #[tokio::test]
+    async fn splits_chunks_at_max_events_and_acks_each_chunk_once() {
+        let (tracker, acks) = AckTracker::new();
+        let chunks = vec![chunk(7, &tracker), chunk(7, &tracker)];
+        let batches = batches_of(chunks, config(5, usize::MAX)).await;
+        let sizes: Vec<usize> = batches.iter().map(Batch::len).collect();
+        assert_eq!(sizes, vec![5, 5, 4]);
+        let mut acked = Vec::new();
+        for b in batches {
+            b.acknowledge();
+            acked.push(acks.events());
+        }
+        assert_eq!(acked, vec![0, 7, 14]);
+    }
+
+    #[tokio::test]
+    async fn flushes_on_bytes() {
+        let (tracker, _acks) = AckTracker::new();
+        let batches = batches_of(vec![chunk(10, &tracker)], config(100, 35)).await;
+        let sizes: Vec<usize> = batches.iter().map(Batch::len).collect();
+        assert_eq!(sizes, vec![3, 3, 3, 1]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn flushes_on_timeout_while_input_stays_open() {
+        let (tracker, _acks) = AckTracker::new();
+        let (tx, rx) = mpsc::channel(4);
+        let (out_tx, mut out_rx) = mpsc::channel(1);
+        let mut cfg = config(100, usize::MAX);
+        cfg.timeout = HumanDuration(Duration::from_millis(200));
+        tokio::spawn(run_batcher(rx, out_tx, cfg));
+        tx.send(chunk(3, &tracker)).await.unwrap();
+        let batch = out_rx.recv().await.unwrap();
+        assert_eq!(batch.len(), 3);
+        assert!(batch.opened_at().unwrap().elapsed() >= Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,497 @@
+//! Pipeline files: YAML with named sources and sinks, checked whole before
+//! anything starts.
+//!
+//! Parsing goes in steps, each collecting every error it finds: environment
+//! interpolation, YAML syntax, component types and options (each component's
+//! own `deny_unknown_fields` struct), then the graph (inputs that name
+//! nothing, cycles, sources nobody reads). Every error names the file, line
+//! and column, and where a near miss is likely, the nearest valid name.
+
+mod interpolate;
+mod locate;
+mod registry;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::batch::BatchConfig;
+use crate::sink::SinkConfig;
+use crate::source::SourceConfig;
+
+pub use interpolate::{MissingVariable, interpolate};
+pub use locate::{Location, Locations};
+pub use registry::{ComponentType, OptionDoc, Registry, SinkType, SourceType};
+
+/// One problem in a pipeline file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    pub location: Option<Location>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.location {
+            Some(l) => write!(f, "{}:{}:{}: {}", self.file, l.line, l.column, self.message)?,
+            None => write!(f, "{}: {}", self.file, self.message)?,
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in a pipeline file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Options every sink takes besides its own.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SinkCommon {
+    /// The sources this sink reads: one name or a list.
+    pub inputs: Inputs,
+    /// When a batch is handed to the sink.
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+/// `inputs: demo` or `inputs: [a, b]`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Inputs {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Inputs {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Inputs::One(name) => vec![name],
+            Inputs::Many(names) => names,
+        }
+    }
+}
+
+/// The optional `metrics:` section.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve Prometheus metrics at `http://ADDRESS/metrics`, e.g. `127.0.0.1:9598`.
+    pub address: SocketAddr,
+}
+
+#[derive(Debug)]
+pub struct SourceSpec {
+    pub name: String,
+    pub type_name: &'static str,
+    pub config: Box<dyn SourceConfig>,
+}
+
+#[derive(Debug)]
+pub struct SinkSpec {
+    pub name: String,
+    pub type_name: &'static str,
+    pub inputs: Vec<String>,
+    pub batch: BatchConfig,
+    pub config: Box<dyn SinkConfig>,
+}
+
+/// A checked pipeline, ready to run.
+#[derive(Debug)]
+pub struct PipelineConfig {
+    pub sources: Vec<SourceSpec>,
+    pub sinks: Vec<SinkSpec>,
+    pub metrics: Option<MetricsConfig>,
+    /// Relative paths in component options resolve against this directory.
+    pub base_dir: PathBuf,
+}
+
+const TOP_LEVEL_KEYS: [&str; 3] = ["sources", "sinks", "metrics"];
+
+/// Reads and checks a pipeline file, taking `${VAR}`s from the process environment.
+pub fn load(path: &Path, registry: &Registry) -> Result<PipelineConfig, ConfigErrors> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.clone(),
+            location: None,
+            message: format!("cannot read the pipeline file: {e}"),
+            hint: None,
+        }])
+    })?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut pipeline = parse(&file, &text, registry, &|name| std::env::var(name).ok())?;
+    pipeline.base_dir = base_dir;
+    Ok(pipeline)
+}
+
+/// The nearest of `candidates` to `word`, if any is near enough to be a typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(2))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// The backticked names in a serde "unknown field" message, after "expected".
+fn expected_names(message: &str) -> Vec<&str> {
+    let Some((_, expected)) = message.split_once("expected") else {
+        return Vec::new();
+    };
+    expected.split('`').skip(1).step_by(2).collect()
+}
+
+struct Checker<'a> {
+    file: &'a str,
+    locations: Locations,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, path: &str, message: String, hint: Option<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            location: self.locations.find(path),
+            message,
+            hint,
+        });
+    }
+
+    /// Reports a component-options error at the deepest path it names.
+    fn options_error(&mut self, component: &str, error: registry::PathError, extra_keys: &[&str]) {
+        let mut path = component.to_string();
+        if !error.path.is_empty() {
+            path = format!("{path}.{}", error.path);
+        }
+        let unknown = error
+            .message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next());
+        match unknown {
+            Some(key) => {
+                let mut valid = expected_names(&error.message);
+                if error.path.is_empty() {
+                    valid.extend_from_slice(extra_keys);
+                }
+                let hint = nearest(key, valid.iter().copied())
+                    .map(|n| format!("did you mean `{n}`?"))
+                    .or_else(|| Some(format!("valid keys: {}", valid.join(", "))));
+                self.error(
+                    &format!("{path}.{key}"),
+                    format!("unknown key `{key}` in `{path}`"),
+                    hint,
+                );
+            }
+            None => self.error(&path, format!("`{path}`: {}", error.message), None),
+        }
+    }
+
+    fn mapping<'v>(&mut self, path: &str, value: &'v Value) -> Option<&'v Mapping> {
+        match value {
+            Value::Mapping(m) => Some(m),
+            _ => {
+                self.error(
+                    path,
+                    format!("`{path}` must be a mapping of names to options"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// Splits `type` off a component's options and checks it names a known type.
+    fn component_type<'r, C: ?Sized>(
+        &mut self,
+        path: &str,
+        options: &mut Mapping,
+        types: &'r [ComponentType<C>],
+    ) -> Option<&'r ComponentType<C>> {
+        let names = || types.iter().map(|t| t.name);
+        match options.remove("type") {
+            Some(Value::String(name)) => match types.iter().find(|t| t.name == name) {
+                Some(t) => Some(t),
+                None => {
+                    let hint = nearest(&name, names())
+                        .map(|n| format!("did you mean `{n}`?"))
+                        .unwrap_or_else(|| {
+                            format!("known types: {}", names().collect::<Vec<_>>().join(", "))
+                        });
+                    self.error(
+                        &format!("{path}.type"),
+                        format!("unknown component type `{name}`"),
+                        Some(hint),
+                    );
+                    None
+                }
+            },
+            Some(_) => {
+                self.error(
+                    &format!("{path}.type"),
+                    "`type` must be a string".into(),
+                    None,
+                );
+                None
+            }
+            None => {
+                let known = names().collect::<Vec<_>>().join(", ");
+                self.error(
+                    path,
+                    format!("`{path}` has no `type`"),
+                    Some(format!("known types: {known}")),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Checks pipeline text; `lookup` supplies `${VAR}` values.
+pub fn parse(
+    file: &str,
+    text: &str,
+    registry: &Registry,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<PipelineConfig, ConfigErrors> {
+    let text = interpolate(text, lookup).map_err(|missing| {
+        let errors = missing
+            .into_iter()
+            .map(|m| {
+                let before = &text[..m.offset];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                ConfigError {
+                    file: file.to_string(),
+                    location: Some(Location { line, column }),
+                    message: format!("environment variable `{}` is not set", m.name),
+                    hint: Some(format!("set it, or give a default: ${{{}:-value}}", m.name)),
+                }
+            })
+            .collect();
+        ConfigErrors(errors)
+    })?;
+    let root: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: file.to_string(),
+            location: e.location().map(|l| Location {
+                line: l.line(),
+                column: l.column(),
+            }),
+            message: format!("invalid YAML: {e}"),
+            hint: None,
+        }])
+    })?;
+    let mut checker = Checker {
+        file,
+        locations: Locations::index(&text),
+        errors: Vec::new(),
+    };
+    let Some(root) = checker.mapping("", &root).cloned() else {
+        return Err(ConfigErrors(checker.errors));
+    };
+    for key in root.keys() {
+        let key = key.as_str().unwrap_or("?");
+        if !TOP_LEVEL_KEYS.contains(&key) {
+            let hint = nearest(key, TOP_LEVEL_KEYS).map(|n| format!("did you mean `{n}`?"));
+            checker.error(key, format!("unknown top-level key `{key}`"), hint);
+        }
+    }
+
+    let mut sources = Vec::new();
+    let empty = Value::Mapping(Mapping::new());
+    let source_map = checker
+        .mapping("sources", root.get("sources").unwrap_or(&empty))
+        .cloned()
+        .unwrap_or_default();
+    for (name, options) in source_map {
+        let name = name.as_str().unwrap_or("?").to_string();
+        let path = format!("sources.{name}");
+        let Some(mut options) = checker.mapping(&path, &options).cloned() else {
+            continue;
+        };
+        let Some(kind) = checker.component_type(&path, &mut options, &registry.sources) else {
+            continue;
+        };
+        match kind.parse(Value::Mapping(options)) {
+            Ok(config) => sources.push(SourceSpec {
+                name,
+                type_name: kind.name,
+                config,
+            }),
+            Err(e) => checker.options_error(&path, e, &["type"]),
+        }
+    }
+
+    let mut sinks = Vec::new();
+    let sink_map = checker
+        .mapping("sinks", root.get("sinks").unwrap_or(&empty))
+        .cloned()
+        .unwrap_or_default();
+    for (name, options) in sink_map {
+        let name = name.as_str().unwrap_or("?").to_string();
+        let path = format!("sinks.{name}");
+        let Some(mut options) = checker.mapping(&path, &options).cloned() else {
+            continue;
+        };
+        let Some(kind) = checker.component_type(&path, &mut options, &registry.sinks) else {
+            continue;
+        };
+        let mut common = Mapping::new();
+        for key in ["inputs", "batch"] {
+            if let Some(value) = options.remove(key) {
+                common.insert(key.into(), value);
+            }
+        }
+        let common = registry::parse_common(Value::Mapping(common));
+        let config = kind.parse(Value::Mapping(options));
+        match (common, config) {
+            (Ok(common), Ok(config)) => sinks.push(SinkSpec {
+                name,
+                type_name: kind.name,
+                inputs: common.inputs.into_vec(),
+                batch: common.batch,
+                config,
+            }),
+            (common, config) => {
+                for e in [common.err(), config.err()].into_iter().flatten() {
+                    checker.options_error(&path, e, &["type", "inputs", "batch"]);
+                }
+            }
+        }
+    }
+
+    check_graph(&mut checker, &root, &sources, &sinks);
+
+    let metrics = match root.get("metrics") {
+        Some(value) => match registry::parse_metrics(value.clone()) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                checker.options_error("metrics", e, &[]);
+                None
+            }
+        },
+        None => None,
+    };
+
+    if checker.errors.is_empty() {
+        Ok(PipelineConfig {
+            sources,
+            sinks,
+            metrics,
+            base_dir: PathBuf::from("."),
+        })
+    } else {
+        Err(ConfigErrors(checker.errors))
+    }
+}
+
+/// Inputs that name nothing, name a sink (a sink reading a sink would loop
+/// back on itself), and sources that no sink reads.
+fn check_graph(
+    checker: &mut Checker<'_>,
+    root: &Mapping,
+    sources: &[SourceSpec],
+    sinks: &[SinkSpec],
+) {
+    let declared = |section: &str| -> Vec<String> {
+        root.get(section)
+            .and_then(Value::as_mapping)
+            .map(|m| {
+                m.keys()
+                    .filter_map(|k| k.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let source_names = declared("sources");
+    let sink_names = declared("sinks");
+    if source_names.is_empty() {
+        checker.error(
+            "sources",
+            "the pipeline has no sources".into(),
+            Some("add a `sources:` section".into()),
+        );
+    }
+    if sink_names.is_empty() {
+        checker.error(
+            "sinks",
+            "the pipeline has no sinks".into(),
+            Some("add a `sinks:` section".into()),
+        );
+    }
+    for sink in sinks {
+        for (i, input) in sink.inputs.iter().enumerate() {
+            let path = format!("sinks.{}.inputs.{i}", sink.name);
+            if *input == sink.name {
+                checker.error(
+                    &path,
+                    format!(
+                        "sink `{}` lists itself as an input: that is a cycle",
+                        sink.name
+                    ),
+                    Some("inputs name sources".into()),
+                );
+            } else if sink_names.contains(input) {
+                checker.error(
+                    &path,
+                    format!(
+                        "input `{input}` of sink `{}` is a sink, and sinks only read sources",
+                        sink.name
+                    ),
+                    None,
+                );
+            } else if !source_names.contains(input) {
+                let hint = nearest(input, source_names.iter().map(String::as_str))
+                    .map(|n| format!("did you mean `{n}`?"))
+                    .or_else(|| Some(format!("sources: {}", source_names.join(", "))));
+                checker.error(
+                    &path,
+                    format!("input `{input}` of sink `{}` names no source", sink.name),
+                    hint,
+                );
+            }
+        }
+        if sink.inputs.is_empty() {
+            checker.error(
+                &format!("sinks.{}.inputs", sink.name),
+                format!("sink `{}` has no inputs", sink.name),
+                None,
+            );
+        }
+    }
+    for source in sources {
+        if !sinks.iter().any(|s| s.inputs.contains(&source.name)) {
+            checker.error(
+                &format!("sources.{}", source.name),
+                format!("source `{}` is read by no sink", source.name),
+                Some("add it to a sink's `inputs`, or remove it".into()),
+            );
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The component types a pipeline file may name, and their option docs.
+
+use schemars::{JsonSchema, Schema};
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+
+use crate::sink::SinkConfig;
+use crate::source::SourceConfig;
+
+/// Where in a component's options deserialization failed, and why.
+#[derive(Debug)]
+pub(crate) struct PathError {
+    /// Dotted path below the component, e.g. `batch.max_events`; empty for the component itself.
+    pub path: String,
+    pub message: String,
+}
+
+type Parse<C> = fn(serde_yaml_ng::Value) -> Result<Box<C>, PathError>;
+
+/// One component type: its name in `type:`, a one-line description, how to
+/// parse its options, and their documentation.
+pub struct ComponentType<C: ?Sized> {
+    pub name: &'static str,
+    pub about: &'static str,
+    parse: Parse<C>,
+    schema: fn() -> Schema,
+}
+
+pub type SourceType = ComponentType<dyn SourceConfig>;
+pub type SinkType = ComponentType<dyn SinkConfig>;
+
+fn parse_options<T: DeserializeOwned>(value: serde_yaml_ng::Value) -> Result<T, PathError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e
+            .path()
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|s| s != "?")
+            .collect::<Vec<_>>()
+            .join(".");
+        PathError {
+            path,
+            message: e.into_inner().to_string(),
+        }
+    })
+}
+
+impl SourceType {
+    pub fn new<T: SourceConfig + DeserializeOwned + JsonSchema + 'static>(
+        name: &'static str,
+        about: &'static str,
+    ) -> Self {
+        ComponentType {
+            name,
+            about,
+            parse: |v| parse_options::<T>(v).map(|c| Box::new(c) as Box<dyn SourceConfig>),
+            schema: || schemars::schema_for!(T),
+        }
+    }
+}
+
+impl SinkType {
+    pub fn new<T: SinkConfig + DeserializeOwned + JsonSchema + 'static>(
+        name: &'static str,
+        about: &'static str,
+    ) -> Self {
+        ComponentType {
+            name,
+            about,
+            parse: |v| parse_options::<T>(v).map(|c| Box::new(c) as Box<dyn SinkConfig>),
+            schema: || schemars::schema_for!(T),
+        }
+    }
+}
+
+impl<C: ?Sized> ComponentType<C> {
+    pub(crate) fn parse(&self, options: serde_yaml_ng::Value) -> Result<Box<C>, PathError> {
+        (self.parse)(options)
+    }
+
+    /// The documented options, in declaration order.
+    pub fn options(&self) -> Vec<OptionDoc> {
+        options_of(&(self.schema)())
+    }
+}
+
+/// One documented option of a component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionDoc {
+    pub name: String,
+    pub kind: String,
+    pub default: Option<String>,
+    pub required: bool,
+    pub description: String,
+}
+
+fn type_of(schema: &Json) -> String {
+    if let Some(reference) = schema.get("$ref").and_then(Json::as_str) {
+        return reference
+            .rsplit('/')
+            .next()
+            .unwrap_or(reference)
+            .to_string();
+    }
+    if let Some(values) = schema.get("enum").and_then(Json::as_array) {
+        let names: Vec<String> = values
+            .iter()
+            .map(|v| v.to_string().replace('"', ""))
+            .collect();
+        return names.join(" | ");
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(variants) = schema.get(key).and_then(Json::as_array) {
+            let kinds: Vec<String> = variants
+                .iter()
+                .map(type_of)
+                .filter(|k| k != "null")
+                .collect();
+            return kinds.join(" | ");
+        }
+    }
+    match schema.get("type") {
+        Some(Json::String(t)) if t == "array" => {
+            format!("[{}]", schema.get("items").map(type_of).unwrap_or_default())
+        }
+        Some(Json::String(t)) => t.clone(),
+        Some(Json::Array(ts)) => ts
+            .iter()
+            .filter_map(Json::as_str)
+            .filter(|t| *t != "null")
+            .collect::<Vec<_>>()
+            .join(" | "),
+        _ => "any".to_string(),
+    }
+}
+
+fn options_of(schema: &Schema) -> Vec<OptionDoc> {
+    let json = schema.as_value();
+    let required: Vec<&str> = json
+        .get("required")
+        .and_then(Json::as_array)
+        .map(|r| r.iter().filter_map(Json::as_str).collect())
+        .unwrap_or_default();
+    let Some(properties) = json.get("properties").and_then(Json::as_object) else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, prop)| OptionDoc {
+            name: name.clone(),
+            kind: type_of(prop),
+            default: prop
+                .get("default")
+                .filter(|d| !d.is_null())
+                .map(|d| match d {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                }),
+            required: required.contains(&name.as_str()),
+            description: prop
+                .get("description")
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .replace('\n', " "),
+        })
+        .collect()
+}
+
+/// Every component type a pipeline may use. The binary assembles it from
+/// the source and sink crates.
+#[derive(Default)]
+pub struct Registry {
+    pub sources: Vec<SourceType>,
+    pub sinks: Vec<SinkType>,
+}
+
+impl Registry {
+    pub fn source(&self, name: &str) -> Option<&SourceType> {
+        self.sources.iter().find(|t| t.name == name)
+    }
+
+    pub fn sink(&self, name: &str) -> Option<&SinkType> {
+        self.sinks.iter().find(|t| t.name == name)
+    }
+
+    /// A markdown reference of every component and its options.
+    pub fn reference(&self) -> String {
+        let mut out = String::new();
+        let sections: [(&str, Vec<(&str, &str, Vec<OptionDoc>)>); 2] = [
+            (
+                "Sources",
+                self.sources
+                    .iter()
+                    .map(|t| (t.name, t.about, t.options()))
+                    .collect(),
+            ),
+            (
+                "Sinks",
+                self.sinks
+                    .iter()
+                    .map(|t| (t.name, t.about, t.options()))
+                    .collect(),
+            ),
+        ];
+        for (title, types) in sections {
+            out.push_str(&format!("### {title}\n\n"));
+            for (name, about, options) in types {
+                out.push_str(&format!("#### `{name}`\n\n{about}\n\n"));
+                out.push_str("| option | type | default | description |\n|---|---|---|---|\n");
+                for o in options {
+                    let default = match (&o.default, o.required) {
+                        (_, true) => "required".to_string(),
+                        (Some(d), _) => format!("`{d}`"),
+                        (None, _) => String::new(),
+                    };
+                    out.push_str(&format!(
+                        "| `{}` | {} | {} | {} |\n",
+                        o.name,
+                        o.kind.replace('|', "\\|"),
+                        default,
+                        o.description
+                    ));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn parse_common(value: serde_yaml_ng::Value) -> Result<super::SinkCommon, PathError> {
+    parse_options(value)
+}
+
+pub(crate) fn parse_metrics(
+    value: serde_yaml_ng::Value,
+) -> Result<super::MetricsConfig, PathError> {
+    parse_options(value)
+}

@@ -1,0 +1,33 @@
+//! netpipe's core: the event model, the [`Source`] and [`Sink`] traits,
+//! pipeline configuration, the bounded batching stage and the runtime that
+//! wires them together. Sources and sinks live in crates of their own and
+//! plug in through [`config::Registry`].
+//!
+//! Data moves as batches, never single events: a source sends a `Vec` of
+//! events as one [`ack::Chunk`], every sink reading that source receives the
+//! same `Arc`'d chunk, and a per-sink batcher gathers chunks into
+//! [`batch::Batch`]es. A sink acknowledges a batch once it is durably
+//! written; a chunk is acknowledged to its source when every sink reading it
+//! has done so (at-least-once, end to end).
+
+pub mod ack;
+pub mod batch;
+pub mod config;
+pub mod event;
+pub mod json;
+pub mod metrics;
+pub mod sink;
+pub mod source;
+pub mod topology;
+pub mod units;
+pub mod value;
+
+pub use async_trait::async_trait;
+pub use batch::{Batch, BatchConfig};
+pub use event::{Event, Position};
+pub use sink::{Sink, SinkConfig};
+pub use source::{BuildContext, Source, SourceConfig, SourceContext, SourceSender};
+pub use value::{FieldNames, Record, Timestamp, Value};
+
+/// Errors components hand to the runtime: their own `thiserror` types, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -1,0 +1,39 @@
+//! The `Sink` trait.
+
+use async_trait::async_trait;
+
+use crate::BoxError;
+use crate::batch::Batch;
+use crate::source::BuildContext;
+
+/// A configured sink, ready to build.
+#[async_trait]
+pub trait SinkConfig: std::fmt::Debug + Send + Sync {
+    /// Builds the sink, connecting where it must; an error here stops the
+    /// pipeline before any source starts.
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError>;
+}
+
+/// A running consumer of batches.
+#[async_trait]
+pub trait Sink: Send {
+    /// Writes one batch. Once its events are durably written (flushed to
+    /// stdout, acknowledged by the broker, in a committed file), call
+    /// [`Batch::acknowledge`], now or later: a sink that commits later keeps
+    /// the batch until then. An error stops the pipeline; the batch is not
+    /// acknowledged.
+    async fn write(&mut self, batch: Batch) -> Result<(), BoxError>;
+
+    /// Called once after the last batch, on shutdown or when the inputs end:
+    /// commit and acknowledge whatever is still held.
+    async fn close(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+}
+
+/// A sink's output has ended for good in a way that is not a failure (the
+/// reader of a pipe went away): the run stops as if interrupted, draining
+/// the other sinks, and exits cleanly.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EndOfOutput(pub &'static str);

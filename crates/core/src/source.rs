@@ -1,0 +1,102 @@
+//! The `Source` trait and what a running source is handed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::BoxError;
+use crate::ack::{AckTracker, Acknowledgements, Chunk};
+use crate::event::Event;
+use crate::metrics::ComponentMetrics;
+
+/// A configured source, ready to build.
+pub trait SourceConfig: std::fmt::Debug + Send + Sync {
+    /// Builds the source. Checks that need no network (files exist, keys
+    /// parse) belong here, so a bad pipeline fails before anything starts.
+    fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BoxError>;
+}
+
+/// A running producer of events.
+#[async_trait]
+pub trait Source: Send {
+    /// Sends events through `cx.out` until the input ends (return `Ok`) or
+    /// `cx.shutdown` is cancelled (stop reading and return `Ok` promptly;
+    /// events already sent are drained by the pipeline). A send that waits is
+    /// back-pressure: the source must not read further meanwhile.
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), BoxError>;
+}
+
+/// What a component's build step may need to know.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The component's name in the pipeline file.
+    pub name: Arc<str>,
+    /// The pipeline file's directory: relative paths in its config resolve here.
+    pub base_dir: PathBuf,
+}
+
+impl BuildContext {
+    pub fn resolve(&self, path: &std::path::Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+}
+
+/// Handed to [`Source::run`].
+pub struct SourceContext {
+    pub name: Arc<str>,
+    pub out: SourceSender,
+    pub shutdown: CancellationToken,
+    pub acks: Acknowledgements,
+    pub metrics: ComponentMetrics,
+}
+
+/// The pipeline is shutting down or a sink has failed: stop sending.
+#[derive(Debug, thiserror::Error)]
+#[error("the pipeline is closed")]
+pub struct Closed;
+
+/// Sends a source's events, as chunks, to every sink that reads the source.
+/// Cheap to clone for sources with several connections.
+#[derive(Clone)]
+pub struct SourceSender {
+    outputs: Arc<[mpsc::Sender<Arc<Chunk>>]>,
+    tracker: Arc<AckTracker>,
+    metrics: ComponentMetrics,
+}
+
+impl SourceSender {
+    pub(crate) fn new(
+        outputs: Vec<mpsc::Sender<Arc<Chunk>>>,
+        metrics: ComponentMetrics,
+    ) -> (Self, Acknowledgements) {
+        let (tracker, acks) = AckTracker::new();
+        let sender = SourceSender {
+            outputs: outputs.into(),
+            tracker,
+            metrics,
+        };
+        (sender, acks)
+    }
+
+    /// Sends events as one chunk. Waits while any reading sink is full
+    /// (back-pressure: a slow sink slows its sources, never drops for them).
+    pub async fn send(&self, events: Vec<Event>) -> Result<(), Closed> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let chunk = Arc::new(Chunk::new(events, self.outputs.len(), self.tracker.clone()));
+        self.metrics.events_out.inc_by(chunk.len() as u64);
+        self.metrics.bytes_out.inc_by(chunk.byte_size() as u64);
+        for output in self.outputs.iter() {
+            output.send(chunk.clone()).await.map_err(|_| Closed)?;
+        }
+        Ok(())
+    }
+}
