@@ -1,12 +1,12 @@
 //! The `netpipe` binary: a thin command line over the netpipe crates.
 
-mod components;
 mod metrics_server;
 mod run;
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use netpipe::components;
 use tracing_subscriber::EnvFilter;
 
 /// Network vendors' event streams into Kafka, Parquet files and stdout.

@@ -195,8 +195,15 @@ impl Checker<'_> {
             .and_then(|rest| rest.split('`').next());
         match unknown {
             Some(key) => {
+                // The path may or may not already end with the unknown key.
+                let parent = path
+                    .strip_suffix(&format!(".{key}"))
+                    .unwrap_or(&path)
+                    .to_string();
+                let at_top = parent == component;
+                let path = parent;
                 let mut valid = expected_names(&error.message);
-                if error.path.is_empty() {
+                if at_top {
                     valid.extend_from_slice(extra_keys);
                 }
                 let hint = nearest(key, valid.iter().copied())

@@ -186,41 +186,37 @@ impl Registry {
     /// A markdown reference of every component and its options.
     pub fn reference(&self) -> String {
         let mut out = String::new();
-        let sections: [(&str, Vec<(&str, &str, Vec<OptionDoc>)>); 2] = [
+        let describe = |name, about, options| (name, about, options);
+        let sections = [
             (
                 "Sources",
                 self.sources
                     .iter()
-                    .map(|t| (t.name, t.about, t.options()))
-                    .collect(),
+                    .map(|t| describe(t.name, t.about, t.options()))
+                    .collect::<Vec<_>>(),
             ),
             (
                 "Sinks",
                 self.sinks
                     .iter()
-                    .map(|t| (t.name, t.about, t.options()))
+                    .map(|t| describe(t.name, t.about, t.options()))
                     .collect(),
             ),
         ];
+        out.push_str("Every sink also takes these options:\n\n");
+        out.push_str(&options_table(&options_of(&schemars::schema_for!(
+            super::SinkCommon
+        ))));
+        out.push_str("\n`batch` takes:\n\n");
+        out.push_str(&options_table(&options_of(&schemars::schema_for!(
+            crate::batch::BatchConfig
+        ))));
+        out.push('\n');
         for (title, types) in sections {
             out.push_str(&format!("### {title}\n\n"));
             for (name, about, options) in types {
                 out.push_str(&format!("#### `{name}`\n\n{about}\n\n"));
-                out.push_str("| option | type | default | description |\n|---|---|---|---|\n");
-                for o in options {
-                    let default = match (&o.default, o.required) {
-                        (_, true) => "required".to_string(),
-                        (Some(d), _) => format!("`{d}`"),
-                        (None, _) => String::new(),
-                    };
-                    out.push_str(&format!(
-                        "| `{}` | {} | {} | {} |\n",
-                        o.name,
-                        o.kind.replace('|', "\\|"),
-                        default,
-                        o.description
-                    ));
-                }
+                out.push_str(&options_table(&options));
                 out.push('\n');
             }
         }
@@ -236,4 +232,23 @@ pub(crate) fn parse_metrics(
     value: serde_yaml_ng::Value,
 ) -> Result<super::MetricsConfig, PathError> {
     parse_options(value)
+}
+
+fn options_table(options: &[OptionDoc]) -> String {
+    let mut out = String::from("| option | type | default | description |\n|---|---|---|---|\n");
+    for o in options {
+        let default = match (&o.default, o.required) {
+            (_, true) => "required".to_string(),
+            (Some(d), _) => format!("`{d}`"),
+            (None, _) => String::new(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            o.name,
+            o.kind.replace('|', "\\|"),
+            default,
+            o.description
+        ));
+    }
+    out
 }

@@ -7,11 +7,11 @@ use netpipe_core::config::SinkType;
 use netpipe_core::sink::EndOfOutput;
 use netpipe_core::{Batch, BoxError, BuildContext, Sink, SinkConfig, async_trait, json};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// How each event is written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
     /// One compact JSON object per line (JSON Lines).

@@ -1,0 +1,4 @@
+//! The library half of the `netpipe` binary: the component registry that
+//! the binary, the benchmarks and the tests share.
+
+pub mod components;

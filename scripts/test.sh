@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or an old one: installs what the
+# tests need when it is missing, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# The Kafka-protocol broker the Kafka tests start and stop (~11 min to build, once).
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "installing the tansu broker (once per machine)..."
+  cargo install tansu --locked --features dynostore
+fi
+export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo test --workspace --all-targets "$@"

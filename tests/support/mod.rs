@@ -1,0 +1,89 @@
+//! Helpers shared by the integration tests: run the `netpipe` binary the way
+//! a user would.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn netpipe() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netpipe"));
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Writes a pipeline file into `dir` and returns its path.
+pub fn pipeline(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    path
+}
+
+pub fn run(file: &Path) -> Output {
+    netpipe().arg("run").arg(file).output().unwrap()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Parsed JSON lines of a run's stdout.
+pub fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    text(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// A row of the exit summary: (events_in, events_out) of a component.
+pub fn summary_counts(stderr: &str, component: &str) -> (u64, u64) {
+    let row = stderr
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(component))
+        .unwrap_or_else(|| panic!("no summary row for {component} in:\n{stderr}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    (cols[2].parse().unwrap(), cols[3].parse().unwrap())
+}
+
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a child to exit, killing it after `limit` (then the test fails).
+pub fn wait_with_limit(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("netpipe did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub fn spawn_run(file: &Path) -> Child {
+    netpipe()
+        .arg("run")
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
