@@ -4,7 +4,10 @@ use netpipe_core::config::{OptionDoc, Registry};
 
 pub fn registry() -> Registry {
     Registry {
-        sources: vec![netpipe_source_demo::source_type()],
+        sources: vec![
+            netpipe_source_demo::source_type(),
+            netpipe_source_aruba::source_type(),
+        ],
         sinks: vec![
             netpipe_sink_stdout::sink_type(),
             netpipe_sink_blackhole::sink_type(),

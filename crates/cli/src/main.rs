@@ -2,6 +2,7 @@
 
 mod metrics_server;
 mod run;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -37,6 +38,11 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Serve a vendor's streaming protocol on loopback, for tests and demos.
+    Simulate {
+        #[command(subcommand)]
+        vendor: simulate::Vendor,
+    },
     /// List the component types and their options.
     List {
         /// Print the reference as markdown (as in the README).
@@ -64,6 +70,7 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Run { file, metrics_addr } => run::run(&file, metrics_addr, &registry),
         Command::Validate { files } => run::validate(&files, &registry),
+        Command::Simulate { vendor } => simulate::run(vendor),
         Command::List { markdown } => {
             if markdown {
                 print!("{}", registry.reference());

@@ -1,0 +1,193 @@
+//! Options of the `aruba_central` source.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use netpipe_core::config::SourceType;
+use netpipe_core::units::HumanDuration;
+use netpipe_core::{BoxError, BuildContext, Source, SourceConfig};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::connect::{ArubaSource, Entry};
+use crate::customers_file;
+use crate::topic::Topic;
+
+/// One Central customer (account) to stream from.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Customer {
+    /// A name for logs and gap events.
+    pub name: String,
+    /// Sent as the `UserName` header when given.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// The streaming (WSS) key from Central's Streaming page; use `${VAR}`.
+    pub key: String,
+    /// Topics to stream, one connection each.
+    #[serde(default)]
+    pub topics: Vec<Topic>,
+    /// A single topic (instead of `topics`).
+    #[serde(default)]
+    pub topic: Option<Topic>,
+}
+
+/// Options of the `aruba_central` source.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArubaConfig {
+    /// Central's streaming host: connects to `wss://HOSTNAME/streaming/api`.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// A full WebSocket URL instead of `hostname` (labs, the simulator); `ws://` allowed.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Customers with their keys and topics.
+    #[serde(default)]
+    pub customers: Vec<Customer>,
+    /// The vendor sample's input file (`{"customers": {NAME: {username, wsskey, topic}}}`),
+    /// read as-is; renewed keys are written back to it atomically.
+    #[serde(default)]
+    pub customers_file: Option<PathBuf>,
+    /// One event per monitoring element (stream `aruba.monitoring.<field>`) instead of one per message.
+    #[serde(default)]
+    pub split: bool,
+    /// Send a ping this often.
+    #[serde(default = "default_ping_interval")]
+    pub ping_interval: HumanDuration,
+    /// Reconnect when no frame and no pong arrived for this long.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: HumanDuration,
+    /// Longest wait between reconnect attempts (backoff grows to this, with jitter).
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: HumanDuration,
+    /// Wait before retrying an entry whose key was rejected or topic is not subscribed.
+    #[serde(default = "default_auth_retry")]
+    pub auth_retry: HumanDuration,
+    /// PEM file of extra CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any server certificate (labs only; logged as a warning).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+fn default_ping_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
+}
+
+fn default_idle_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
+}
+
+fn default_max_backoff() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(30))
+}
+
+fn default_auth_retry() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(300))
+}
+
+pub fn source_type() -> SourceType {
+    SourceType::new::<ArubaConfig>(
+        "aruba_central",
+        "Aruba Central streaming API (WebSocket + protobuf): streams `aruba.<topic>`, `netpipe.gap`, `netpipe.dead_letter`.",
+    )
+}
+
+/// The key-validation URL that goes with a streaming URL.
+pub fn validate_url(stream_url: &str) -> String {
+    let (scheme, rest) = stream_url.split_once("://").unwrap_or(("wss", stream_url));
+    let http = if scheme == "ws" { "http" } else { "https" };
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{http}://{host}/streaming/token/validate")
+}
+
+impl ArubaConfig {
+    fn stream_url(&self) -> Result<String, String> {
+        match (&self.url, &self.hostname) {
+            (Some(url), None) if url.starts_with("ws://") || url.starts_with("wss://") => {
+                Ok(url.clone())
+            }
+            (Some(url), None) => Err(format!(
+                "`url` must start with ws:// or wss://, not `{url}`"
+            )),
+            (None, Some(host)) => Ok(format!("wss://{host}/streaming/api")),
+            (Some(_), Some(_)) => Err("give `hostname` or `url`, not both".into()),
+            (None, None) => Err("give `hostname` (or `url`)".into()),
+        }
+    }
+
+    fn entries(&self, cx: &BuildContext) -> Result<Vec<Entry>, String> {
+        let mut entries = Vec::new();
+        for c in &self.customers {
+            let mut topics = c.topics.clone();
+            topics.extend(c.topic);
+            if topics.is_empty() {
+                return Err(format!("customer `{}` has no `topics`", c.name));
+            }
+            if c.key.trim().is_empty() {
+                return Err(format!("customer `{}` has an empty `key`", c.name));
+            }
+            for topic in topics {
+                entries.push(Entry {
+                    name: c.name.clone(),
+                    username: c.username.clone(),
+                    key: c.key.clone(),
+                    topic,
+                    file_entry: None,
+                });
+            }
+        }
+        if let Some(path) = &self.customers_file {
+            entries.extend(customers_file::read(&cx.resolve(path)).map_err(|e| e.to_string())?);
+        }
+        if entries.is_empty() {
+            return Err("no customers: give `customers` or `customers_file`".into());
+        }
+        Ok(entries)
+    }
+}
+
+impl SourceConfig for ArubaConfig {
+    fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
+        let url = self.stream_url()?;
+        let entries = self.entries(cx)?;
+        let tls = crate::connect::tls_config(
+            self.ca_file.as_deref().map(|p| cx.resolve(p)),
+            self.insecure_skip_verify,
+        )?;
+        Ok(Box::new(ArubaSource {
+            validate_url: validate_url(&url),
+            url,
+            entries,
+            customers_file: self
+                .customers_file
+                .as_ref()
+                .map(|p| Arc::new(cx.resolve(p))),
+            split: self.split,
+            ping_interval: self.ping_interval.0,
+            idle_timeout: self.idle_timeout.0,
+            max_backoff: self.max_backoff.0,
+            auth_retry: self.auth_retry.0,
+            tls,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_url_follows_the_stream_url() {
+        assert_eq!(
+            validate_url("wss://internal-ui.central.arubanetworks.com/streaming/api"),
+            "https://internal-ui.central.arubanetworks.com/streaming/token/validate"
+        );
+        assert_eq!(
+            validate_url("ws://127.0.0.1:8765/streaming/api"),
+            "http://127.0.0.1:8765/streaming/token/validate"
+        );
+    }
+}

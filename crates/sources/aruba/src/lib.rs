@@ -1,0 +1,21 @@
+//! The `aruba_central` source: Aruba Central's streaming API (one WebSocket
+//! per customer and topic, binary protobuf frames), with key validation and
+//! renewal, reconnects with backoff and gap events, and dead letters for
+//! frames that do not decode. Also `netpipe simulate aruba`, a Central
+//! stand-in that speaks the same protocol on loopback.
+//!
+//! Decoding is sans-IO ([`decode`], [`events`]): bytes in, events out, so it
+//! is tested and benchmarked apart from the connection code ([`connect`]).
+
+pub mod config;
+pub mod connect;
+pub mod customers_file;
+pub mod decode;
+pub mod events;
+pub mod schema;
+pub mod simulator;
+pub mod topic;
+
+pub use config::{ArubaConfig, source_type};
+pub use decode::Decoder;
+pub use topic::Topic;

@@ -1,0 +1,165 @@
+//! Decoding plans built once from the protobuf descriptors: for every
+//! message type, its field names (shared by all its records), where each
+//! field number lands, and how each value is rendered. The wire decoder in
+//! [`crate::decode`] follows these plans, so decoding a frame touches no
+//! descriptor and allocates only the values themselves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use netpipe_core::FieldNames;
+use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+
+/// The compiled `proto/aruba/*.proto`.
+pub fn descriptor_pool() -> DescriptorPool {
+    let bytes = include_bytes!(concat!(env!("OUT_DIR"), "/aruba_descriptors.bin"));
+    DescriptorPool::decode(bytes.as_slice()).expect("descriptors compiled by build.rs")
+}
+
+/// How a `bytes` field becomes a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BytesAs {
+    /// Network names (ESSIDs) and URL prefixes: UTF-8 text, with invalid
+    /// bytes escaped as `\xNN` (and `\` as `\\`) so nothing is lost.
+    Text,
+    Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub enum FieldKind {
+    Int32,
+    Int64,
+    UInt32,
+    UInt64,
+    SInt32,
+    SInt64,
+    Fixed32,
+    Fixed64,
+    SFixed32,
+    SFixed64,
+    Bool,
+    Float,
+    Double,
+    String,
+    Bytes(BytesAs),
+    /// Value names by number.
+    Enum(Arc<HashMap<i32, Arc<str>>>),
+    /// Index of the nested message's plan.
+    Message(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct FieldPlan {
+    pub kind: FieldKind,
+    pub repeated: bool,
+}
+
+/// Messages that stand for one address and render as one string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Address {
+    /// `{addr: bytes}`: `aa:bb:cc:dd:ee:ff`.
+    Mac,
+    /// `{af: enum, addr: bytes}`: dotted quad or RFC 5952 IPv6, by the
+    /// family's name (the files number families differently).
+    Ip,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessagePlan {
+    pub full_name: String,
+    pub names: FieldNames,
+    /// Slot of each field number (index = field number).
+    pub slots: Vec<Option<u16>>,
+    pub fields: Vec<FieldPlan>,
+    pub address: Option<Address>,
+}
+
+/// Plans for every message type in the pool.
+#[derive(Debug, Clone)]
+pub struct Plans {
+    pub messages: Vec<MessagePlan>,
+    by_name: HashMap<String, usize>,
+}
+
+fn bytes_as(field: &FieldDescriptor) -> BytesAs {
+    match field.name() {
+        "essid" | "network" | "dest_url_prefix" => BytesAs::Text,
+        _ => BytesAs::Bytes,
+    }
+}
+
+fn address_of(message: &MessageDescriptor) -> Option<Address> {
+    let names: Vec<String> = message.fields().map(|f| f.name().to_string()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let addr_is_bytes = message
+        .get_field_by_name("addr")
+        .is_some_and(|f| matches!(f.kind(), Kind::Bytes));
+    match (addr_is_bytes, names.as_slice()) {
+        (true, ["addr"]) => Some(Address::Mac),
+        (true, ["af", "addr"]) => Some(Address::Ip),
+        _ => None,
+    }
+}
+
+impl Plans {
+    pub fn new(pool: &DescriptorPool) -> Self {
+        let descriptors: Vec<MessageDescriptor> = pool.all_messages().collect();
+        let by_name: HashMap<String, usize> = descriptors
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.full_name().to_string(), i))
+            .collect();
+        let messages = descriptors
+            .iter()
+            .map(|m| {
+                let fields: Vec<FieldDescriptor> = m.fields().collect();
+                let max = fields.iter().map(|f| f.number()).max().unwrap_or(0) as usize;
+                let mut slots = vec![None; max + 1];
+                for (slot, f) in fields.iter().enumerate() {
+                    slots[f.number() as usize] = Some(slot as u16);
+                }
+                let plans = fields
+                    .iter()
+                    .map(|f| FieldPlan {
+                        repeated: f.cardinality() == Cardinality::Repeated,
+                        kind: match f.kind() {
+                            Kind::Int32 => FieldKind::Int32,
+                            Kind::Int64 => FieldKind::Int64,
+                            Kind::Uint32 => FieldKind::UInt32,
+                            Kind::Uint64 => FieldKind::UInt64,
+                            Kind::Sint32 => FieldKind::SInt32,
+                            Kind::Sint64 => FieldKind::SInt64,
+                            Kind::Fixed32 => FieldKind::Fixed32,
+                            Kind::Fixed64 => FieldKind::Fixed64,
+                            Kind::Sfixed32 => FieldKind::SFixed32,
+                            Kind::Sfixed64 => FieldKind::SFixed64,
+                            Kind::Bool => FieldKind::Bool,
+                            Kind::Float => FieldKind::Float,
+                            Kind::Double => FieldKind::Double,
+                            Kind::String => FieldKind::String,
+                            Kind::Bytes => FieldKind::Bytes(bytes_as(f)),
+                            Kind::Enum(e) => FieldKind::Enum(Arc::new(
+                                e.values()
+                                    .map(|v| (v.number(), Arc::from(v.name())))
+                                    .collect(),
+                            )),
+                            Kind::Message(m) => FieldKind::Message(by_name[m.full_name()]),
+                        },
+                    })
+                    .collect();
+                MessagePlan {
+                    full_name: m.full_name().to_string(),
+                    names: fields.iter().map(|f| Arc::from(f.name())).collect(),
+                    slots,
+                    fields: plans,
+                    address: address_of(m),
+                }
+            })
+            .collect();
+        Plans { messages, by_name }
+    }
+
+    pub fn index_of(&self, full_name: &str) -> Option<usize> {
+        self.by_name.get(full_name).copied()
+    }
+}

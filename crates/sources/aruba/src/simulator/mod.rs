@@ -1,0 +1,248 @@
+//! `netpipe simulate aruba`: a stand-in for Central's streaming service on
+//! loopback, for tests, demos and benchmarks. It serves the WebSocket
+//! endpoint (checking the `Authorization` and `Topic` headers) and the
+//! key-validation endpoint on one port, streams realistic frames of every
+//! topic, and on request drops connections, sends malformed frames, renews
+//! a key or refuses a topic. `GET /stats` says what it has sent.
+
+pub mod fill;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, UPGRADE};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::topic::Topic;
+use fill::FrameMaker;
+
+/// How the simulator behaves.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// The streaming key it accepts.
+    pub key: String,
+    /// An old key that validation renews to `key` (and that the WebSocket refuses with 401).
+    pub renew_from: Option<String>,
+    /// Messages per second per connection; `None` for as fast as possible.
+    pub rate: Option<f64>,
+    /// Close each connection after this many messages.
+    pub drop_every: Option<u64>,
+    /// Every Nth message is a malformed frame.
+    pub malformed_every: Option<u64>,
+    /// Stop sending a topic after this many messages of it in all (connections stay open, silent).
+    pub count: Option<u64>,
+    /// Topics answered with `400 Unsubscribed Topic`.
+    pub unsubscribed: Vec<Topic>,
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        SimulatorConfig {
+            key: "sim-key".into(),
+            renew_from: None,
+            rate: None,
+            drop_every: None,
+            malformed_every: None,
+            count: None,
+            unsubscribed: Vec::new(),
+        }
+    }
+}
+
+/// What the simulator has done, for tests to compare against.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub frames: AtomicU64,
+    pub malformed: AtomicU64,
+    pub connections: AtomicU64,
+    pub validations: AtomicU64,
+}
+
+impl Stats {
+    fn json(&self) -> String {
+        format!(
+            r#"{{"frames":{},"malformed":{},"connections":{},"validations":{}}}"#,
+            self.frames.load(Ordering::SeqCst),
+            self.malformed.load(Ordering::SeqCst),
+            self.connections.load(Ordering::SeqCst),
+            self.validations.load(Ordering::SeqCst)
+        )
+    }
+}
+
+/// Distinct frames made per topic at start; streaming cycles through them.
+const FRAMES_PER_TOPIC: u64 = 32;
+
+/// Realistic frames of a topic, as the simulator streams them.
+pub fn sample_frames(topic: Topic, n: u64) -> Vec<Bytes> {
+    let maker = FrameMaker::new(topic);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    (0..n)
+        .map(|seq| Bytes::from(maker.frame(seq, now)))
+        .collect()
+}
+
+struct State {
+    config: SimulatorConfig,
+    stats: Arc<Stats>,
+    frames: HashMap<Topic, Vec<Bytes>>,
+    sent: HashMap<Topic, AtomicU64>,
+}
+
+type Body = Full<Bytes>;
+
+fn reply(status: StatusCode, body: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response
+}
+
+/// Serves until the listener fails; returns the stats handle at once via `stats`.
+pub async fn serve(
+    listener: TcpListener,
+    config: SimulatorConfig,
+    stats: Arc<Stats>,
+) -> std::io::Result<()> {
+    let frames = Topic::ALL
+        .into_iter()
+        .map(|t| (t, sample_frames(t, FRAMES_PER_TOPIC)))
+        .collect();
+    let sent = Topic::ALL
+        .into_iter()
+        .map(|t| (t, AtomicU64::new(0)))
+        .collect();
+    let state = Arc::new(State {
+        config,
+        stats,
+        frames,
+        sent,
+    });
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let state = state.clone();
+                async move { Ok::<_, Infallible>(handle(request, state)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Body> {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let authorization = header("authorization").unwrap_or_default();
+    let config = &state.config;
+    match request.uri().path() {
+        "/stats" => reply(StatusCode::OK, &state.stats.json()),
+        "/streaming/token/validate" => {
+            state.stats.validations.fetch_add(1, Ordering::SeqCst);
+            if authorization == config.key
+                || config.renew_from.as_deref() == Some(authorization.as_str())
+            {
+                reply(StatusCode::OK, &format!(r#"{{"token":"{}"}}"#, config.key))
+            } else {
+                reply(StatusCode::UNAUTHORIZED, "Unauthorized\n")
+            }
+        }
+        "/streaming/api" => {
+            if authorization != config.key {
+                return reply(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+            }
+            let topic = match header("topic").as_deref().map(str::parse::<Topic>) {
+                Some(Ok(topic)) if !config.unsubscribed.contains(&topic) => topic,
+                _ => return reply(StatusCode::BAD_REQUEST, "Unsubscribed Topic\n"),
+            };
+            let Some(key) = header("sec-websocket-key") else {
+                return reply(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade\n");
+            };
+            let accept = derive_accept_key(key.as_bytes());
+            tokio::spawn(stream_frames(request, state.clone(), topic));
+            let mut response = reply(StatusCode::SWITCHING_PROTOCOLS, "");
+            let headers = response.headers_mut();
+            headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+            headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+            if let Ok(v) = HeaderValue::from_str(&accept) {
+                headers.insert(SEC_WEBSOCKET_ACCEPT, v);
+            }
+            response
+        }
+        _ => reply(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Topic) {
+    let Ok(upgraded) = hyper::upgrade::on(request).await else {
+        return;
+    };
+    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+    let (mut sink, mut incoming) = ws.split();
+    state.stats.connections.fetch_add(1, Ordering::SeqCst);
+    // Read so pings are answered and a client close is noticed.
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
+    let config = &state.config;
+    let frames = &state.frames[&topic];
+    let mut ticker = config
+        .rate
+        .map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
+    let mut sent = 0u64;
+    loop {
+        let total = state.sent[&topic].fetch_add(1, Ordering::SeqCst) + 1;
+        if config.count.is_some_and(|c| total > c) {
+            // Stay connected and silent, as a quiet Central would.
+            let _ = reader.await;
+            return;
+        }
+        if let Some(t) = &mut ticker {
+            t.tick().await;
+        }
+        sent += 1;
+        let malformed = config.malformed_every.is_some_and(|n| total.is_multiple_of(n));
+        let frame = if malformed {
+            Bytes::from_static(b"\x12\x0amonitoring\x1a\xff\xff\xff\x0f\x01")
+        } else {
+            frames[(total % frames.len() as u64) as usize].clone()
+        };
+        if sink.send(Message::Binary(frame)).await.is_err() {
+            break;
+        }
+        let counter = if malformed {
+            &state.stats.malformed
+        } else {
+            &state.stats.frames
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        if config.drop_every.is_some_and(|n| sent.is_multiple_of(n)) {
+            let _ = sink.close().await;
+            break;
+        }
+    }
+    reader.abort();
+}

@@ -1,0 +1,322 @@
+//! Aruba Central streaming, as a user sees it: start the simulator, run a
+//! pipeline against it, check what arrived.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+struct Simulator {
+    child: Child,
+    port: u16,
+}
+
+impl Simulator {
+    fn start(args: &[&str]) -> Simulator {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = netpipe()
+            .args([
+                "simulate",
+                "aruba",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(args)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let sim = Simulator { child, port };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "simulator did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        sim
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/streaming/api", self.port)
+    }
+
+    fn stats(&self) -> Value {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        conn.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut reply = String::new();
+        conn.read_to_string(&mut reply).unwrap();
+        serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a pipeline until `lines` events have been printed, then interrupts
+/// it; returns the events and stderr.
+fn run_until(file: &std::path::Path, lines: usize) -> (Vec<Value>, String) {
+    let mut child = spawn_run(file);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while events.len() < lines && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            events.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    }
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    events.extend(
+        rx.try_iter()
+            .map(|l| serde_json::from_str::<Value>(&l).unwrap()),
+    );
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        events.len() >= lines,
+        "only {} of {lines} events arrived:\n{stderr}",
+        events.len()
+    );
+    (events, stderr)
+}
+
+fn of_stream<'a>(events: &'a [Value], stream: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["stream"] == stream).collect()
+}
+
+#[test]
+fn every_topic_decodes_with_readable_addresses() {
+    let sim = Simulator::start(&["--count", "5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), "aruba.yaml", &format!("
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    customers:
+      - {{ name: CustomerA, key: sim-key, topics: [audit, apprf, location, monitoring, presence, security] }}
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+", sim.url()));
+    let (events, _) = run_until(&file, 30);
+    assert_eq!(events.len(), 30);
+    for topic in [
+        "audit",
+        "apprf",
+        "location",
+        "monitoring",
+        "presence",
+        "security",
+    ] {
+        let stream = format!("aruba.{topic}");
+        assert_eq!(of_stream(&events, &stream).len(), 5, "{stream}");
+    }
+    assert_eq!(sim.stats()["frames"], 30);
+
+    let audit = &of_stream(&events, "aruba.audit")[0]["payload"];
+    assert!(
+        audit["client_ip"].as_str().unwrap().starts_with("10.1."),
+        "{audit}"
+    );
+    assert!(
+        ["CONFIGURATION", "FIRMWARE", "DEVICE_MGMT"].contains(&audit["service"].as_str().unwrap())
+    );
+    let location = &of_stream(&events, "aruba.location")[0];
+    let mac = location["payload"]["sta_eth_mac"].as_str().unwrap();
+    assert!(mac.starts_with("20:4c:03:") && mac.len() == 17, "{mac}");
+    assert_eq!(
+        location["key"], mac,
+        "location events are keyed by the station MAC"
+    );
+    let monitoring = &of_stream(&events, "aruba.monitoring")[0];
+    let vap = &monitoring["payload"]["vaps"][0];
+    assert!(
+        ["Corp-WiFi", "Guest", "IoT-Sensors", "Café-Lobby"]
+            .contains(&vap["essid"].as_str().unwrap()),
+        "{vap}"
+    );
+    assert_eq!(
+        monitoring["headers"]["customer_id"],
+        "4b2e0e1a9c8d4f0e8a7b6c5d4e3f2a1b"
+    );
+    let apprf = &of_stream(&events, "aruba.apprf")[0];
+    assert!(
+        apprf["key"].as_str().unwrap().starts_with("CNF7J"),
+        "apprf is keyed by serial: {apprf}"
+    );
+    assert!(apprf["payload"]["client_firewall_session"][0]["tx_bytes"].is_u64());
+}
+
+#[test]
+fn dropped_connections_reconnect_with_gap_events_and_malformed_frames_become_dead_letters() {
+    let sim = Simulator::start(&[
+        "--count",
+        "40",
+        "--drop-every",
+        "10",
+        "--malformed-every",
+        "7",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    max_backoff: 200ms
+    customers:
+      - {{ name: CustomerA, key: sim-key, topic: monitoring }}
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+",
+            sim.url()
+        ),
+    );
+    // 40 frames (5 malformed) plus a gap event for each of the 3 reconnects.
+    let (events, stderr) = run_until(&file, 43);
+    let stats = sim.stats();
+    assert_eq!(stats["frames"], 35);
+    assert_eq!(stats["malformed"], 5);
+    assert_eq!(
+        of_stream(&events, "aruba.monitoring").len(),
+        35,
+        "nothing received is lost"
+    );
+    let dead = of_stream(&events, "netpipe.dead_letter");
+    assert_eq!(dead.len(), 5);
+    assert_eq!(dead[0]["payload"]["origin"], "aruba.monitoring");
+    assert!(
+        dead[0]["payload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("truncated"),
+        "{}",
+        dead[0]
+    );
+    assert!(dead[0]["payload"]["raw"].is_string());
+    let gaps = of_stream(&events, "netpipe.gap");
+    assert_eq!(gaps.len(), 3, "{stderr}");
+    assert_eq!(gaps[0]["payload"]["customer"], "CustomerA");
+    assert_eq!(gaps[0]["payload"]["topic"], "monitoring");
+    assert!(gaps[0]["payload"]["from"].as_str() <= gaps[0]["payload"]["to"].as_str());
+    let (_, _) = summary_counts(&stderr, "central");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with("central") && l.split_whitespace().nth(7) == Some("5")),
+        "5 dead letters counted: {stderr}"
+    );
+}
+
+#[test]
+fn a_renewed_key_is_used_and_written_back_to_the_customers_file() {
+    let sim = Simulator::start(&[
+        "--count",
+        "3",
+        "--key",
+        "new-key",
+        "--renew-from",
+        "old-key",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let customers = dir.path().join("input.json");
+    std::fs::write(
+        &customers,
+        r#"{"customers": {"lab": {"wsskey": "old-key", "topic": "audit"}}}"#,
+    )
+    .unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "
+sources:
+  central: {{ type: aruba_central, url: {}, customers_file: input.json }}
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+",
+            sim.url()
+        ),
+    );
+    let (events, stderr) = run_until(&file, 3);
+    assert_eq!(of_stream(&events, "aruba.audit").len(), 3);
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&customers).unwrap()).unwrap();
+    assert_eq!(written["customers"]["lab"]["wsskey"], "new-key");
+    assert_eq!(written["customers"]["lab"]["topic"], "audit");
+    assert!(
+        !stderr.contains("old-key") && !stderr.contains("new-key"),
+        "keys leaked into logs:\n{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_key_is_a_clear_error_without_the_key_and_other_entries_keep_streaming() {
+    let sim = Simulator::start(&["--count", "4", "--unsubscribed", "security"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    customers:
+      - {{ name: Good, key: sim-key, topics: [audit, security] }}
+      - {{ name: Bad, key: wrong-secret-key, topic: audit }}
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+",
+            sim.url()
+        ),
+    );
+    let (events, stderr) = run_until(&file, 4);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(of_stream(&events, "aruba.audit").len(), 4);
+    assert!(
+        stderr.contains("the streaming key of customer `Bad` was rejected"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("topic `security` is not subscribed for customer `Good`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("wrong-secret-key"),
+        "the key leaked into logs:\n{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("was rejected").count(),
+        1,
+        "retried slowly, not in a loop:\n{stderr}"
+    );
+}
