@@ -224,7 +224,9 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
             t.tick().await;
         }
         sent += 1;
-        let malformed = config.malformed_every.is_some_and(|n| total.is_multiple_of(n));
+        let malformed = config
+            .malformed_every
+            .is_some_and(|n| total.is_multiple_of(n));
         let frame = if malformed {
             Bytes::from_static(b"\x12\x0amonitoring\x1a\xff\xff\xff\x0f\x01")
         } else {
