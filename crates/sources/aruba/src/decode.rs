@@ -289,3 +289,65 @@ fn push(slot: &mut Value, value: Value) {
         _ => *slot = Value::List(vec![value]),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An audit frame encoded by hand from the field numbers in Aruba's
+    /// audit.proto and streaming.proto (not by any protobuf library), so a
+    /// wrong field number or type in `proto/` fails here. The IP is the
+    /// README's own example (`b'\n\x01\ng'` is 10.1.10.103).
+    const AUDIT_FRAME: [u8; 48] = [
+        0x12, 0x05, 0x61, 0x75, 0x64, 0x69, 0x74, 0x1a, 0x1c, 0x0a, 0x02, 0x63, 0x31, 0x10, 0x80,
+        0xe2, 0xcf, 0xaa, 0x06, 0x18, 0x01, 0x32, 0x08, 0x08, 0x01, 0x12, 0x04, 0x0a, 0x01, 0x0a,
+        0x67, 0x82, 0x01, 0x03, 0x0a, 0x01, 0x78, 0x20, 0xfb, 0xd0, 0x95, 0xff, 0xbc, 0x31, 0x2a,
+        0x02, 0x63, 0x31,
+    ];
+
+    #[test]
+    fn decodes_a_hand_encoded_audit_frame() {
+        let frame = Decoder::new()
+            .decode_frame(Bytes::from_static(&AUDIT_FRAME), Topic::Audit)
+            .unwrap();
+        assert_eq!(&*frame.subject, "audit");
+        assert_eq!(&*frame.customer_id, "c1");
+        assert_eq!(frame.timestamp, Some(1_700_000_000_123));
+        let p = &frame.payload;
+        assert_eq!(p.get("customer_id"), Some(&Value::string("c1")));
+        assert_eq!(p.get("timestamp"), Some(&Value::Int(1_700_000_000)));
+        assert_eq!(p.get("service"), Some(&Value::string("FIRMWARE")));
+        assert_eq!(p.get("client_ip"), Some(&Value::string("10.1.10.103")));
+        assert_eq!(p.get_path("dm_info.data"), Some(&Value::string("x")));
+        assert_eq!(p.get("config_info"), Some(&Value::Null));
+    }
+
+    #[test]
+    fn truncated_frames_are_errors_not_panics() {
+        let decoder = Decoder::new();
+        for len in 0..AUDIT_FRAME.len() {
+            let cut = Bytes::copy_from_slice(&AUDIT_FRAME[..len]);
+            // Any prefix either decodes (it ends on a field boundary) or fails cleanly.
+            let _ = decoder.decode_frame(cut, Topic::Audit);
+        }
+        let err = decoder.decode_frame(Bytes::copy_from_slice(&AUDIT_FRAME[..20]), Topic::Audit);
+        assert!(matches!(err, Err(DecodeError::Truncated(_))), "{err:?}");
+    }
+
+    #[test]
+    fn addresses_and_names_render_as_people_read_them() {
+        assert_eq!(
+            mac_text(&[0xaa, 0xbb, 0xcc, 0x01, 0x02, 0x03]),
+            "aa:bb:cc:01:02:03"
+        );
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        assert_eq!(ip_text(Some("ADDR_FAMILY_INET6"), &v6), "2001:db8::1");
+        assert_eq!(
+            ip_text(Some("ADDR_FAMILY_INET"), &[192, 168, 1, 2]),
+            "192.168.1.2"
+        );
+        assert_eq!(ip_text(None, &[1, 2, 3]), "0x010203");
+        assert_eq!(&*lossless_text(b"Corp-WiFi"), "Corp-WiFi");
+        assert_eq!(&*lossless_text(b"caf\xe9\\x"), "caf\\xe9\\\\x");
+    }
+}
