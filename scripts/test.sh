@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
+# librdkafka is built from source with TLS/SASL through OpenSSL.
+if ! pkg-config --exists openssl 2>/dev/null; then
+  echo "installing libssl-dev and pkg-config (for rdkafka's TLS/SASL support)..."
+  apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config
+fi
+
 # The Kafka-protocol broker the Kafka tests start and stop (~11 min to build, once).
 if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "installing the tansu broker (once per machine)..."

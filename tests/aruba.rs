@@ -3,105 +3,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+use support::simulator::Simulator;
 use support::*;
-
-struct Simulator {
-    child: Child,
-    port: u16,
-}
-
-impl Simulator {
-    fn start(args: &[&str]) -> Simulator {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = netpipe()
-            .args([
-                "simulate",
-                "aruba",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .args(args)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let sim = Simulator { child, port };
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "simulator did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        sim
-    }
-
-    fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/streaming/api", self.port)
-    }
-
-    fn stats(&self) -> Value {
-        let mut conn = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        conn.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut reply = String::new();
-        conn.read_to_string(&mut reply).unwrap();
-        serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap()
-    }
-}
-
-impl Drop for Simulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs a pipeline until `lines` events have been printed, then interrupts
-/// it; returns the events and stderr.
-fn run_until(file: &std::path::Path, lines: usize) -> (Vec<Value>, String) {
-    let mut child = spawn_run(file);
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut events = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while events.len() < lines && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-            events.push(serde_json::from_str::<Value>(&line).unwrap());
-        }
-    }
-    signal(&child, "INT");
-    let output = wait_with_limit(child, Duration::from_secs(20));
-    events.extend(
-        rx.try_iter()
-            .map(|l| serde_json::from_str::<Value>(&l).unwrap()),
-    );
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(
-        events.len() >= lines,
-        "only {} of {lines} events arrived:\n{stderr}",
-        events.len()
-    );
-    (events, stderr)
-}
 
 fn of_stream<'a>(events: &'a [Value], stream: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["stream"] == stream).collect()
@@ -199,8 +105,9 @@ sinks:
             sim.url()
         ),
     );
-    // 40 frames (5 malformed) plus a gap event for each of the 3 reconnects.
-    let (events, stderr) = run_until(&file, 43);
+    // 40 frames (5 malformed) in 4 connections of 10, each closed by the
+    // simulator, so 4 reconnects with a gap event each.
+    let (events, stderr) = run_until(&file, 44);
     let stats = sim.stats();
     assert_eq!(stats["frames"], 35);
     assert_eq!(stats["malformed"], 5);
@@ -222,7 +129,7 @@ sinks:
     );
     assert!(dead[0]["payload"]["raw"].is_string());
     let gaps = of_stream(&events, "netpipe.gap");
-    assert_eq!(gaps.len(), 3, "{stderr}");
+    assert_eq!(gaps.len(), 4, "{stderr}");
     assert_eq!(gaps[0]["payload"]["customer"], "CustomerA");
     assert_eq!(gaps[0]["payload"]["topic"], "monitoring");
     assert!(gaps[0]["payload"]["from"].as_str() <= gaps[0]["payload"]["to"].as_str());

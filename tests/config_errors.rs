@@ -205,6 +205,6 @@ fn the_readme_reference_matches_the_config_structs() {
         .expect("reference end marker");
     assert!(
         readme[start..end] == generated,
-        "README's component reference is stale: regenerate it with `netpipe list --markdown`"
+        "README's component reference is stale: run scripts/update-docs.sh"
     );
 }

@@ -2,10 +2,15 @@
 //! a user would.
 #![allow(dead_code)]
 
-use std::io::Write;
+pub mod broker;
+pub mod simulator;
+
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 pub fn netpipe() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_netpipe"));
@@ -86,4 +91,41 @@ pub fn spawn_run(file: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Runs a pipeline until `lines` events have been printed, then interrupts
+/// it; returns the events and stderr.
+pub fn run_until(file: &std::path::Path, lines: usize) -> (Vec<Value>, String) {
+    let mut child = spawn_run(file);
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while events.len() < lines && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            events.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    }
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    events.extend(
+        rx.try_iter()
+            .map(|l| serde_json::from_str::<Value>(&l).unwrap()),
+    );
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        events.len() >= lines,
+        "only {} of {lines} events arrived:\n{stderr}",
+        events.len()
+    );
+    (events, stderr)
 }

@@ -1,9 +1,19 @@
 //! Every component type the binary knows, from the source and sink crates.
 
 use netpipe_core::config::{OptionDoc, Registry};
+use netpipe_core::schema::StreamSchemas;
+
+/// Schemas of every stream the sources emit.
+pub fn schemas() -> StreamSchemas {
+    let mut schemas = StreamSchemas::with_common();
+    schemas.extend(netpipe_source_demo::stream_schemas());
+    schemas.extend(netpipe_source_aruba::stream_schemas());
+    schemas
+}
 
 pub fn registry() -> Registry {
     Registry {
+        schemas: std::sync::Arc::new(schemas()),
         sources: vec![
             netpipe_source_demo::source_type(),
             netpipe_source_aruba::source_type(),
@@ -11,6 +21,7 @@ pub fn registry() -> Registry {
         sinks: vec![
             netpipe_sink_stdout::sink_type(),
             netpipe_sink_blackhole::sink_type(),
+            netpipe_sink_kafka::sink_type(),
         ],
     }
 }
@@ -44,4 +55,15 @@ pub fn listing(registry: &Registry) -> String {
             .for_each(|o| out.push_str(&option_line(o)));
     }
     out
+}
+
+/// Writes `DIR/<stream>.avsc` for every stream; returns how many.
+pub fn write_schemas(dir: &std::path::Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let schemas = schemas();
+    for (stream, schema) in schemas.iter() {
+        let text = serde_json::to_string_pretty(schema).unwrap_or_default() + "\n";
+        std::fs::write(dir.join(format!("{stream}.avsc")), text)?;
+    }
+    Ok(schemas.iter().count())
 }

@@ -43,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         vendor: simulate::Vendor,
     },
+    /// Write the Avro schema of every stream to DIR/<stream>.avsc.
+    Schemas {
+        #[arg(long, default_value = "schemas")]
+        dir: PathBuf,
+    },
     /// List the component types and their options.
     List {
         /// Print the reference as markdown (as in the README).
@@ -71,6 +76,16 @@ fn main() -> std::process::ExitCode {
         Command::Run { file, metrics_addr } => run::run(&file, metrics_addr, &registry),
         Command::Validate { files } => run::validate(&files, &registry),
         Command::Simulate { vendor } => simulate::run(vendor),
+        Command::Schemas { dir } => match components::write_schemas(&dir) {
+            Ok(n) => {
+                eprintln!("wrote {n} schemas to {}", dir.display());
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot write schemas to {}: {e}", dir.display());
+                std::process::ExitCode::FAILURE
+            }
+        },
         Command::List { markdown } => {
             if markdown {
                 print!("{}", registry.reference());

@@ -16,6 +16,7 @@ pub mod config;
 pub mod event;
 pub mod json;
 pub mod metrics;
+pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod topology;

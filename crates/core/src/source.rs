@@ -36,6 +36,8 @@ pub struct BuildContext {
     pub name: Arc<str>,
     /// The pipeline file's directory: relative paths in its config resolve here.
     pub base_dir: PathBuf,
+    /// Avro schemas of every stream, for sinks that write typed data.
+    pub schemas: Arc<crate::schema::StreamSchemas>,
 }
 
 impl BuildContext {

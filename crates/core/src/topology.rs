@@ -44,6 +44,7 @@ pub async fn run(
     let context = |name: &str| BuildContext {
         name: Arc::from(name),
         base_dir: pipeline.base_dir.clone(),
+        schemas: pipeline.schemas.clone(),
     };
     let mut sources: Vec<(String, Box<dyn Source>)> = Vec::new();
     for spec in &pipeline.sources {

@@ -109,6 +109,7 @@ fn registry() -> Registry {
     Registry {
         sources: vec![SourceType::new::<CountingSource>("counting", "test")],
         sinks: vec![SinkType::new::<SlowSink>("slow", "test")],
+        ..Registry::default()
     }
 }
 

@@ -125,6 +125,8 @@ pub struct PipelineConfig {
     pub metrics: Option<MetricsConfig>,
     /// Relative paths in component options resolve against this directory.
     pub base_dir: PathBuf,
+    /// Schemas of the streams the registry's sources emit.
+    pub schemas: std::sync::Arc<crate::schema::StreamSchemas>,
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["sources", "sinks", "metrics"];
@@ -412,6 +414,7 @@ pub fn parse(
             sinks,
             metrics,
             base_dir: PathBuf::from("."),
+            schemas: registry.schemas.clone(),
         })
     } else {
         Err(ConfigErrors(checker.errors))

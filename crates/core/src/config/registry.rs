@@ -172,6 +172,8 @@ fn options_of(schema: &Schema) -> Vec<OptionDoc> {
 pub struct Registry {
     pub sources: Vec<SourceType>,
     pub sinks: Vec<SinkType>,
+    /// The Avro schemas of the streams the sources emit.
+    pub schemas: std::sync::Arc<crate::schema::StreamSchemas>,
 }
 
 impl Registry {

@@ -7,6 +7,7 @@
 //! Decoding is sans-IO ([`decode`], [`events`]): bytes in, events out, so it
 //! is tested and benchmarked apart from the connection code ([`connect`]).
 
+pub mod avro;
 pub mod config;
 pub mod connect;
 pub mod customers_file;
@@ -19,3 +20,8 @@ pub mod topic;
 pub use config::{ArubaConfig, source_type};
 pub use decode::Decoder;
 pub use topic::Topic;
+
+/// The Avro schemas of every stream this source emits.
+pub fn stream_schemas() -> Vec<(String, serde_json::Value)> {
+    avro::stream_schemas(Decoder::new().plans())
+}

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netpipe_core::config::SourceType;
+use netpipe_core::schema::field;
 use netpipe_core::value::field_names;
 use netpipe_core::{
     BoxError, BuildContext, Event, FieldNames, Position, Record, Source, SourceConfig,
@@ -15,6 +16,7 @@ use netpipe_core::{
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::json;
 
 /// Options of the `demo` source.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -40,6 +42,22 @@ fn default_devices() -> u32 {
 
 fn default_interfaces() -> u32 {
     48
+}
+
+/// The Avro schema of `demo.interface`.
+pub fn stream_schemas() -> Vec<(String, serde_json::Value)> {
+    let fields = [
+        field("device", json!("string")),
+        field("interface", json!("string")),
+        field("oper_status", json!("string")),
+        field("in_octets", json!("long")),
+        field("out_octets", json!("long")),
+        field("in_errors", json!("long")),
+        field("speed_mbps", json!("long")),
+    ];
+    let schema =
+        json!({ "type": "record", "name": "interface", "namespace": "demo", "fields": fields });
+    vec![("demo.interface".to_string(), schema)]
 }
 
 pub fn source_type() -> SourceType {

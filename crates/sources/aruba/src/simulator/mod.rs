@@ -206,7 +206,7 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
     let (mut sink, mut incoming) = ws.split();
     state.stats.connections.fetch_add(1, Ordering::SeqCst);
     // Read so pings are answered and a client close is noticed.
-    let reader = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
+    let mut reader = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
     let config = &state.config;
     let frames = &state.frames[&topic];
     let mut ticker = config
@@ -246,5 +246,12 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
             break;
         }
     }
-    reader.abort();
+    // A graceful close: wait for the client's close reply, so the socket is
+    // not reset under frames the client has yet to read.
+    if tokio::time::timeout(Duration::from_secs(5), &mut reader)
+        .await
+        .is_err()
+    {
+        reader.abort();
+    }
 }

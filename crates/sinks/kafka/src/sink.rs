@@ -1,0 +1,391 @@
+//! The running Kafka sink.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use netpipe_core::schema::StreamSchemas;
+use netpipe_core::{Batch, BoxError, BuildContext, Event, Sink, Value, async_trait, json};
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use tracing::{info, warn};
+
+use crate::avro::StreamSchema;
+use crate::config::{Compression, CreateTopics, Encoding, KafkaConfig};
+use crate::registry::RegistryClient;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaSinkError {
+    #[error("cannot reach Kafka at {servers} within {timeout:?}: {detail}")]
+    Unreachable {
+        servers: String,
+        timeout: Duration,
+        detail: String,
+    },
+    #[error("invalid Kafka settings: {0}")]
+    Settings(String),
+    #[error("topic `{topic}`: {cause}")]
+    Permanent { topic: String, cause: String },
+    #[error("topic template `{0}` has an unknown placeholder: use {{stream}} or {{source}}")]
+    Template(String),
+    #[error("stream `{0}` has no original bytes to write with `encoding: protobuf`")]
+    NoRawBytes(String),
+    #[error("cannot create topic `{topic}`: {detail}")]
+    CreateTopic { topic: String, detail: String },
+}
+
+enum KeyMode {
+    Event,
+    None,
+    Path(String),
+}
+
+#[derive(Debug, Default)]
+struct TopicStats {
+    messages: u64,
+    bytes: u64,
+    retries: u64,
+    errors: u64,
+}
+
+pub struct KafkaSink {
+    producer: FutureProducer,
+    admin: Option<(AdminClient<DefaultClientContext>, CreateTopics)>,
+    template: String,
+    key: KeyMode,
+    encoding: Encoding,
+    schemas: Arc<StreamSchemas>,
+    parsed: HashMap<Arc<str>, Arc<StreamSchema>>,
+    registry: Option<RegistryClient>,
+    schema_ids: HashMap<String, u32>,
+    created: HashSet<String>,
+    topics: BTreeMap<String, TopicStats>,
+    value: Vec<u8>,
+}
+
+fn compression(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "none",
+        Compression::Gzip => "gzip",
+        Compression::Snappy => "snappy",
+        Compression::Lz4 => "lz4",
+        Compression::Zstd => "zstd",
+    }
+}
+
+/// Errors that sending again will not fix.
+fn is_permanent(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            UnknownTopicOrPartition
+                | UnknownTopic
+                | TopicAuthorizationFailed
+                | ClusterAuthorizationFailed
+                | MessageSizeTooLarge
+                | InvalidMessageSize
+                | MessageBatchTooLarge
+                | InvalidTopic
+                | SaslAuthenticationFailed
+                | InvalidRecord
+        )
+    )
+}
+
+impl KafkaSink {
+    pub async fn connect(config: &KafkaConfig, cx: &BuildContext) -> Result<Self, KafkaSinkError> {
+        let template = config.topic.replace("{stream}", "").replace("{source}", "");
+        if template.contains('{') || template.contains('}') {
+            return Err(KafkaSinkError::Template(config.topic.clone()));
+        }
+        let mut client = ClientConfig::new();
+        client
+            .set("bootstrap.servers", &config.bootstrap_servers)
+            .set("acks", &config.acks)
+            .set("compression.type", compression(config.compression))
+            .set("linger.ms", "20")
+            // One batch is in flight at a time; this caps what librdkafka may
+            // hold while a broker is away, so memory stays bounded.
+            .set("queue.buffering.max.kbytes", "65536");
+        for (k, v) in &config.librdkafka {
+            client.set(k, v);
+        }
+        let producer: FutureProducer = client
+            .create()
+            .map_err(|e| KafkaSinkError::Settings(e.to_string()))?;
+        let timeout = config.connect_timeout.0;
+        let probe = producer.clone();
+        let reachable =
+            tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, timeout))
+                .await
+                .map_err(|e| KafkaSinkError::Settings(e.to_string()))?;
+        reachable.map_err(|e| KafkaSinkError::Unreachable {
+            servers: config.bootstrap_servers.clone(),
+            timeout,
+            detail: e.to_string(),
+        })?;
+        let admin = match &config.create_topics {
+            Some(create) => Some((
+                client
+                    .create()
+                    .map_err(|e| KafkaSinkError::Settings(e.to_string()))?,
+                create.clone(),
+            )),
+            None => None,
+        };
+        let key = match config.key.as_str() {
+            "event" => KeyMode::Event,
+            "none" => KeyMode::None,
+            path => KeyMode::Path(path.to_string()),
+        };
+        Ok(KafkaSink {
+            producer,
+            admin,
+            template: config.topic.clone(),
+            key,
+            encoding: config.encoding,
+            schemas: cx.schemas.clone(),
+            parsed: HashMap::new(),
+            registry: config
+                .schema_registry
+                .as_ref()
+                .map(|r| RegistryClient::new(&r.url)),
+            schema_ids: HashMap::new(),
+            created: HashSet::new(),
+            topics: BTreeMap::new(),
+            value: Vec::with_capacity(4096),
+        })
+    }
+
+    fn topic_of(&self, event: &Event) -> String {
+        self.template
+            .replace("{stream}", &event.stream)
+            .replace("{source}", &event.source)
+    }
+
+    async fn ensure_topic(&mut self, topic: &str) -> Result<(), BoxError> {
+        let Some((admin, create)) = &self.admin else {
+            return Ok(());
+        };
+        if self.created.contains(topic) {
+            return Ok(());
+        }
+        let new = NewTopic::new(
+            topic,
+            create.partitions,
+            TopicReplication::Fixed(create.replication_factor),
+        );
+        let results = admin
+            .create_topics(
+                [&new],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+            )
+            .await
+            .map_err(|e| KafkaSinkError::CreateTopic {
+                topic: topic.into(),
+                detail: e.to_string(),
+            })?;
+        for result in results {
+            match result {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((_, code)) => {
+                    return Err(KafkaSinkError::CreateTopic {
+                        topic: topic.into(),
+                        detail: code.to_string(),
+                    }
+                    .into());
+                }
+            }
+        }
+        info!(topic, partitions = create.partitions, "created topic");
+        self.created.insert(topic.to_string());
+        Ok(())
+    }
+
+    fn schema(&mut self, stream: &Arc<str>) -> Result<Arc<StreamSchema>, BoxError> {
+        if let Some(s) = self.parsed.get(stream) {
+            return Ok(s.clone());
+        }
+        let json = self
+            .schemas
+            .get(stream)
+            .ok_or_else(|| crate::avro::AvroError::NoSchema(stream.to_string()))?;
+        let parsed = Arc::new(StreamSchema::parse(stream, json)?);
+        self.parsed.insert(stream.clone(), parsed.clone());
+        Ok(parsed)
+    }
+
+    /// Encodes an event's value into `self.value`.
+    async fn encode(&mut self, event: &Event, topic: &str) -> Result<(), BoxError> {
+        self.value.clear();
+        match self.encoding {
+            Encoding::Json => {
+                serde_json::to_writer(&mut self.value, &json::JsonPayload(&event.payload))?;
+            }
+            Encoding::Protobuf => {
+                let raw = event
+                    .raw
+                    .as_ref()
+                    .ok_or_else(|| KafkaSinkError::NoRawBytes(event.stream.to_string()))?;
+                self.value.extend_from_slice(raw);
+            }
+            Encoding::Avro => {
+                let schema = self.schema(&event.stream)?;
+                if let Some(registry) = &self.registry {
+                    let id = match self.schema_ids.get(topic) {
+                        Some(id) => *id,
+                        None => {
+                            let id = registry.register(topic, &schema.text).await?;
+                            self.schema_ids.insert(topic.to_string(), id);
+                            id
+                        }
+                    };
+                    self.value.push(0);
+                    self.value.extend_from_slice(&id.to_be_bytes());
+                }
+                schema.encode(&event.stream, &event.payload, &mut self.value)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn key_of(&self, event: &Event) -> Option<String> {
+        match &self.key {
+            KeyMode::Event => event.key.as_deref().map(str::to_string),
+            KeyMode::None => None,
+            KeyMode::Path(path) => match event.payload.get_path(path)? {
+                Value::String(s) => Some(s.to_string()),
+                Value::Int(i) => Some(i.to_string()),
+                Value::Null => None,
+                other => serde_json::to_string(&format!("{other:?}")).ok(),
+            },
+        }
+    }
+
+    /// Sends the events at `indices`; returns those whose delivery failed
+    /// in a way worth retrying.
+    async fn send(&mut self, events: &[&Event], indices: &[usize]) -> Result<Vec<usize>, BoxError> {
+        let mut deliveries = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let event = events[i];
+            let topic = self.topic_of(event);
+            self.ensure_topic(&topic).await?;
+            self.encode(event, &topic).await?;
+            let key = self.key_of(event);
+            let event_time = event.event_time.to_rfc3339();
+            let mut headers = OwnedHeaders::new_with_capacity(3 + event.headers.len())
+                .insert(Header {
+                    key: "stream",
+                    value: Some(event.stream.as_bytes()),
+                })
+                .insert(Header {
+                    key: "source",
+                    value: Some(event.source.as_bytes()),
+                })
+                .insert(Header {
+                    key: "event_time",
+                    value: Some(event_time.as_bytes()),
+                });
+            for (name, value) in &event.headers {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(value.as_bytes()),
+                });
+            }
+            let mut record = FutureRecord::to(&topic)
+                .payload(&self.value)
+                .headers(headers);
+            if let Some(key) = &key {
+                record = record.key(key.as_str());
+            }
+            let delivery = loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => break delivery,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                        record = returned;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => {
+                        return Err(KafkaSinkError::Permanent {
+                            topic,
+                            cause: e.to_string(),
+                        }
+                        .into());
+                    }
+                }
+            };
+            let stats = self.topics.entry(topic).or_default();
+            stats.bytes += self.value.len() as u64;
+            deliveries.push((i, delivery));
+        }
+        let mut failed = Vec::new();
+        for (i, delivery) in deliveries {
+            let topic = self.topic_of(events[i]);
+            let stats = self.topics.entry(topic.clone()).or_default();
+            match delivery.await {
+                Ok(Ok(_)) => stats.messages += 1,
+                Ok(Err((e, _))) if is_permanent(&e) => {
+                    stats.errors += 1;
+                    return Err(KafkaSinkError::Permanent {
+                        topic,
+                        cause: e.to_string(),
+                    }
+                    .into());
+                }
+                Ok(Err((e, _))) => {
+                    stats.retries += 1;
+                    if failed.is_empty() {
+                        warn!(topic, "delivery failed, will send again: {e}");
+                    }
+                    failed.push(i);
+                }
+                Err(_) => {
+                    stats.retries += 1;
+                    failed.push(i);
+                }
+            }
+        }
+        Ok(failed)
+    }
+}
+
+#[async_trait]
+impl Sink for KafkaSink {
+    async fn write(&mut self, batch: Batch) -> Result<(), BoxError> {
+        let events: Vec<&Event> = batch.events().collect();
+        let mut pending: Vec<usize> = (0..events.len()).collect();
+        let mut wait = Duration::from_millis(100);
+        loop {
+            pending = self.send(&events, &pending).await?;
+            if pending.is_empty() {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+        drop(events);
+        batch.acknowledge();
+        Ok(())
+    }
+
+    async fn close(&mut self) -> Result<(), BoxError> {
+        let producer = self.producer.clone();
+        let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30))).await;
+        for (topic, s) in &self.topics {
+            info!(
+                topic,
+                messages = s.messages,
+                bytes = s.bytes,
+                retries = s.retries,
+                errors = s.errors,
+                "kafka topic summary"
+            );
+        }
+        Ok(())
+    }
+}

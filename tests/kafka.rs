@@ -1,0 +1,308 @@
+//! Into Kafka: a real Kafka-protocol broker (tansu) started per test, a
+//! pipeline that writes to it, and a consumer that reads every event back.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use apache_avro::Schema;
+use apache_avro::types::Value as Avro;
+use serde_json::Value;
+use support::broker::Broker;
+use support::simulator::Simulator;
+use support::*;
+
+#[test]
+fn demo_events_arrive_as_json_with_keys_headers_and_templated_topics() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "kafka.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, count: 3000, devices: 6 }}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {}
+    topic: \"netops.{{stream}}\"
+    create_topics: {{ partitions: 3 }}
+    librdkafka: {{ linger.ms: \"5\" }}
+",
+            broker.address()
+        ),
+    );
+    let output = run(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let records = broker.consume("netops.demo.interface", 3, 3000);
+    let mut by_key = std::collections::HashMap::<String, std::collections::HashSet<i32>>::new();
+    for r in &records {
+        let payload: Value = serde_json::from_slice(&r.value).unwrap();
+        let key = r.key.clone().expect("keyed by device");
+        assert_eq!(payload["device"], key.as_str());
+        assert_eq!(r.header("stream"), Some("demo.interface"));
+        assert_eq!(r.header("source"), Some("demo"));
+        assert!(r.header("event_time").unwrap().ends_with('Z'));
+        by_key.entry(key).or_default().insert(r.partition);
+    }
+    assert_eq!(by_key.len(), 6, "one key per device");
+    assert!(
+        by_key.values().all(|p| p.len() == 1),
+        "a key always lands on one partition: {by_key:?}"
+    );
+    let partitions: std::collections::HashSet<i32> = records.iter().map(|r| r.partition).collect();
+    assert!(
+        partitions.len() > 1,
+        "keys spread over partitions: {partitions:?}"
+    );
+}
+
+fn schema(stream: &str) -> Schema {
+    let text = std::fs::read_to_string(repo_root().join(format!("schemas/{stream}.avsc"))).unwrap();
+    Schema::parse_str(&text).unwrap()
+}
+
+fn field<'a>(record: &'a Avro, name: &str) -> &'a Avro {
+    let Avro::Record(fields) = record else {
+        panic!("not a record: {record:?}")
+    };
+    let value = &fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no field {name}"))
+        .1;
+    match value {
+        Avro::Union(_, inner) => inner,
+        other => other,
+    }
+}
+
+#[test]
+fn aruba_events_arrive_as_avro_that_decodes_with_the_committed_schemas() {
+    let broker = Broker::start();
+    let sim = Simulator::start(&["--count", "4"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), "kafka.yaml", &format!("
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    customers: [{{ name: A, key: sim-key, topics: [audit, monitoring] }}]
+sinks:
+  kafka: {{ type: kafka, inputs: [central], bootstrap_servers: {}, encoding: avro, create_topics: {{ partitions: 1 }} }}
+", sim.url(), broker.address()));
+    let child = spawn_run(&file);
+    let audit = broker.consume("aruba.audit", 1, 4);
+    let monitoring = broker.consume("aruba.monitoring", 1, 4);
+    signal(&child, "INT");
+    assert!(
+        wait_with_limit(child, Duration::from_secs(20))
+            .status
+            .success()
+    );
+
+    let audit_schema = schema("aruba.audit");
+    for r in &audit {
+        let value =
+            apache_avro::from_avro_datum(&audit_schema, &mut r.value.as_slice(), None).unwrap();
+        let Avro::String(ip) = field(&value, "client_ip") else {
+            panic!("client_ip is a string")
+        };
+        ip.parse::<std::net::IpAddr>()
+            .unwrap_or_else(|_| panic!("not an IP address: {ip}"));
+        assert!(matches!(field(&value, "timestamp"), Avro::Long(t) if *t > 1_700_000_000));
+    }
+    let monitoring_schema = schema("aruba.monitoring");
+    let value = apache_avro::from_avro_datum(
+        &monitoring_schema,
+        &mut monitoring[0].value.as_slice(),
+        None,
+    )
+    .unwrap();
+    let Avro::Array(aps) = field(&value, "aps") else {
+        panic!("aps is a list")
+    };
+    assert_eq!(aps.len(), 3);
+    assert!(
+        matches!(field(&aps[0], "macaddr"), Avro::String(mac) if mac.len() == 17),
+        "{:?}",
+        aps[0]
+    );
+}
+
+/// A schema-registry double: answers every POST of a subject's version with id 42.
+fn registry_double() -> (String, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len || n == 0 {
+                        let _ = tx.send(format!("{}\n{}", head.lines().next().unwrap_or(""), body));
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let body = r#"{"id":42}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn with_a_schema_registry_values_carry_the_confluent_framing() {
+    let broker = Broker::start();
+    let (registry, requests) = registry_double();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "kafka.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, count: 10 }}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {}
+    encoding: avro
+    schema_registry: {{ url: {registry} }}
+    create_topics: {{ partitions: 1 }}
+",
+            broker.address()
+        ),
+    );
+    let output = run(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let request = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        request.starts_with("POST /subjects/demo.interface-value/versions"),
+        "{request}"
+    );
+    let body: Value = serde_json::from_str(request.split_once('\n').unwrap().1).unwrap();
+    Schema::parse_str(body["schema"].as_str().unwrap())
+        .expect("the registered schema is valid Avro");
+    let records = broker.consume("demo.interface", 1, 10);
+    let value = &records[0].value;
+    assert_eq!(value[0], 0, "magic byte");
+    assert_eq!(
+        u32::from_be_bytes(value[1..5].try_into().unwrap()),
+        42,
+        "schema id"
+    );
+    let decoded =
+        apache_avro::from_avro_datum(&schema("demo.interface"), &mut &value[5..], None).unwrap();
+    assert!(matches!(field(&decoded, "device"), Avro::String(d) if d.starts_with("sw-")));
+}
+
+#[test]
+fn an_absent_broker_is_a_clear_error_within_the_timeout() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), "kafka.yaml", &format!("
+sources:
+  demo: {{ type: demo, count: 10 }}
+sinks:
+  kafka: {{ type: kafka, inputs: [demo], bootstrap_servers: \"127.0.0.1:{port}\", connect_timeout: 2s }}
+"));
+    let start = Instant::now();
+    let output = run(&file);
+    assert!(!output.status.success());
+    assert!(
+        start.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        start.elapsed()
+    );
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!("cannot reach Kafka at 127.0.0.1:{port} within 2s")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_frozen_broker_stalls_the_pipeline_and_every_event_arrives_after_it_resumes() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "kafka.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, rate: 2000, count: 40000 }}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {}
+    create_topics: {{ partitions: 2 }}
+    batch: {{ max_events: 1000, timeout: 100ms }}
+",
+            broker.address()
+        ),
+    );
+    let child = spawn_run(&file);
+    std::thread::sleep(Duration::from_secs(2));
+    broker.signal("STOP");
+    let rss = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches(" kB")
+            .parse()
+            .unwrap()
+    };
+    let steady = rss(child.id());
+    let mut peak = steady;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_secs(1));
+        peak = peak.max(rss(child.id()));
+    }
+    broker.signal("CONT");
+    let output = wait_with_limit(child, Duration::from_secs(120));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        peak <= steady * 3 / 2 + 4096,
+        "memory grew from {steady} kB to {peak} kB while the broker was frozen"
+    );
+    assert_eq!(summary_counts(&stderr, "kafka"), (40000, 40000), "{stderr}");
+    broker.consume("demo.interface", 2, 40000);
+}
