@@ -20,4 +20,11 @@ if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# pyarrow, to check that other readers read the Parquet files.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow" 2>/dev/null; then
+  echo "setting up .venv with pyarrow..."
+  python3 -m venv .venv
+  .venv/bin/pip install -q pyarrow
+fi
+
 cargo test --workspace --all-targets "$@"

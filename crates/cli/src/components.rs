@@ -17,11 +17,13 @@ pub fn registry() -> Registry {
         sources: vec![
             netpipe_source_demo::source_type(),
             netpipe_source_aruba::source_type(),
+            netpipe_source_parquet::source_type(),
         ],
         sinks: vec![
             netpipe_sink_stdout::sink_type(),
             netpipe_sink_blackhole::sink_type(),
             netpipe_sink_kafka::sink_type(),
+            netpipe_sink_parquet::sink_type(),
         ],
     }
 }

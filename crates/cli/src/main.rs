@@ -38,6 +38,27 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Replay captured Parquet into the sinks of a file whose sinks read `replay`.
+    Replay {
+        /// Parquet files, directories or globs.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// A pipeline file with the sinks (their `inputs: [replay]`).
+        #[arg(long, value_name = "SINKS.yaml")]
+        to: PathBuf,
+        /// `max`, or a multiple of the original pacing (1.0 = as recorded).
+        #[arg(long, default_value = "max")]
+        speed: String,
+        /// Only events at or after this RFC 3339 time.
+        #[arg(long)]
+        start: Option<String>,
+        /// Only events before this RFC 3339 time.
+        #[arg(long)]
+        end: Option<String>,
+        /// Keep the position here and resume from it.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
     /// Serve a vendor's streaming protocol on loopback, for tests and demos.
     Simulate {
         #[command(subcommand)]
@@ -76,6 +97,24 @@ fn main() -> std::process::ExitCode {
         Command::Run { file, metrics_addr } => run::run(&file, metrics_addr, &registry),
         Command::Validate { files } => run::validate(&files, &registry),
         Command::Simulate { vendor } => simulate::run(vendor),
+        Command::Replay {
+            paths,
+            to,
+            speed,
+            start,
+            end,
+            checkpoint,
+        } => run::replay(
+            run::ReplayArgs {
+                paths,
+                to,
+                speed,
+                start,
+                end,
+                checkpoint,
+            },
+            &registry,
+        ),
         Command::Schemas { dir } => match components::write_schemas(&dir) {
             Ok(n) => {
                 eprintln!("wrote {n} schemas to {}", dir.display());

@@ -57,13 +57,85 @@ async fn watch_signals(shutdown: CancellationToken) {
 }
 
 pub fn run(file: &Path, metrics_addr: Option<SocketAddr>, registry: &Registry) -> ExitCode {
-    let pipeline = match config::load(file, registry) {
-        Ok(p) => p,
+    match config::load(file, registry) {
+        Ok(pipeline) => run_pipeline(pipeline, metrics_addr),
         Err(errors) => {
             eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Options of `netpipe replay`.
+pub struct ReplayArgs {
+    pub paths: Vec<PathBuf>,
+    pub to: PathBuf,
+    pub speed: String,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub checkpoint: Option<PathBuf>,
+}
+
+/// `netpipe replay PATH... --to SINKS.yaml`: the sinks file with a `replay`
+/// source (type `parquet`) added after its own lines, so errors in it keep
+/// their line numbers.
+pub fn replay(args: ReplayArgs, registry: &Registry) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.to) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read the sinks file: {e}", args.to.display());
             return ExitCode::FAILURE;
         }
     };
+    // JSON strings are YAML strings: paths and times stay literal.
+    let quote = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let paths: Vec<String> = args
+        .paths
+        .iter()
+        .map(|p| quote(&absolute(p).display().to_string()))
+        .collect();
+    let speed = if args.speed == "max" || args.speed.parse::<f64>().is_ok() {
+        args.speed.clone()
+    } else {
+        quote(&args.speed)
+    };
+    let mut source = format!(
+        "\nsources:\n  replay:\n    type: parquet\n    path: [{}]\n    speed: {}\n",
+        paths.join(", "),
+        speed
+    );
+    for (key, value) in [("start", &args.start), ("end", &args.end)] {
+        if let Some(v) = value {
+            source.push_str(&format!("    {key}: {}\n", quote(v)));
+        }
+    }
+    if let Some(c) = &args.checkpoint {
+        source.push_str(&format!(
+            "    checkpoint: {}\n",
+            quote(&absolute(c).display().to_string())
+        ));
+    }
+    let file = args.to.display().to_string();
+    match config::parse(&file, &(text + &source), registry, &|name| {
+        std::env::var(name).ok()
+    }) {
+        Ok(mut pipeline) => {
+            pipeline.base_dir = args
+                .to
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            run_pipeline(pipeline, None)
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_pipeline(pipeline: config::PipelineConfig, metrics_addr: Option<SocketAddr>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -29,6 +29,17 @@ pub trait Sink: Send {
     async fn close(&mut self) -> Result<(), BoxError> {
         Ok(())
     }
+
+    /// When [`Sink::tick`] should be called even if no batch arrives (a file
+    /// to roll by age, acknowledgements that wait on it).
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+
+    /// Called at [`Sink::deadline`].
+    async fn tick(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
 }
 
 /// A sink's output has ended for good in a way that is not a failure (the

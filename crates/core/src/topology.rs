@@ -173,7 +173,20 @@ async fn drive_sink(
 ) -> Result<(), BoxError> {
     let m = metrics.component(ComponentKind::Sink, name);
     let latency = metrics.batch_latency(name);
-    while let Some(batch) = batches.recv().await {
+    loop {
+        let deadline = sink.deadline();
+        let batch = tokio::select! {
+            batch = batches.recv() => batch,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                if let Err(e) = sink.tick().await {
+                    m.errors.inc();
+                    error!(sink = %name, "sink failed: {e}");
+                    return Err(e);
+                }
+                continue;
+            }
+        };
+        let Some(batch) = batch else { break };
         let (events, bytes) = (batch.len() as u64, batch.byte_size() as u64);
         let opened = batch.opened_at();
         m.events_in.inc_by(events);

@@ -1,0 +1,83 @@
+//! Options of the `parquet` sink.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use netpipe_core::config::SinkType;
+use netpipe_core::units::{ByteSize, HumanDuration};
+use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    #[default]
+    Zstd,
+    Snappy,
+    None,
+}
+
+/// When files are committed: whichever limit an open file reaches first.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Roll {
+    /// Rows in one file.
+    pub max_rows: usize,
+    /// Bytes in one file (written plus buffered).
+    pub max_bytes: ByteSize,
+    /// Age of the oldest open file; also the longest wait for acknowledgement.
+    pub max_age: HumanDuration,
+}
+
+impl Default for Roll {
+    fn default() -> Self {
+        Roll {
+            max_rows: 1_000_000,
+            max_bytes: ByteSize(128 << 20),
+            max_age: HumanDuration(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// Options of the `parquet` sink.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParquetConfig {
+    /// Root directory of the datasets.
+    pub path: PathBuf,
+    /// Directory of each file below `path`: `{stream}`, `{source}`, and from the event time (UTC) `{date}`, `{hour}`.
+    #[serde(default = "default_partition")]
+    pub partition: String,
+    /// `zstd`, `snappy` or `none`.
+    #[serde(default)]
+    pub compression: Compression,
+    /// When files are committed.
+    #[serde(default)]
+    pub roll: Roll,
+    /// Rows per row group (the unit that replay skips by time).
+    #[serde(default = "default_row_group")]
+    pub row_group_rows: usize,
+}
+
+fn default_partition() -> String {
+    "{stream}/date={date}/hour={hour}".into()
+}
+
+fn default_row_group() -> usize {
+    65_536
+}
+
+pub fn sink_type() -> SinkType {
+    SinkType::new::<ParquetConfig>(
+        "parquet",
+        "Writes typed Parquet files, one dataset per stream, Hive-partitioned by event time, committed atomically.",
+    )
+}
+
+#[async_trait]
+impl SinkConfig for ParquetConfig {
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError> {
+        Ok(Box::new(crate::sink::ParquetSink::open(self, cx)?))
+    }
+}

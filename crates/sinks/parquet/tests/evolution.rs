@@ -1,0 +1,104 @@
+//! A stream whose records gain an optional field: new files get the new
+//! nullable column, old files stay as they were, nothing crashes.
+
+use std::sync::Arc;
+
+use netpipe_core::config::{Registry, SourceType, parse};
+use netpipe_core::metrics::Metrics;
+use netpipe_core::value::field_names;
+use netpipe_core::{
+    BoxError, BuildContext, Event, Record, Source, SourceConfig, SourceContext, Timestamp, Value,
+    async_trait, topology,
+};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+/// Sends records `{a}` then records `{a, b}` on the stream `test.evolving`.
+#[derive(Debug, Deserialize, JsonSchema)]
+struct Evolving {}
+
+impl SourceConfig for Evolving {
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
+        Ok(Box::new(EvolvingSource))
+    }
+}
+
+struct EvolvingSource;
+
+#[async_trait]
+impl Source for EvolvingSource {
+    async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), BoxError> {
+        let event = |names: &[&str], values: Vec<Value>| {
+            let time = Timestamp::from_secs(1_800_000_000);
+            Event::new(
+                cx.name.clone(),
+                "test.evolving".into(),
+                time,
+                Record::new(field_names(names), values),
+            )
+        };
+        let old: Vec<Event> = (0..10)
+            .map(|i| event(&["a"], vec![Value::Int(i)]))
+            .collect();
+        cx.out.send(old).await?;
+        let new: Vec<Event> = (10..15)
+            .map(|i| event(&["a", "b"], vec![Value::Int(i), Value::string("new")]))
+            .collect();
+        cx.out.send(new).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_gain_a_field_get_files_with_the_new_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry {
+        sources: vec![SourceType::new::<Evolving>("evolving", "test")],
+        sinks: vec![netpipe_sink_parquet::sink_type()],
+        ..Registry::default()
+    };
+    let yaml = format!(
+        "sources:\n  s: {{ type: evolving }}\nsinks:\n  lake: {{ type: parquet, inputs: [s], path: {}, batch: {{ max_events: 10 }} }}\n",
+        dir.path().display()
+    );
+    let pipeline = parse("test.yaml", &yaml, &registry, &|_| None).unwrap();
+    topology::run(
+        pipeline,
+        Arc::new(Metrics::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+
+    let partition = dir.path().join("test.evolving/date=2027-01-15/hour=08");
+    let mut files: Vec<_> = std::fs::read_dir(&partition)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let mut shapes = Vec::new();
+    for f in files {
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(f).unwrap()).unwrap();
+        let columns: Vec<String> = reader
+            .schema()
+            .fields()
+            .iter()
+            .skip(5)
+            .map(|f| f.name().clone())
+            .collect();
+        let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
+        shapes.push((columns, rows));
+    }
+    shapes.sort();
+    assert_eq!(
+        shapes,
+        vec![
+            (vec!["a".to_string()], 10),
+            (vec!["a".to_string(), "b".to_string()], 5)
+        ]
+    );
+}

@@ -1,0 +1,116 @@
+//! Options of the `parquet` source.
+
+use std::path::PathBuf;
+
+use netpipe_core::config::SourceType;
+use netpipe_core::{BoxError, BuildContext, Source, SourceConfig, Timestamp};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, de};
+
+/// Replay pace.
+#[derive(Debug, Clone, Copy, PartialEq, JsonSchema)]
+pub enum Speed {
+    /// As fast as the sinks take it.
+    Max,
+    /// A multiple of the original pacing: `1.0` as recorded, `10` ten times faster.
+    Factor(f64),
+}
+
+impl<'de> Deserialize<'de> for Speed {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(t) if t == "max" => Ok(Speed::Max),
+            Raw::Number(f) if f > 0.0 && f.is_finite() => Ok(Speed::Factor(f)),
+            _ => Err(de::Error::custom(
+                "`speed` is `max` or a positive number (1.0 = original pacing)",
+            )),
+        }
+    }
+}
+
+/// One path or several.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Paths {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// Options of the `parquet` source.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// Files, directories (read recursively) or globs.
+    pub path: Paths,
+    /// `max`, or a multiple of the original pacing.
+    #[serde(default = "max")]
+    pub speed: Speed,
+    /// Only events at or after this time (RFC 3339).
+    #[serde(default)]
+    pub start: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[serde(default)]
+    pub end: Option<String>,
+    /// Only these streams (all when omitted).
+    #[serde(default)]
+    pub streams: Vec<String>,
+    /// Where to keep the last acknowledged (file, row), to resume from it.
+    #[serde(default)]
+    pub checkpoint: Option<PathBuf>,
+    /// Rows per chunk sent into the pipeline.
+    #[serde(default = "default_chunk_rows")]
+    pub chunk_rows: usize,
+}
+
+fn max() -> Speed {
+    Speed::Max
+}
+
+fn default_chunk_rows() -> usize {
+    4096
+}
+
+pub fn source_type() -> SourceType {
+    SourceType::new::<ReplayConfig>(
+        "parquet",
+        "Replays Parquet files written by the parquet sink: the original events, in event-time order.",
+    )
+}
+
+fn time(name: &str, text: &Option<String>) -> Result<Option<Timestamp>, String> {
+    text.as_deref()
+        .map(|t| {
+            Timestamp::parse_rfc3339(t)
+                .ok_or_else(|| format!("`{name}` is not an RFC 3339 time: `{t}`"))
+        })
+        .transpose()
+}
+
+impl SourceConfig for ReplayConfig {
+    fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
+        let patterns = match &self.path {
+            Paths::One(p) => vec![p.clone()],
+            Paths::Many(p) => p.clone(),
+        };
+        let patterns: Vec<String> = patterns
+            .iter()
+            .map(|p| cx.resolve(std::path::Path::new(p)).display().to_string())
+            .collect();
+        let files = crate::files::find(&patterns)?;
+        Ok(Box::new(crate::replay::Replay {
+            files,
+            speed: self.speed,
+            start: time("start", &self.start)?,
+            end: time("end", &self.end)?,
+            streams: self.streams.clone(),
+            checkpoint: self.checkpoint.as_ref().map(|p| cx.resolve(p)),
+            chunk_rows: self.chunk_rows.max(1),
+        }))
+    }
+}

@@ -1,0 +1,14 @@
+//! The `parquet` source: replays Parquet files written by the `parquet`
+//! sink, emitting the original events (stream, key, event time, payload)
+//! into any pipeline: backfilling Kafka from the lake, re-running a capture.
+//! Files are read in event-time order; row groups outside `start`..`end`
+//! are skipped by their statistics; pacing follows the original event times
+//! at `speed`; with `checkpoint`, a stopped replay resumes after the last
+//! acknowledged row.
+
+mod checkpoint;
+mod config;
+mod files;
+mod replay;
+
+pub use config::{ReplayConfig, Speed, source_type};

@@ -1,0 +1,381 @@
+//! Into the data lake and back: the parquet sink's files, read with the
+//! parquet crate (and pyarrow), and the parquet source replaying them.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+use support::broker::Broker;
+use support::simulator::Simulator;
+use support::*;
+
+fn parquet_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+fn rows(path: &Path) -> usize {
+    read(path).iter().map(RecordBatch::num_rows).sum()
+}
+
+#[test]
+fn demo_events_land_as_typed_partitioned_files_that_roll_on_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let file = pipeline(
+        dir.path(),
+        "lake.yaml",
+        "
+sources:
+  demo: { type: demo, count: 1000 }
+sinks:
+  lake:
+    type: parquet
+    inputs: [demo]
+    path: lake
+    roll: { max_rows: 100 }
+    batch: { max_events: 50 }
+",
+    );
+    let output = run(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let files = parquet_files(&lake);
+    assert_eq!(files.len(), 10, "{files:?}");
+    let hour = chrono_hour_dir();
+    for f in &files {
+        let relative = f
+            .strip_prefix(&lake)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            relative.starts_with(&format!(
+                "demo.interface/date={}/hour={}/part-",
+                hour.0, hour.1
+            )),
+            "{relative}"
+        );
+        assert_eq!(rows(f), 100);
+    }
+    let batch = &read(&files[0])[0];
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "stream",
+            "event_time",
+            "receive_time",
+            "key",
+            "source",
+            "device",
+            "interface",
+            "oper_status",
+            "in_octets",
+            "out_octets",
+            "in_errors",
+            "speed_mbps"
+        ]
+    );
+    assert_eq!(
+        schema
+            .field_with_name("event_time")
+            .unwrap()
+            .data_type()
+            .to_string(),
+        "Timestamp(µs, \"UTC\")"
+    );
+    assert_eq!(
+        schema
+            .field_with_name("in_octets")
+            .unwrap()
+            .data_type()
+            .to_string(),
+        "Int64"
+    );
+    let device = batch.column_by_name("device").unwrap().as_string::<i32>();
+    assert!(device.value(0).starts_with("sw-"));
+}
+
+/// Today's date and hour in UTC, as the partition directories spell them.
+fn chrono_hour_dir() -> (String, String) {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (date, hour) = text.trim().split_once(' ').unwrap();
+    (date.to_string(), hour.to_string())
+}
+
+#[test]
+fn readers_never_see_a_partial_file_and_leftovers_are_removed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let stale = lake
+        .join("demo.interface")
+        .join(".netpipe-part-crashed.parquet.tmp");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    std::fs::write(&stale, b"half a file").unwrap();
+    let file = pipeline(dir.path(), "lake.yaml", "
+sources:
+  demo: { type: demo, count: 200000, rate: 100000 }
+sinks:
+  lake: { type: parquet, inputs: [demo], path: lake, roll: { max_rows: 5000 }, batch: { max_events: 1000 } }
+");
+    // A reader polling the lake while it is written: every visible file must be whole.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let reader = {
+        let (lake, stop, seen) = (lake.clone(), stop.clone(), seen.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                for f in parquet_files(&lake) {
+                    assert_eq!(
+                        rows(&f),
+                        5000,
+                        "a visible file was not whole: {}",
+                        f.display()
+                    );
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let output = run(&file);
+    stop.store(true, Ordering::SeqCst);
+    reader
+        .join()
+        .expect("the concurrent reader saw a partial file");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!stale.exists(), "the crashed run's temp file was removed");
+    assert_eq!(parquet_files(&lake).len(), 40);
+    assert!(
+        seen.load(Ordering::SeqCst) > 0,
+        "the reader read files while they were being written"
+    );
+}
+
+fn aruba_to_lake_and_stdout(sim: &Simulator, dir: &Path) -> Vec<Value> {
+    let file = pipeline(dir, "capture.yaml", &format!("
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    customers: [{{ name: A, key: sim-key, topics: [audit, apprf, location, monitoring, presence, security] }}]
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+  lake: {{ type: parquet, inputs: [central], path: lake }}
+", sim.url()));
+    run_until(&file, 30).0
+}
+
+/// What must survive a round trip: stream, key, event time and payload.
+fn essence(events: &[Value]) -> BTreeSet<String> {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {}",
+                e["stream"], e["key"], e["event_time"], e["payload"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn replaying_the_lake_gives_back_the_same_events() {
+    let sim = Simulator::start(&["--count", "5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let direct = aruba_to_lake_and_stdout(&sim, dir.path());
+    assert_eq!(direct.len(), 30);
+    let file = pipeline(
+        dir.path(),
+        "replay.yaml",
+        "
+sources:
+  captured: { type: parquet, path: lake }
+sinks:
+  out: { type: stdout, inputs: [captured] }
+",
+    );
+    let output = run(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let replayed = json_lines(&output);
+    assert_eq!(replayed.len(), 30);
+    assert_eq!(essence(&replayed), essence(&direct));
+}
+
+#[test]
+fn a_replay_with_a_checkpoint_resumes_after_the_last_acknowledged_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = pipeline(
+        dir.path(),
+        "capture.yaml",
+        "
+sources:
+  demo: { type: demo, count: 3000, rate: 3000 }
+sinks:
+  lake: { type: parquet, inputs: [demo], path: lake }
+",
+    );
+    assert!(run(&capture).status.success());
+    let replay = pipeline(
+        dir.path(),
+        "replay.yaml",
+        "
+sources:
+  captured: { type: parquet, path: lake, checkpoint: replay.checkpoint, speed: 1.0 }
+sinks:
+  out: { type: stdout, inputs: [captured], batch: { max_events: 100, timeout: 10ms } }
+",
+    );
+    // The capture took a second; replayed at its original pace, stop it part-way.
+    let child = spawn_run(&replay);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "INT");
+    let first = wait_with_limit(child, Duration::from_secs(20));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let first_rows = json_lines(&first).len();
+    let second = run(&replay);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let second_rows = json_lines(&second).len();
+    assert_eq!(
+        first_rows + second_rows,
+        3000,
+        "first {first_rows}, then {second_rows}"
+    );
+    let again = run(&replay);
+    assert_eq!(
+        json_lines(&again).len(),
+        0,
+        "a finished replay has nothing left"
+    );
+}
+
+#[test]
+fn replay_backfills_kafka() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let capture = pipeline(
+        dir.path(),
+        "capture.yaml",
+        "
+sources:
+  demo: { type: demo, count: 2000 }
+sinks:
+  lake: { type: parquet, inputs: [demo], path: lake }
+",
+    );
+    assert!(run(&capture).status.success());
+    let replay = pipeline(dir.path(), "replay.yaml", &format!("
+sources:
+  captured: {{ type: parquet, path: lake, streams: [demo.interface] }}
+sinks:
+  kafka: {{ type: kafka, inputs: [captured], bootstrap_servers: {}, create_topics: {{ partitions: 1 }} }}
+", broker.address()));
+    let output = run(&replay);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let records = broker.consume("demo.interface", 1, 2000);
+    let payload: Value = serde_json::from_slice(&records[0].value).unwrap();
+    assert!(payload["device"].as_str().unwrap().starts_with("sw-"));
+}
+
+#[test]
+fn pyarrow_reads_the_lake_as_a_hive_partitioned_dataset() {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "no {}: run the tests with scripts/test.sh, which sets up a venv with pyarrow",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "lake.yaml",
+        "
+sources:
+  demo: { type: demo, count: 500 }
+sinks:
+  lake: { type: parquet, inputs: [demo], path: lake, compression: snappy }
+",
+    );
+    assert!(run(&file).status.success());
+    let script = "
+import sys, pyarrow.dataset as ds
+d = ds.dataset(sys.argv[1], format='parquet', partitioning='hive')
+t = d.to_table()
+print(t.num_rows, t.schema.field('event_time').type, t.schema.field('in_octets').type, sorted(set(t.column('hour').to_pylist())) != [])
+";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(dir.path().join("lake/demo.interface"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "500 timestamp[us, tz=UTC] int64 True"
+    );
+}
+
+#[test]
+fn the_replay_one_liner_feeds_the_sinks_of_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = pipeline(
+        dir.path(),
+        "capture.yaml",
+        "
+sources:
+  demo: { type: demo, count: 700 }
+sinks:
+  lake: { type: parquet, inputs: [demo], path: lake }
+",
+    );
+    assert!(run(&capture).status.success());
+    let sinks = pipeline(
+        dir.path(),
+        "sinks.yaml",
+        "sinks:\n  out: { type: stdout, inputs: [replay] }\n",
+    );
+    let output = netpipe()
+        .arg("replay")
+        .arg(dir.path().join("lake"))
+        .arg("--to")
+        .arg(&sinks)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(json_lines(&output).len(), 700);
+}
