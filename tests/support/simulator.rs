@@ -1,4 +1,4 @@
-//! The Aruba Central simulator (`netpipe simulate aruba`) as a test fixture.
+//! The vendor simulators (`netpipe simulate <vendor>`) as test fixtures.
 
 use std::io::{Read, Write};
 use std::process::{Child, Stdio};
@@ -14,19 +14,24 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    /// `netpipe simulate aruba ARGS` on a free port.
     pub fn start(args: &[&str]) -> Simulator {
+        Simulator::vendor("aruba", args)
+    }
+
+    /// `netpipe simulate packetfabric ARGS` on a free port.
+    pub fn packetfabric(args: &[&str]) -> Simulator {
+        Simulator::vendor("packetfabric", args)
+    }
+
+    fn vendor(vendor: &str, args: &[&str]) -> Simulator {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let child = netpipe()
-            .args([
-                "simulate",
-                "aruba",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(["simulate", vendor, "--listen", &format!("127.0.0.1:{port}")])
             .args(args)
             .stderr(Stdio::null())
             .spawn()
@@ -41,6 +46,10 @@ impl Simulator {
             std::thread::sleep(Duration::from_millis(20));
         }
         sim
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
     }
 
     pub fn url(&self) -> String {

@@ -8,6 +8,7 @@ pub fn schemas() -> StreamSchemas {
     let mut schemas = StreamSchemas::with_common();
     schemas.extend(netpipe_source_demo::stream_schemas());
     schemas.extend(netpipe_source_aruba::stream_schemas());
+    schemas.extend(netpipe_source_packetfabric::stream_schemas());
     schemas
 }
 
@@ -18,6 +19,7 @@ pub fn registry() -> Registry {
             netpipe_source_demo::source_type(),
             netpipe_source_aruba::source_type(),
             netpipe_source_parquet::source_type(),
+            netpipe_source_packetfabric::source_type(),
         ],
         sinks: vec![
             netpipe_sink_stdout::sink_type(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use clap::Subcommand;
 use netpipe_source_aruba::Topic;
 use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, serve};
+use netpipe_source_packetfabric::simulator as pf;
 use tracing::{error, info};
 
 #[derive(Subcommand)]
@@ -39,28 +40,42 @@ pub enum Vendor {
         #[arg(long, value_parser = |s: &str| s.parse::<Topic>())]
         unsubscribed: Vec<Topic>,
     },
+    /// PacketFabric streaming events: login/logout, POST /v2/events, SSE at
+    /// GET /v2/events/{uuid}, counters at /stats.
+    Packetfabric {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8766")]
+        listen: SocketAddr,
+        /// The API key it accepts.
+        #[arg(long, default_value = "sim-api-key")]
+        api_key: String,
+        /// The login it accepts (with --password).
+        #[arg(long, default_value = "sim-user")]
+        login: String,
+        #[arg(long, default_value = "sim-password")]
+        password: String,
+        /// A login whose account requires MFA.
+        #[arg(long, default_value = "mfa-user")]
+        mfa_login: String,
+        /// Events per second per stream (default: as fast as possible).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Events in all, then heartbeats only.
+        #[arg(long)]
+        count: Option<u64>,
+        /// End each stream after N events.
+        #[arg(long, value_name = "N")]
+        close_every: Option<u64>,
+        /// Make every Nth event's data not JSON.
+        #[arg(long, value_name = "N")]
+        malformed_every: Option<u64>,
+        /// A bundle may be streamed N times, then answers 404 (expired).
+        #[arg(long, value_name = "N")]
+        expire_after: Option<u64>,
+    },
 }
 
 pub fn run(vendor: Vendor) -> ExitCode {
-    let Vendor::Aruba {
-        listen,
-        key,
-        renew_from,
-        rate,
-        count,
-        drop_every,
-        malformed_every,
-        unsubscribed,
-    } = vendor;
-    let config = SimulatorConfig {
-        key,
-        renew_from,
-        rate,
-        count,
-        drop_every,
-        malformed_every,
-        unsubscribed,
-    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -68,22 +83,95 @@ pub fn run(vendor: Vendor) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        info!(
-            "Aruba Central simulator on ws://{}/streaming/api",
-            listener.local_addr()?
-        );
-        tokio::select! {
-            served = serve(listener, config, Arc::new(Stats::default())) => served,
-            _ = tokio::signal::ctrl_c() => Ok(()),
+    let (listen, result) = match vendor {
+        Vendor::Aruba {
+            listen,
+            key,
+            renew_from,
+            rate,
+            count,
+            drop_every,
+            malformed_every,
+            unsubscribed,
+        } => {
+            let config = SimulatorConfig {
+                key,
+                renew_from,
+                rate,
+                count,
+                drop_every,
+                malformed_every,
+                unsubscribed,
+            };
+            (
+                listen,
+                runtime.block_on(serve_until_interrupted(
+                    listen,
+                    "Aruba Central",
+                    "ws://{}/streaming/api",
+                    |l| serve(l, config, Arc::new(Stats::default())),
+                )),
+            )
         }
-    });
+        Vendor::Packetfabric {
+            listen,
+            api_key,
+            login,
+            password,
+            mfa_login,
+            rate,
+            count,
+            close_every,
+            malformed_every,
+            expire_after,
+        } => {
+            let config = pf::SimulatorConfig {
+                api_key,
+                login,
+                password,
+                mfa_login,
+                rate,
+                count,
+                close_every,
+                malformed_every,
+                expire_after,
+                ..pf::SimulatorConfig::default()
+            };
+            (
+                listen,
+                runtime.block_on(serve_until_interrupted(
+                    listen,
+                    "PacketFabric",
+                    "http://{}",
+                    |l| pf::serve(l, config, Arc::new(pf::Stats::default())),
+                )),
+            )
+        }
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("simulator failed on {listen}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn serve_until_interrupted<F, Fut>(
+    listen: SocketAddr,
+    vendor: &str,
+    url: &str,
+    serve: F,
+) -> std::io::Result<()>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<()>>,
+{
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let url = url.replace("{}", &listener.local_addr()?.to_string());
+    info!("{vendor} simulator on {url}");
+    tokio::select! {
+        served = serve(listener) => served,
+        _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
