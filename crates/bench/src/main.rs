@@ -1,106 +1,167 @@
-//! `cargo run --release -p netpipe-bench`: runs each scenario a fixed number
-//! of events, several times, and prints a markdown table of medians with the
-//! goal each must meet. Scenarios run in-process on a single-threaded
-//! runtime, so figures are per core.
+//! `cargo run --release -p netpipe-bench`: each scenario runs a fixed number
+//! of events, netpipe and its baseline alike, several times, each run in a
+//! process of its own (so peak memory is the run's own); the table gives the
+//! medians, their ratio and the goal. It builds what it needs, starts the
+//! simulators in-process and tansu as a child, and sets up a Python venv
+//! for the vendor-sample baseline.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod python;
+mod scenarios;
 
-use anyhow::Context as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
 use clap::Parser;
-use netpipe_core::config::parse;
-use netpipe_core::metrics::Metrics;
-use netpipe_core::topology;
-use tokio_util::sync::CancellationToken;
+use serde_json::{Value, json};
+
+/// The same allocator as the `netpipe` binary, so figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 struct Args {
-    /// Runs per scenario; the median is reported.
+    /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Events per run.
-    #[arg(long, default_value_t = 5_000_000)]
-    events: u64,
-    /// Also write the table to this file.
+    /// Only these scenarios (core, decode, websocket, kafka, parquet, replay_kafka).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Also write the table here.
     #[arg(long, default_value = "target/bench-results.md")]
-    out: std::path::PathBuf,
+    out: PathBuf,
+    /// Internal: run one side of one scenario (`SCENARIO:SIDE`) and print its figures.
+    #[arg(long, hide = true)]
+    child: Option<String>,
 }
 
-/// Runs a pipeline to completion on one core and returns its wall time.
-fn time_pipeline(yaml: &str) -> anyhow::Result<Duration> {
-    let registry = netpipe::components::registry();
-    let pipeline =
-        parse("bench.yaml", yaml, &registry, &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let start = Instant::now();
-    runtime
-        .block_on(topology::run(
-            pipeline,
-            Arc::new(Metrics::default()),
-            CancellationToken::new(),
-        ))
-        .context("pipeline failed")?;
-    Ok(start.elapsed())
+/// Peak resident memory of this process, in KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .map(|v| v.trim().trim_end_matches(" kB").parse().unwrap_or(0))
+            })
+        })
+        .unwrap_or(0)
 }
 
-fn median(mut runs: Vec<Duration>) -> Duration {
-    runs.sort();
-    runs[runs.len() / 2]
+/// Runs one side in a child process: `{rate, rss_kib}`.
+fn child(spec: &str, env: &[(&str, String)]) -> anyhow::Result<Value> {
+    let output = Command::new(std::env::current_exe()?)
+        .args(["--child", spec])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()?;
+    if !output.status.success() {
+        bail!("{spec} failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.lines().last().unwrap_or(""))
+        .with_context(|| format!("{spec} printed {text}"))
 }
 
-struct Row {
-    scenario: String,
-    figure: String,
-    baseline: String,
-    ratio: f64,
-    goal: String,
-    pass: bool,
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
-fn core_path(args: &Args) -> anyhow::Result<Row> {
-    let n = args.events;
-    let pipeline = format!(
-        "sources:\n  demo: {{ type: demo, count: {n} }}\nsinks:\n  sink: {{ type: blackhole, inputs: [demo] }}\n"
-    );
-    let runs = (0..args.runs)
-        .map(|_| time_pipeline(&pipeline))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let rate = n as f64 / median(runs).as_secs_f64();
-    let goal = 5_000_000.0;
-    Ok(Row {
-        scenario: "core: demo → batching → blackhole (1 core)".into(),
-        figure: format!("{:.2} M events/s", rate / 1e6),
-        baseline: "goal 5 M events/s".into(),
-        ratio: rate / goal,
-        goal: "≥ 1.0".into(),
-        pass: rate >= goal,
-    })
+fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!("{cores} cores, {} GiB, {rustc}", mem / 1024 / 1024)
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rows = vec![core_path(&args)?];
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    if let Some(spec) = &args.child {
+        let rate = scenarios::run_side(spec)?;
+        println!("{}", json!({ "rate": rate, "rss_kib": peak_rss_kib() }));
+        return Ok(());
+    }
+    let mut env = Vec::new();
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let broker = if ["kafka", "replay_kafka"].iter().any(|s| wanted(s)) {
+        let broker = scenarios::Broker::start()?;
+        env.push(("NETPIPE_BENCH_BROKER", broker.address()));
+        Some(broker)
+    } else {
+        None
+    };
     let mut table = format!(
-        "netpipe {} benchmarks, {} runs each (median), {cores} cores\n\n| scenario | netpipe | baseline | ratio | goal | pass |\n|---|---|---|---|---|---|\n",
+        "netpipe {} benchmarks, {}, median of {} runs per side\n\n| scenario | netpipe | baseline | ratio | goal | peak RSS (netpipe) | pass |\n|---|---|---|---|---|---|---|\n",
         env!("CARGO_PKG_VERSION"),
+        machine(),
         args.runs
     );
-    for r in &rows {
+    for scenario in scenarios::ALL.iter().filter(|s| wanted(s.name)) {
+        eprintln!("running {} ...", scenario.name);
+        let mut rates = Vec::new();
+        let mut rss = 0;
+        for _ in 0..args.runs {
+            let m = child(&format!("{}:netpipe", scenario.name), &env)?;
+            rates.push(m["rate"].as_f64().unwrap_or(0.0));
+            rss = rss.max(m["rss_kib"].as_u64().unwrap_or(0));
+        }
+        let netpipe = median(rates);
+        let baseline = match scenario.baseline {
+            scenarios::Baseline::Goal(rate) => rate,
+            scenarios::Baseline::Python => median(
+                (0..args.runs)
+                    .map(|_| python::vendor_sample_rate())
+                    .collect::<anyhow::Result<_>>()?,
+            ),
+            scenarios::Baseline::Side => {
+                let runs = (0..args.runs)
+                    .map(|_| {
+                        child(&format!("{}:baseline", scenario.name), &env)
+                            .map(|m| m["rate"].as_f64().unwrap_or(0.0))
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                median(runs)
+            }
+        };
+        let ratio = netpipe / baseline;
+        let rss_mib = rss as f64 / 1024.0;
+        let pass = ratio >= scenario.goal && rss_mib <= 256.0;
         table.push_str(&format!(
-            "| {} | {} | {} | {:.2} | {} | {} |\n",
-            r.scenario,
-            r.figure,
-            r.baseline,
-            r.ratio,
-            r.goal,
-            if r.pass { "pass" } else { "FAIL" }
+            "| {} | {} | {} | {:.2} | ≥ {} | {:.0} MiB (≤ 256) | {} |\n",
+            scenario.title,
+            scenarios::human(netpipe, scenario.unit),
+            match scenario.baseline {
+                scenarios::Baseline::Goal(_) => "fixed goal".to_string(),
+                _ => format!(
+                    "{} ({})",
+                    scenarios::human(baseline, scenario.unit),
+                    scenario.baseline_name
+                ),
+            },
+            ratio,
+            scenario.goal,
+            rss_mib,
+            if pass { "pass" } else { "FAIL" }
         ));
     }
+    drop(broker);
     print!("{table}");
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;

@@ -19,19 +19,19 @@ use crate::event::{Event, Position};
 pub struct Chunk {
     events: Vec<Event>,
     bytes: usize,
-    pending_sinks: AtomicUsize,
-    tracker: Arc<AckTracker>,
+    ack: Arc<ChunkAck>,
 }
 
 impl Chunk {
     pub(crate) fn new(events: Vec<Event>, sinks: usize, tracker: Arc<AckTracker>) -> Self {
         let bytes = events.iter().map(|e| e.size).sum();
-        Chunk {
-            events,
-            bytes,
+        let ack = Arc::new(ChunkAck {
+            events: events.len() as u64,
+            position: events.iter().rev().find_map(|e| e.position.clone()),
             pending_sinks: AtomicUsize::new(sinks),
             tracker,
-        }
+        });
+        Chunk { events, bytes, ack }
     }
 
     pub fn events(&self) -> &[Event] {
@@ -50,12 +50,28 @@ impl Chunk {
         self.bytes
     }
 
-    /// One sink has durably written this whole chunk.
+    pub(crate) fn ack(&self) -> &Arc<ChunkAck> {
+        &self.ack
+    }
+}
+
+/// The part of a chunk that acknowledgement needs, apart from its events,
+/// so a sink that acknowledges late (at a file commit) need not keep the
+/// events in memory until then.
+#[derive(Debug)]
+pub struct ChunkAck {
+    events: u64,
+    position: Option<Position>,
+    pending_sinks: AtomicUsize,
+    tracker: Arc<AckTracker>,
+}
+
+impl ChunkAck {
+    /// One sink has durably written the whole chunk.
     pub(crate) fn acknowledge(&self) {
         if self.pending_sinks.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let position = self.events.iter().rev().find_map(|e| e.position.clone());
             self.tracker
-                .acknowledged(self.events.len() as u64, position);
+                .acknowledged(self.events, self.position.clone());
         }
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::ack::Chunk;
+use crate::ack::{Chunk, ChunkAck};
 use crate::event::Event;
 use crate::units::{ByteSize, HumanDuration};
 
@@ -40,7 +40,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             max_events: 10_000,
-            max_bytes: ByteSize(8 * 1024 * 1024),
+            max_bytes: ByteSize(4 * 1024 * 1024),
             timeout: HumanDuration(Duration::from_millis(200)),
         }
     }
@@ -87,15 +87,22 @@ impl Batch {
     }
 
     /// The sink has durably written every event of the batch: tell the
-    /// sources. Sinks call this (or keep the batch and call it later, when a
-    /// write only becomes durable at a later commit). A batch dropped without
-    /// it is never acknowledged.
+    /// sources. A batch dropped without it is never acknowledged.
     pub fn acknowledge(self) {
-        for slice in &self.slices {
-            if slice.range.end == slice.chunk.len() {
-                slice.chunk.acknowledge();
-            }
-        }
+        self.into_ack().acknowledge();
+    }
+
+    /// The batch's acknowledgement without its events, for sinks whose
+    /// writes become durable later (at a file commit): they keep this and
+    /// let the events go.
+    pub fn into_ack(self) -> BatchAck {
+        let chunks = self
+            .slices
+            .iter()
+            .filter(|s| s.range.end == s.chunk.len())
+            .map(|s| s.chunk.ack().clone())
+            .collect();
+        BatchAck { chunks }
     }
 
     /// Takes as much of `chunk[start..]` as fits; returns where it stopped.
@@ -136,6 +143,21 @@ impl Batch {
 
     fn is_full(&self, config: &BatchConfig) -> bool {
         self.events >= config.max_events || self.bytes >= config.max_bytes.0
+    }
+}
+
+/// A batch's pending acknowledgement; see [`Batch::into_ack`].
+#[derive(Debug)]
+pub struct BatchAck {
+    chunks: Vec<Arc<ChunkAck>>,
+}
+
+impl BatchAck {
+    /// The events are durably written: tell the sources.
+    pub fn acknowledge(self) {
+        for chunk in &self.chunks {
+            chunk.acknowledge();
+        }
     }
 }
 

@@ -24,7 +24,7 @@ pub mod units;
 pub mod value;
 
 pub use async_trait::async_trait;
-pub use batch::{Batch, BatchConfig};
+pub use batch::{Batch, BatchAck, BatchConfig};
 pub use event::{Event, Position};
 pub use sink::{Sink, SinkConfig};
 pub use source::{BuildContext, Source, SourceConfig, SourceContext, SourceSender};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow_schema::SchemaRef;
 use netpipe_arrow::{event_schema, events_to_batch, extend_for};
 use netpipe_core::schema::StreamSchemas;
-use netpipe_core::{Batch, BoxError, BuildContext, Event, Sink, async_trait};
+use netpipe_core::{Batch, BatchAck, BoxError, BuildContext, Event, Sink, async_trait};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -36,6 +36,9 @@ struct OpenFile {
     rows: usize,
 }
 
+/// Encoded bytes a file may buffer before its row group is written out.
+const ROW_GROUP_BUFFER: usize = 8 << 20;
+
 pub struct ParquetSink {
     root: PathBuf,
     partition: String,
@@ -45,8 +48,9 @@ pub struct ParquetSink {
     stream_schemas: HashMap<Arc<str>, SchemaRef>,
     open: HashMap<(Arc<str>, String), OpenFile>,
     opened_at: Option<Instant>,
-    /// Written to open files, acknowledged when they are committed.
-    held: Vec<Batch>,
+    /// Acknowledgements of what is in open files, given when they are
+    /// committed (the events themselves are not kept).
+    held: Vec<BatchAck>,
     committed_files: u64,
 }
 
@@ -197,6 +201,14 @@ impl ParquetSink {
                 detail: e.to_string(),
             })?;
         file.rows += events.len();
+        // Row groups of deeply nested records buffer far more than their
+        // encoded size: write them out early to keep memory bounded.
+        if file.writer.in_progress_size() >= ROW_GROUP_BUFFER {
+            file.writer.flush().map_err(|e| ParquetSinkError::Write {
+                path: file.final_path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        }
         Ok(())
     }
 }
@@ -222,7 +234,7 @@ impl Sink for ParquetSink {
         for ((stream, dir), events) in groups {
             self.write_group(&stream, dir, &events)?;
         }
-        self.held.push(batch);
+        self.held.push(batch.into_ack());
         if self.over_limits() {
             self.commit_all()?;
         }

@@ -89,6 +89,8 @@ impl EventBuilder {
             return Ok(self.split_events(&decoded, event_time, received));
         }
         let key = key_of(&decoded.payload).unwrap_or_else(|| decoded.customer_id.clone());
+        // Sized by the payload, not the (much smaller) frame: batch limits
+        // must follow what the decoded events hold in memory.
         let mut event = Event::new(
             self.source.clone(),
             self.stream.clone(),

@@ -1,0 +1,475 @@
+//! The scenarios, each with a netpipe side and a baseline side. Every side
+//! handles a fixed number of events and returns its rate.
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use bytes::Bytes;
+use futures::StreamExt;
+use netpipe_core::config::parse;
+use netpipe_core::metrics::{ComponentKind, Metrics};
+use netpipe_core::{Event, Timestamp, json, topology};
+use netpipe_source_aruba::Topic;
+use netpipe_source_aruba::decode::Decoder;
+use netpipe_source_aruba::events::EventBuilder;
+use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, sample_frames, serve};
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
+
+pub enum Baseline {
+    /// A fixed goal instead of a measured baseline.
+    Goal(f64),
+    /// The vendor sample's Python.
+    Python,
+    /// The scenario's own baseline side.
+    Side,
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub unit: &'static str,
+    pub baseline: Baseline,
+    pub baseline_name: &'static str,
+    pub goal: f64,
+}
+
+pub const ALL: [Scenario; 6] = [
+    Scenario {
+        name: "core",
+        title: "core: demo → batching → blackhole, 1 core",
+        unit: "events/s",
+        baseline: Baseline::Goal(5e6),
+        baseline_name: "",
+        goal: 1.0,
+    },
+    Scenario {
+        name: "decode",
+        title: "Aruba monitoring frames → decode → JSON, 1 core",
+        unit: "msg/s",
+        baseline: Baseline::Python,
+        baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
+        goal: 100.0,
+    },
+    Scenario {
+        name: "websocket",
+        title: "simulator → WebSocket → netpipe → blackhole",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "tokio-tungstenite client that only receives",
+        goal: 0.7,
+    },
+    Scenario {
+        name: "kafka",
+        title: "simulator → netpipe → Kafka (tansu)",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "raw rdkafka producer, same pre-encoded payloads",
+        goal: 0.8,
+    },
+    Scenario {
+        name: "parquet",
+        title: "simulator → netpipe → Parquet",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "the same Arrow batches written with the parquet crate",
+        goal: 0.7,
+    },
+    Scenario {
+        name: "replay_kafka",
+        title: "replay Parquet → Kafka (tansu)",
+        unit: "events/s",
+        baseline: Baseline::Side,
+        baseline_name: "raw rdkafka producer, same JSON payloads",
+        goal: 0.8,
+    },
+];
+
+pub fn human(rate: f64, unit: &str) -> String {
+    match rate {
+        r if r >= 1e6 => format!("{:.2} M {unit}", r / 1e6),
+        r if r >= 1e3 => format!("{:.1} k {unit}", r / 1e3),
+        r => format!("{r:.1} {unit}"),
+    }
+}
+
+const WS_MESSAGES: u64 = 50_000;
+const KAFKA_MESSAGES: u64 = 50_000;
+const PARQUET_MESSAGES: u64 = 20_000;
+const REPLAY_EVENTS: u64 = 300_000;
+
+pub fn run_side(spec: &str) -> anyhow::Result<f64> {
+    match spec {
+        "core:netpipe" => core(),
+        "decode:netpipe" => decode(),
+        "websocket:netpipe" => websocket_netpipe(),
+        "websocket:baseline" => websocket_baseline(),
+        "kafka:netpipe" => kafka_netpipe(),
+        "kafka:baseline" => kafka_baseline(),
+        "parquet:netpipe" => parquet_netpipe(),
+        "parquet:baseline" => parquet_baseline(),
+        "replay_kafka:netpipe" => replay_netpipe(),
+        "replay_kafka:baseline" => replay_baseline(),
+        other => bail!("unknown side {other}"),
+    }
+}
+
+/// Runs a pipeline until `sink` has written `count` events (or its sources end).
+fn run_pipeline(yaml: &str, sink: &str, count: u64, threads: usize) -> anyhow::Result<Duration> {
+    let registry = netpipe::components::registry();
+    let pipeline =
+        parse("bench.yaml", yaml, &registry, &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()?
+    };
+    let metrics = Arc::new(Metrics::default());
+    let written = metrics.component(ComponentKind::Sink, sink).events_out;
+    let shutdown = CancellationToken::new();
+    let start = Instant::now();
+    runtime.block_on(async {
+        let watcher = {
+            let (shutdown, written) = (shutdown.clone(), written.clone());
+            tokio::spawn(async move {
+                while written.get() < count {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                shutdown.cancel();
+            })
+        };
+        let result = topology::run(pipeline, metrics.clone(), shutdown).await;
+        watcher.abort();
+        result
+    })?;
+    if written.get() < count {
+        bail!("only {} of {count} events were written", written.get());
+    }
+    Ok(start.elapsed())
+}
+
+fn core() -> anyhow::Result<f64> {
+    let n = 5_000_000u64;
+    let yaml = format!(
+        "sources:\n  demo: {{ type: demo, count: {n} }}\nsinks:\n  sink: {{ type: blackhole, inputs: [demo] }}\n"
+    );
+    Ok(n as f64 / run_pipeline(&yaml, "sink", n, 1)?.as_secs_f64())
+}
+
+fn decode() -> anyhow::Result<f64> {
+    let n = 20_000u64;
+    let frames = sample_frames(Topic::Monitoring, 64);
+    let mut builder = EventBuilder::new(
+        Arc::new(Decoder::new()),
+        Arc::from("bench"),
+        Topic::Monitoring,
+        false,
+    );
+    let mut buffer = Vec::with_capacity(1 << 16);
+    let mut total = 0usize;
+    let start = Instant::now();
+    for i in 0..n as usize {
+        for event in builder.events(frames[i % frames.len()].clone(), Timestamp::now())? {
+            buffer.clear();
+            json::write_event(&event, &mut buffer, false);
+            total += buffer.len();
+        }
+    }
+    let elapsed = start.elapsed();
+    anyhow::ensure!(total > 0);
+    Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+/// The Aruba simulator on its own thread and runtime, streaming `count` monitoring messages.
+fn simulator(count: u64) -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let config = SimulatorConfig {
+                count: Some(count),
+                ..SimulatorConfig::default()
+            };
+            let _ = serve(listener, config, Arc::new(Stats::default())).await;
+        });
+    });
+    Ok(address)
+}
+
+fn aruba_source(address: SocketAddr) -> String {
+    format!(
+        "  central:\n    type: aruba_central\n    url: ws://{address}/streaming/api\n    customers: [{{ name: bench, key: sim-key, topic: monitoring }}]\n"
+    )
+}
+
+fn websocket_netpipe() -> anyhow::Result<f64> {
+    let address = simulator(WS_MESSAGES)?;
+    let yaml = format!(
+        "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [central] }}\n",
+        aruba_source(address)
+    );
+    Ok(WS_MESSAGES as f64 / run_pipeline(&yaml, "sink", WS_MESSAGES, 1)?.as_secs_f64())
+}
+
+fn websocket_baseline() -> anyhow::Result<f64> {
+    let address = simulator(WS_MESSAGES)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let start = Instant::now();
+        let mut request = format!("ws://{address}/streaming/api").into_client_request()?;
+        request
+            .headers_mut()
+            .insert("Authorization", "sim-key".parse()?);
+        request.headers_mut().insert("Topic", "monitoring".parse()?);
+        let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+        let mut received = 0;
+        while received < WS_MESSAGES {
+            match ws.next().await {
+                Some(Ok(Message::Binary(_))) => received += 1,
+                Some(Ok(_)) => {}
+                other => bail!("connection ended early: {other:?}"),
+            }
+        }
+        let _ = ws.close(None).await;
+        Ok(WS_MESSAGES as f64 / start.elapsed().as_secs_f64())
+    })
+}
+
+fn broker() -> anyhow::Result<String> {
+    std::env::var("NETPIPE_BENCH_BROKER").context("NETPIPE_BENCH_BROKER is not set")
+}
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        Timestamp::now().as_nanos()
+    )
+}
+
+fn kafka_sink(broker: &str, topic: &str, encoding: &str) -> String {
+    format!(
+        "  sink: {{ type: kafka, inputs: [SOURCE], bootstrap_servers: \"{broker}\", topic: \"{topic}\", encoding: {encoding}, create_topics: {{ partitions: 1 }} }}\n"
+    )
+}
+
+fn kafka_netpipe() -> anyhow::Result<f64> {
+    let address = simulator(KAFKA_MESSAGES)?;
+    let sink =
+        kafka_sink(&broker()?, &unique("bench-netpipe"), "protobuf").replace("SOURCE", "central");
+    let yaml = format!("sources:\n{}sinks:\n{sink}", aruba_source(address));
+    Ok(KAFKA_MESSAGES as f64 / run_pipeline(&yaml, "sink", KAFKA_MESSAGES, 2)?.as_secs_f64())
+}
+
+/// Sends pre-encoded payloads with a plain producer, configured as netpipe's sink is.
+fn produce_raw(payloads: &[Bytes], count: u64) -> anyhow::Result<f64> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", broker()?)
+            .set("acks", "all")
+            .set("compression.type", "zstd")
+            .set("linger.ms", "20")
+            .set("queue.buffering.max.kbytes", "65536")
+            .create()?;
+        let topic = unique("bench-raw");
+        let start = Instant::now();
+        let mut pending = Vec::with_capacity(10_000);
+        for i in 0..count as usize {
+            let mut record =
+                FutureRecord::<(), [u8]>::to(&topic).payload(&payloads[i % payloads.len()][..]);
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        pending.push(delivery);
+                        break;
+                    }
+                    Err((_, returned)) => {
+                        record = returned;
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
+            }
+            if pending.len() == 10_000 {
+                for d in pending.drain(..) {
+                    d.await?.map_err(|(e, _)| e)?;
+                }
+            }
+        }
+        for d in pending {
+            d.await?.map_err(|(e, _)| e)?;
+        }
+        Ok(count as f64 / start.elapsed().as_secs_f64())
+    })
+}
+
+fn kafka_baseline() -> anyhow::Result<f64> {
+    produce_raw(&sample_frames(Topic::Monitoring, 32), KAFKA_MESSAGES)
+}
+
+fn parquet_netpipe() -> anyhow::Result<f64> {
+    let address = simulator(PARQUET_MESSAGES)?;
+    let dir = tempfile::tempdir()?;
+    let yaml = format!(
+        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [central], path: \"{}\" }}\n",
+        aruba_source(address),
+        dir.path().display()
+    );
+    Ok(PARQUET_MESSAGES as f64 / run_pipeline(&yaml, "sink", PARQUET_MESSAGES, 1)?.as_secs_f64())
+}
+
+fn parquet_baseline() -> anyhow::Result<f64> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    let frames = sample_frames(Topic::Monitoring, 64);
+    let mut builder = EventBuilder::new(
+        Arc::new(Decoder::new()),
+        Arc::from("bench"),
+        Topic::Monitoring,
+        false,
+    );
+    let mut events: Vec<Event> = Vec::with_capacity(PARQUET_MESSAGES as usize);
+    for i in 0..PARQUET_MESSAGES as usize {
+        events.extend(builder.events(frames[i % frames.len()].clone(), Timestamp::now())?);
+    }
+    let schemas = netpipe::components::schemas();
+    let schema = Arc::new(netpipe_arrow::event_schema(
+        schemas.get("aruba.monitoring"),
+    )?);
+    let refs: Vec<&Event> = events.iter().collect();
+    let batches = refs
+        .chunks(10_000)
+        .map(|c| netpipe_arrow::events_to_batch(&schema, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let dir = tempfile::tempdir()?;
+    let start = Instant::now();
+    let file = std::fs::File::create(dir.path().join("baseline.parquet"))?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(65_536))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
+    for batch in &batches {
+        writer.write(batch)?;
+    }
+    writer.into_inner()?.sync_all()?;
+    Ok(PARQUET_MESSAGES as f64 / start.elapsed().as_secs_f64())
+}
+
+/// A lake of demo events, written once per run (not timed).
+fn demo_lake(dir: &std::path::Path) -> anyhow::Result<()> {
+    let yaml = format!(
+        "sources:\n  demo: {{ type: demo, count: {REPLAY_EVENTS} }}\nsinks:\n  lake: {{ type: parquet, inputs: [demo], path: \"{}\" }}\n",
+        dir.display()
+    );
+    run_pipeline(&yaml, "lake", REPLAY_EVENTS, 2).map(drop)
+}
+
+fn replay_netpipe() -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    demo_lake(dir.path())?;
+    let sink =
+        kafka_sink(&broker()?, &unique("bench-replay"), "json").replace("SOURCE", "captured");
+    let yaml = format!(
+        "sources:\n  captured: {{ type: parquet, path: \"{}\" }}\nsinks:\n{sink}",
+        dir.path().display()
+    );
+    Ok(REPLAY_EVENTS as f64 / run_pipeline(&yaml, "sink", REPLAY_EVENTS, 2)?.as_secs_f64())
+}
+
+fn replay_baseline() -> anyhow::Result<f64> {
+    // The same events' JSON payloads, as the replay sends them.
+    let mut payloads = Vec::new();
+    let names = netpipe_core::value::field_names(&[
+        "device",
+        "interface",
+        "oper_status",
+        "in_octets",
+        "out_octets",
+        "in_errors",
+        "speed_mbps",
+    ]);
+    for i in 0..1024i64 {
+        use netpipe_core::Value;
+        let record = netpipe_core::Record::new(
+            names.clone(),
+            vec![
+                Value::string(&format!("sw-{:02}", i % 8)),
+                Value::string(&format!("Ethernet{}", i % 48 + 1)),
+                Value::string("up"),
+                Value::Int(i * 1500),
+                Value::Int(i * 900),
+                Value::Int(i / 1000),
+                Value::Int(10_000),
+            ],
+        );
+        payloads.push(Bytes::from(serde_json::to_vec(&json::JsonPayload(
+            &record,
+        ))?));
+    }
+    produce_raw(&payloads, REPLAY_EVENTS)
+}
+
+/// tansu, started for the Kafka scenarios.
+pub struct Broker {
+    child: Child,
+    port: u16,
+}
+
+impl Broker {
+    pub fn start() -> anyhow::Result<Broker> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new("tansu")
+            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start tansu: install it with `cargo install tansu --locked --features dynostore`")?;
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(
+                start.elapsed() < Duration::from_secs(30),
+                "tansu did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Broker { child, port })
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
