@@ -227,3 +227,39 @@ sinks:
         "retried slowly, not in a loop:\n{stderr}"
     );
 }
+
+#[test]
+fn split_monitoring_gives_one_event_per_element_with_the_parents_customer_and_time() {
+    let sim = Simulator::start(&["--count", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    split: true
+    customers: [{{ name: A, key: sim-key, topic: monitoring }}]
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+",
+            sim.url()
+        ),
+    );
+    // Each simulated message has 3 elements in each of its element lists.
+    let (events, _) = run_until(&file, 60);
+    let aps = of_stream(&events, "aruba.monitoring.aps");
+    assert_eq!(aps.len(), 6, "3 access points per message, 2 messages");
+    let ap = &aps[0]["payload"];
+    assert_eq!(ap["customer_id"], "4b2e0e1a9c8d4f0e8a7b6c5d4e3f2a1b");
+    assert!(ap["timestamp"].as_str().unwrap().ends_with('Z'), "{ap}");
+    assert!(ap["macaddr"].as_str().unwrap().len() == 17, "{ap}");
+    assert!(
+        of_stream(&events, "aruba.monitoring").is_empty(),
+        "no whole messages when split"
+    );
+    assert!(!of_stream(&events, "aruba.monitoring.radios").is_empty());
+}

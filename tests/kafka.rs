@@ -306,3 +306,37 @@ sinks:
     assert_eq!(summary_counts(&stderr, "kafka"), (40000, 40000), "{stderr}");
     broker.consume("demo.interface", 2, 40000);
 }
+
+#[test]
+fn an_unknown_topic_without_create_topics_is_a_clear_error_and_nothing_is_acknowledged() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "kafka.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, count: 10 }}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {}
+    topic: missing.topic
+    librdkafka: {{ topic.metadata.propagation.max.ms: \"1000\" }}
+",
+            broker.address()
+        ),
+    );
+    let output = run(&file);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("topic `missing.topic`"), "{stderr}");
+    assert!(stderr.to_lowercase().contains("unknown topic"), "{stderr}");
+    assert_eq!(
+        summary_counts(&stderr, "kafka").1,
+        0,
+        "nothing written, nothing acknowledged: {stderr}"
+    );
+}

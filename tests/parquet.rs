@@ -379,3 +379,38 @@ sinks:
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(json_lines(&output).len(), 700);
 }
+
+#[test]
+fn replay_time_filters_keep_only_events_in_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = pipeline(
+        dir.path(),
+        "capture.yaml",
+        "
+sources:
+  demo: { type: demo, count: 500 }
+sinks:
+  lake: { type: parquet, inputs: [demo], path: lake }
+",
+    );
+    assert!(run(&capture).status.success());
+    for (range, expected) in [
+        ("start: 2000-01-01T00:00:00Z", 500),
+        ("end: 2000-01-01T00:00:00Z", 0),
+        (
+            "start: 2000-01-01T00:00:00Z, end: 2200-01-01T00:00:00Z",
+            500,
+        ),
+    ] {
+        let replay = pipeline(
+            dir.path(),
+            "replay.yaml",
+            &format!(
+                "sources:\n  captured: {{ type: parquet, path: lake, {range} }}\nsinks:\n  out: {{ type: stdout, inputs: [captured] }}\n"
+            ),
+        );
+        let output = run(&replay);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(json_lines(&output).len(), expected, "{range}");
+    }
+}

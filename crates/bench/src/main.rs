@@ -24,7 +24,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode, websocket, kafka, parquet, replay_kafka).
+    /// Only these scenarios (core, decode, websocket, kafka, parquet, replay, replay_kafka).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.

@@ -17,6 +17,8 @@ use netpipe_source_aruba::decode::Decoder;
 use netpipe_source_aruba::events::EventBuilder;
 use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, sample_frames, serve};
 use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -40,7 +42,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 6] = [
+pub const ALL: [Scenario; 7] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -82,6 +84,14 @@ pub const ALL: [Scenario; 6] = [
         goal: 0.7,
     },
     Scenario {
+        name: "replay",
+        title: "replay Parquet → blackhole",
+        unit: "events/s",
+        baseline: Baseline::Side,
+        baseline_name: "plain parquet read of the same files",
+        goal: 0.8,
+    },
+    Scenario {
         name: "replay_kafka",
         title: "replay Parquet → Kafka (tansu)",
         unit: "events/s",
@@ -114,6 +124,8 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "kafka:baseline" => kafka_baseline(),
         "parquet:netpipe" => parquet_netpipe(),
         "parquet:baseline" => parquet_baseline(),
+        "replay:netpipe" => replay_blackhole(),
+        "replay:baseline" => plain_read(),
         "replay_kafka:netpipe" => replay_netpipe(),
         "replay_kafka:baseline" => replay_baseline(),
         other => bail!("unknown side {other}"),
@@ -295,6 +307,13 @@ fn produce_raw(payloads: &[Bytes], count: u64) -> anyhow::Result<f64> {
             .set("queue.buffering.max.kbytes", "65536")
             .create()?;
         let topic = unique("bench-raw");
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", broker()?)
+            .create()?;
+        let new = NewTopic::new(&topic, 1, TopicReplication::Fixed(1));
+        for result in admin.create_topics([&new], &AdminOptions::new()).await? {
+            result.map_err(|(t, e)| anyhow::anyhow!("cannot create {t}: {e}"))?;
+        }
         let start = Instant::now();
         let mut pending = Vec::with_capacity(10_000);
         for i in 0..count as usize {
@@ -398,6 +417,47 @@ fn replay_netpipe() -> anyhow::Result<f64> {
         dir.path().display()
     );
     Ok(REPLAY_EVENTS as f64 / run_pipeline(&yaml, "sink", REPLAY_EVENTS, 2)?.as_secs_f64())
+}
+
+fn replay_blackhole() -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    demo_lake(dir.path())?;
+    let yaml = format!(
+        "sources:\n  captured: {{ type: parquet, path: \"{}\" }}\nsinks:\n  sink: {{ type: blackhole, inputs: [captured] }}\n",
+        dir.path().display()
+    );
+    Ok(REPLAY_EVENTS as f64 / run_pipeline(&yaml, "sink", REPLAY_EVENTS, 1)?.as_secs_f64())
+}
+
+/// Reads every record batch of the lake with the parquet crate, nothing more.
+fn plain_read() -> anyhow::Result<f64> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let dir = tempfile::tempdir()?;
+    demo_lake(dir.path())?;
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "parquet") {
+                files.push(path);
+            }
+        }
+    }
+    let start = Instant::now();
+    let mut rows = 0;
+    for file in files {
+        for batch in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?
+            .with_batch_size(4096)
+            .build()?
+        {
+            rows += batch?.num_rows();
+        }
+    }
+    anyhow::ensure!(rows as u64 == REPLAY_EVENTS, "read {rows} rows");
+    Ok(REPLAY_EVENTS as f64 / start.elapsed().as_secs_f64())
 }
 
 fn replay_baseline() -> anyhow::Result<f64> {

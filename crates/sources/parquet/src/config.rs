@@ -86,8 +86,9 @@ pub fn source_type() -> SourceType {
 fn time(name: &str, text: &Option<String>) -> Result<Option<Timestamp>, String> {
     text.as_deref()
         .map(|t| {
-            Timestamp::parse_rfc3339(t)
-                .ok_or_else(|| format!("`{name}` is not an RFC 3339 time: `{t}`"))
+            Timestamp::parse_rfc3339(t).ok_or_else(|| {
+                format!("`{name}` is not an RFC 3339 time between 1677 and 2262: `{t}`")
+            })
         })
         .transpose()
 }
