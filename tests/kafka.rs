@@ -47,6 +47,7 @@ sinks:
         assert_eq!(r.header("stream"), Some("demo.interface"));
         assert_eq!(r.header("source"), Some("demo"));
         assert!(r.header("event_time").unwrap().ends_with('Z'));
+        assert!(r.header("receive_time").unwrap() >= r.header("event_time").unwrap());
         by_key.entry(key).or_default().insert(r.partition);
     }
     assert_eq!(by_key.len(), 6, "one key per device");

@@ -24,7 +24,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode, websocket, kafka, parquet, replay, replay_kafka).
+    /// Only these scenarios (core, decode, websocket, kafka, parquet, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -94,15 +94,29 @@ fn machine() -> String {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(spec) = &args.child {
+        let special = match spec.as_str() {
+            "latency" => Some(scenarios::latency()?),
+            "frozen" => Some(scenarios::frozen()?),
+            _ => None,
+        };
+        if let Some(mut figures) = special {
+            figures["rss_kib"] = json!(peak_rss_kib());
+            println!("{figures}");
+            return Ok(());
+        }
         let rate = scenarios::run_side(spec)?;
         println!("{}", json!({ "rate": rate, "rss_kib": peak_rss_kib() }));
         return Ok(());
     }
     let mut env = Vec::new();
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
-    let broker = if ["kafka", "replay_kafka"].iter().any(|s| wanted(s)) {
+    let broker = if ["kafka", "replay_kafka", "latency", "frozen"]
+        .iter()
+        .any(|s| wanted(s))
+    {
         let broker = scenarios::Broker::start()?;
         env.push(("NETPIPE_BENCH_BROKER", broker.address()));
+        env.push(("NETPIPE_BENCH_BROKER_PID", broker.pid().to_string()));
         Some(broker)
     } else {
         None
@@ -159,6 +173,44 @@ fn main() -> anyhow::Result<()> {
             scenario.goal,
             rss_mib,
             if pass { "pass" } else { "FAIL" }
+        ));
+    }
+    if wanted("latency") {
+        eprintln!("running latency ...");
+        let runs = (0..args.runs)
+            .map(|_| child("latency", &env))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let p50 = median(
+            runs.iter()
+                .map(|r| r["p50_ms"].as_f64().unwrap_or(f64::MAX))
+                .collect(),
+        );
+        let p99 = median(
+            runs.iter()
+                .map(|r| r["p99_ms"].as_f64().unwrap_or(f64::MAX))
+                .collect(),
+        );
+        let goal = scenarios::LATENCY_TIMEOUT_MS + 25.0;
+        table.push_str(&format!(
+            "| latency: receive → Kafka at 2 k msg/s, batch timeout {} ms | p50 {p50:.1} ms, p99 {p99:.1} ms | | | p99 ≤ {goal} ms | | {} |\n",
+            scenarios::LATENCY_TIMEOUT_MS,
+            if p99 <= goal { "pass" } else { "FAIL" }
+        ));
+    }
+    if wanted("frozen") {
+        eprintln!("running frozen (20 s with the broker stopped) ...");
+        let r = child("frozen", &env)?;
+        let (steady, peak) = (
+            r["steady_kib"].as_f64().unwrap_or(0.0),
+            r["peak_kib"].as_f64().unwrap_or(f64::MAX),
+        );
+        let arrived = r["arrived"].as_bool().unwrap_or(false);
+        table.push_str(&format!(
+            "| memory: Kafka scenario, broker frozen 20 s | RSS {:.0} → {:.0} MiB ({:.2}×), all arrived: {arrived} | | | ≤ 1.5× and all arrive | | {} |\n",
+            steady / 1024.0,
+            peak / 1024.0,
+            peak / steady,
+            if peak <= steady * 1.5 && arrived { "pass" } else { "FAIL" }
         ));
     }
     drop(broker);

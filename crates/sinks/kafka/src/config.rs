@@ -109,7 +109,7 @@ fn default_connect_timeout() -> HumanDuration {
 pub fn sink_type() -> SinkType {
     SinkType::new::<KafkaConfig>(
         "kafka",
-        "Writes each event as a Kafka message (rdkafka): topic from a template, key, headers stream/source/event_time.",
+        "Writes each event as a Kafka message (rdkafka): topic from a template, key, headers stream/source/event_time/receive_time.",
     )
 }
 

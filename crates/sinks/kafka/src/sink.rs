@@ -278,7 +278,8 @@ impl KafkaSink {
             self.encode(event, &topic).await?;
             let key = self.key_of(event);
             let event_time = event.event_time.to_rfc3339();
-            let mut headers = OwnedHeaders::new_with_capacity(3 + event.headers.len())
+            let receive_time = event.receive_time.to_rfc3339();
+            let mut headers = OwnedHeaders::new_with_capacity(4 + event.headers.len())
                 .insert(Header {
                     key: "stream",
                     value: Some(event.stream.as_bytes()),
@@ -290,6 +291,10 @@ impl KafkaSink {
                 .insert(Header {
                     key: "event_time",
                     value: Some(event_time.as_bytes()),
+                })
+                .insert(Header {
+                    key: "receive_time",
+                    value: Some(receive_time.as_bytes()),
                 });
             for (name, value) in &event.headers {
                 headers = headers.insert(Header {
