@@ -435,13 +435,10 @@ fn replay_blackhole() -> anyhow::Result<f64> {
     Ok(REPLAY_EVENTS as f64 / run_pipeline(&yaml, "sink", REPLAY_EVENTS, 1)?.as_secs_f64())
 }
 
-/// Reads every record batch of the lake with the parquet crate, nothing more.
-fn plain_read() -> anyhow::Result<f64> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let dir = tempfile::tempdir()?;
-    demo_lake(dir.path())?;
+/// Every Parquet file below `root`.
+fn parquet_files(root: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
-    let mut dirs = vec![dir.path().to_path_buf()];
+    let mut dirs = vec![root.to_path_buf()];
     while let Some(d) = dirs.pop() {
         for entry in std::fs::read_dir(d)? {
             let path = entry?.path();
@@ -452,6 +449,15 @@ fn plain_read() -> anyhow::Result<f64> {
             }
         }
     }
+    Ok(files)
+}
+
+/// Reads every record batch of the lake with the parquet crate, nothing more.
+fn plain_read() -> anyhow::Result<f64> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let dir = tempfile::tempdir()?;
+    demo_lake(dir.path())?;
+    let files = parquet_files(dir.path())?;
     let start = Instant::now();
     let mut rows = 0;
     for file in files {
@@ -467,35 +473,24 @@ fn plain_read() -> anyhow::Result<f64> {
 }
 
 fn replay_baseline() -> anyhow::Result<f64> {
-    // The same events' JSON payloads, as the replay sends them.
+    // The replayed events' own JSON payloads, encoded before the clock starts.
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let dir = tempfile::tempdir()?;
+    demo_lake(dir.path())?;
     let mut payloads = Vec::new();
-    let names = netpipe_core::value::field_names(&[
-        "device",
-        "interface",
-        "oper_status",
-        "in_octets",
-        "out_octets",
-        "in_errors",
-        "speed_mbps",
-    ]);
-    for i in 0..1024i64 {
-        use netpipe_core::Value;
-        let record = netpipe_core::Record::new(
-            names.clone(),
-            vec![
-                Value::string(&format!("sw-{:02}", i % 8)),
-                Value::string(&format!("Ethernet{}", i % 48 + 1)),
-                Value::string("up"),
-                Value::Int(i * 1500),
-                Value::Int(i * 900),
-                Value::Int(i / 1000),
-                Value::Int(10_000),
-            ],
-        );
-        payloads.push(Bytes::from(serde_json::to_vec(&json::JsonPayload(
-            &record,
-        ))?));
+    for file in parquet_files(dir.path())? {
+        let mut reader = netpipe_arrow::EventReader::new(Arc::from("bench"), Arc::from("file"));
+        for batch in
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?.build()?
+        {
+            for event in reader.events(&batch?, 0)? {
+                payloads.push(Bytes::from(serde_json::to_vec(&json::JsonPayload(
+                    &event.payload,
+                ))?));
+            }
+        }
     }
+    anyhow::ensure!(payloads.len() as u64 == REPLAY_EVENTS);
     produce_raw(&payloads, REPLAY_EVENTS)
 }
 
