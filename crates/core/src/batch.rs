@@ -12,6 +12,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -59,6 +61,17 @@ pub struct Batch {
     events: usize,
     bytes: usize,
     opened: Option<Instant>,
+    written: Option<Written>,
+}
+
+/// The sink's counters of durably written events, advanced when a batch is
+/// acknowledged (not when `write` returns: some sinks commit later).
+#[derive(Debug, Clone)]
+pub(crate) struct Written {
+    pub events: Counter,
+    pub bytes: Counter,
+    /// From a batch's first event reaching the batcher to its acknowledgement.
+    pub latency: Histogram,
 }
 
 impl Batch {
@@ -102,7 +115,13 @@ impl Batch {
             .filter(|s| s.range.end == s.chunk.len())
             .map(|s| s.chunk.ack().clone())
             .collect();
-        BatchAck { chunks }
+        BatchAck {
+            chunks,
+            events: self.events,
+            bytes: self.bytes,
+            opened: self.opened,
+            written: self.written,
+        }
     }
 
     /// Takes as much of `chunk[start..]` as fits; returns where it stopped.
@@ -150,6 +169,10 @@ impl Batch {
 #[derive(Debug)]
 pub struct BatchAck {
     chunks: Vec<Arc<ChunkAck>>,
+    events: usize,
+    bytes: usize,
+    opened: Option<Instant>,
+    written: Option<Written>,
 }
 
 impl BatchAck {
@@ -157,6 +180,13 @@ impl BatchAck {
     pub fn acknowledge(self) {
         for chunk in &self.chunks {
             chunk.acknowledge();
+        }
+        if let Some(w) = &self.written {
+            w.events.inc_by(self.events as u64);
+            w.bytes.inc_by(self.bytes as u64);
+            if let Some(opened) = self.opened {
+                w.latency.observe(opened.elapsed().as_secs_f64());
+            }
         }
     }
 }
@@ -167,15 +197,20 @@ pub(crate) async fn run_batcher(
     mut input: mpsc::Receiver<Arc<Chunk>>,
     output: mpsc::Sender<Batch>,
     config: BatchConfig,
+    written: Option<Written>,
 ) {
-    let mut batch = Batch::default();
+    let new_batch = || Batch {
+        written: written.clone(),
+        ..Batch::default()
+    };
+    let mut batch = new_batch();
     loop {
         let deadline = batch.opened.map(|t| t + config.timeout.0);
         let next = match deadline {
             Some(deadline) => tokio::select! {
                 chunk = input.recv() => chunk,
                 _ = tokio::time::sleep_until(deadline) => {
-                    if output.send(std::mem::take(&mut batch)).await.is_err() {
+                    if output.send(std::mem::replace(&mut batch, new_batch())).await.is_err() {
                         return;
                     }
                     continue;
@@ -189,7 +224,12 @@ pub(crate) async fn run_batcher(
             let end = batch.take(&chunk, start, &config);
             // No progress means the next event does not fit: the batch is full.
             let full = end == start || batch.is_full(&config);
-            if full && output.send(std::mem::take(&mut batch)).await.is_err() {
+            if full
+                && output
+                    .send(std::mem::replace(&mut batch, new_batch()))
+                    .await
+                    .is_err()
+            {
                 return;
             }
             start = end;
@@ -234,7 +274,7 @@ mod tests {
     async fn batches_of(chunks: Vec<Arc<Chunk>>, config: BatchConfig) -> Vec<Batch> {
         let (tx, rx) = mpsc::channel(chunks.len() + 1);
         let (out_tx, mut out_rx) = mpsc::channel(1);
-        let task = tokio::spawn(run_batcher(rx, out_tx, config));
+        let task = tokio::spawn(run_batcher(rx, out_tx, config, None));
         for c in chunks {
             tx.send(c).await.unwrap();
         }
@@ -277,7 +317,7 @@ mod tests {
         let (out_tx, mut out_rx) = mpsc::channel(1);
         let mut cfg = config(100, usize::MAX);
         cfg.timeout = HumanDuration(Duration::from_millis(200));
-        tokio::spawn(run_batcher(rx, out_tx, cfg));
+        tokio::spawn(run_batcher(rx, out_tx, cfg, None));
         tx.send(chunk(3, &tracker)).await.unwrap();
         let batch = out_rx.recv().await.unwrap();
         assert_eq!(batch.len(), 3);

@@ -11,7 +11,7 @@ use tracing::{error, info};
 
 use crate::BoxError;
 use crate::ack::Chunk;
-use crate::batch::{Batch, run_batcher};
+use crate::batch::{Batch, Written, run_batcher};
 use crate::config::PipelineConfig;
 use crate::metrics::{ComponentKind, Metrics};
 use crate::sink::{EndOfOutput, Sink};
@@ -84,7 +84,13 @@ pub async fn run(
                 .or_default()
                 .push(chunk_tx.clone());
         }
-        batchers.spawn(run_batcher(chunk_rx, batch_tx, spec.batch));
+        let component = metrics.component(ComponentKind::Sink, &name);
+        let written = Written {
+            events: component.events_out,
+            bytes: component.bytes_out,
+            latency: metrics.batch_latency(&name),
+        };
+        batchers.spawn(run_batcher(chunk_rx, batch_tx, spec.batch, Some(written)));
         let metrics = metrics.clone();
         sink_tasks.spawn(async move {
             let result = drive_sink(&name, sink, batch_rx, &metrics).await;
@@ -172,7 +178,6 @@ async fn drive_sink(
     metrics: &Metrics,
 ) -> Result<(), BoxError> {
     let m = metrics.component(ComponentKind::Sink, name);
-    let latency = metrics.batch_latency(name);
     loop {
         let deadline = sink.deadline();
         let batch = tokio::select! {
@@ -187,10 +192,9 @@ async fn drive_sink(
             }
         };
         let Some(batch) = batch else { break };
-        let (events, bytes) = (batch.len() as u64, batch.byte_size() as u64);
-        let opened = batch.opened_at();
-        m.events_in.inc_by(events);
-        m.bytes_in.inc_by(bytes);
+        // Written counts and latency advance when the batch is acknowledged.
+        m.events_in.inc_by(batch.len() as u64);
+        m.bytes_in.inc_by(batch.byte_size() as u64);
         if let Err(e) = sink.write(batch).await {
             if e.is::<EndOfOutput>() {
                 return Err(e);
@@ -198,11 +202,6 @@ async fn drive_sink(
             m.errors.inc();
             error!(sink = %name, "sink failed: {e}");
             return Err(e);
-        }
-        m.events_out.inc_by(events);
-        m.bytes_out.inc_by(bytes);
-        if let Some(opened) = opened {
-            latency.observe(opened.elapsed().as_secs_f64());
         }
     }
     sink.close().await.inspect_err(|e| {

@@ -1,6 +1,6 @@
 //! The running Kafka sink.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tracing::{info, warn};
 
 use crate::avro::StreamSchema;
@@ -52,6 +52,17 @@ struct TopicStats {
     errors: u64,
 }
 
+/// Messages handed to the producer, with where they sit in their batch.
+type Deliveries = Vec<(Arc<str>, usize, DeliveryFuture)>;
+
+/// How long a batch in flight waits for the next batch before it is settled
+/// on its own (so a quiet pipeline is still acknowledged promptly).
+const SETTLE_AFTER: Duration = Duration::from_millis(20);
+
+/// Batches whose deliveries may be pending at once: one being settled while
+/// the next is encoded and sent. Both stay in memory for redelivery.
+const MAX_IN_FLIGHT: usize = 2;
+
 pub struct KafkaSink {
     producer: FutureProducer,
     admin: Option<(AdminClient<DefaultClientContext>, CreateTopics)>,
@@ -63,7 +74,9 @@ pub struct KafkaSink {
     registry: Option<RegistryClient>,
     schema_ids: HashMap<String, u32>,
     created: HashSet<String>,
-    topics: BTreeMap<String, TopicStats>,
+    topics: BTreeMap<Arc<str>, TopicStats>,
+    topic_names: HashMap<(Arc<str>, Arc<str>), Arc<str>>,
+    in_flight: VecDeque<(Batch, Deliveries, tokio::time::Instant)>,
     value: Vec<u8>,
 }
 
@@ -158,11 +171,27 @@ impl KafkaSink {
             schema_ids: HashMap::new(),
             created: HashSet::new(),
             topics: BTreeMap::new(),
+            topic_names: HashMap::new(),
+            in_flight: VecDeque::new(),
             value: Vec::with_capacity(4096),
         })
     }
 
-    fn topic_of(&self, event: &Event) -> String {
+    /// The event's topic, rendered once per stream and source.
+    fn topic_of(&mut self, event: &Event) -> Arc<str> {
+        if let Some(topic) = self
+            .topic_names
+            .get(&(event.stream.clone(), event.source.clone()))
+        {
+            return topic.clone();
+        }
+        let topic: Arc<str> = Arc::from(self.render_topic(event));
+        self.topic_names
+            .insert((event.stream.clone(), event.source.clone()), topic.clone());
+        topic
+    }
+
+    fn render_topic(&self, event: &Event) -> String {
         self.template
             .replace("{stream}", &event.stream)
             .replace("{source}", &event.source)
@@ -267,9 +296,13 @@ impl KafkaSink {
         }
     }
 
-    /// Sends the events at `indices`; returns those whose delivery failed
-    /// in a way worth retrying.
-    async fn send(&mut self, events: &[&Event], indices: &[usize]) -> Result<Vec<usize>, BoxError> {
+    /// Hands the events at `indices` to the producer; their deliveries are
+    /// settled later, so the next batch can be encoded meanwhile.
+    async fn enqueue(
+        &mut self,
+        events: &[&Event],
+        indices: &[usize],
+    ) -> Result<Deliveries, BoxError> {
         let mut deliveries = Vec::with_capacity(indices.len());
         for &i in indices {
             let event = events[i];
@@ -317,27 +350,31 @@ impl KafkaSink {
                     }
                     Err((e, _)) => {
                         return Err(KafkaSinkError::Permanent {
-                            topic,
+                            topic: topic.to_string(),
                             cause: e.to_string(),
                         }
                         .into());
                     }
                 }
             };
-            let stats = self.topics.entry(topic).or_default();
-            stats.bytes += self.value.len() as u64;
-            deliveries.push((i, delivery));
+            self.topics.entry(topic.clone()).or_default().bytes += self.value.len() as u64;
+            deliveries.push((topic, i, delivery));
         }
+        Ok(deliveries)
+    }
+
+    /// Waits for deliveries; returns the events whose delivery failed in a
+    /// way worth retrying.
+    async fn settle(&mut self, deliveries: Deliveries) -> Result<Vec<usize>, BoxError> {
         let mut failed = Vec::new();
-        for (i, delivery) in deliveries {
-            let topic = self.topic_of(events[i]);
+        for (topic, i, delivery) in deliveries {
             let stats = self.topics.entry(topic.clone()).or_default();
             match delivery.await {
                 Ok(Ok(_)) => stats.messages += 1,
                 Ok(Err((e, _))) if is_permanent(&e) => {
                     stats.errors += 1;
                     return Err(KafkaSinkError::Permanent {
-                        topic,
+                        topic: topic.to_string(),
                         cause: e.to_string(),
                     }
                     .into());
@@ -345,7 +382,7 @@ impl KafkaSink {
                 Ok(Err((e, _))) => {
                     stats.retries += 1;
                     if failed.is_empty() {
-                        warn!(topic, "delivery failed, will send again: {e}");
+                        warn!(topic = %topic, "delivery failed, will send again: {e}");
                     }
                     failed.push(i);
                 }
@@ -359,31 +396,61 @@ impl KafkaSink {
     }
 }
 
+impl KafkaSink {
+    /// Settles the oldest batch in flight, sending failed messages again
+    /// until they are delivered, then acknowledges it.
+    async fn complete_oldest(&mut self) -> Result<(), BoxError> {
+        let Some((batch, deliveries, _)) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let mut failed = self.settle(deliveries).await?;
+        let mut wait = Duration::from_millis(100);
+        while !failed.is_empty() {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+            let events: Vec<&Event> = batch.events().collect();
+            let deliveries = self.enqueue(&events, &failed).await?;
+            failed = self.settle(deliveries).await?;
+        }
+        batch.acknowledge();
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Sink for KafkaSink {
     async fn write(&mut self, batch: Batch) -> Result<(), BoxError> {
         let events: Vec<&Event> = batch.events().collect();
-        let mut pending: Vec<usize> = (0..events.len()).collect();
-        let mut wait = Duration::from_millis(100);
-        loop {
-            pending = self.send(&events, &pending).await?;
-            if pending.is_empty() {
-                break;
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(5));
-        }
+        let all: Vec<usize> = (0..events.len()).collect();
+        let deliveries = self.enqueue(&events, &all).await?;
         drop(events);
-        batch.acknowledge();
+        self.in_flight
+            .push_back((batch, deliveries, tokio::time::Instant::now()));
+        while self.in_flight.len() > MAX_IN_FLIGHT {
+            self.complete_oldest().await?;
+        }
         Ok(())
     }
 
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.in_flight
+            .front()
+            .map(|(_, _, sent)| *sent + SETTLE_AFTER)
+    }
+
+    async fn tick(&mut self) -> Result<(), BoxError> {
+        self.complete_oldest().await
+    }
+
     async fn close(&mut self) -> Result<(), BoxError> {
+        while !self.in_flight.is_empty() {
+            self.complete_oldest().await?;
+        }
         let producer = self.producer.clone();
         let _ = tokio::task::spawn_blocking(move || producer.flush(Duration::from_secs(30))).await;
         for (topic, s) in &self.topics {
             info!(
-                topic,
+                topic = %topic,
                 messages = s.messages,
                 bytes = s.bytes,
                 retries = s.retries,

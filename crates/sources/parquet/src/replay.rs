@@ -220,14 +220,19 @@ impl Source for Replay {
             }
         }
         progress.finish();
-        // Wait for what was sent to be written, then record where we are.
+        let Some(path) = &self.checkpoint else {
+            return Ok(());
+        };
+        // Wait for what was sent to be written, then record where we are
+        // (a sink that commits late, such as Parquet, acknowledges within its
+        // `roll.max_age`).
         let mut acks = cx.acks.clone();
         while acks.events() < sent {
             if acks.changed().await.is_none() {
                 break;
             }
         }
-        if let (Some(path), Some(position)) = (&self.checkpoint, acks.position()) {
+        if let Some(position) = acks.position() {
             let at = Checkpoint {
                 file: position.partition.to_string(),
                 row: position.offset,
