@@ -132,7 +132,7 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
     }
 }
 
-/// Runs a pipeline until `sink` has written `count` events (or its sources end).
+/// Runs a pipeline until `sink` has received `count` events (or its sources end), then drains it.
 fn run_pipeline(yaml: &str, sink: &str, count: u64, threads: usize) -> anyhow::Result<Duration> {
     let registry = netpipe::components::registry();
     let pipeline =
@@ -148,7 +148,9 @@ fn run_pipeline(yaml: &str, sink: &str, count: u64, threads: usize) -> anyhow::R
             .build()?
     };
     let metrics = Arc::new(Metrics::default());
-    let written = metrics.component(ComponentKind::Sink, sink).events_out;
+    // Received by the sink: then shutdown drains it, so what is timed ends
+    // with everything written (a Parquet sink commits on close).
+    let written = metrics.component(ComponentKind::Sink, sink).events_in;
     let shutdown = CancellationToken::new();
     let start = Instant::now();
     runtime.block_on(async {
