@@ -141,22 +141,12 @@ impl Record {
         Record { names, values }
     }
 
-    /// A record whose fields are all null, to be filled by position.
-    pub fn nulls(names: FieldNames) -> Self {
-        let values = vec![Value::Null; names.len()];
-        Record { names, values }
-    }
-
     pub fn names(&self) -> &FieldNames {
         &self.names
     }
 
     pub fn values(&self) -> &[Value] {
         &self.values
-    }
-
-    pub fn values_mut(&mut self) -> &mut [Value] {
-        &mut self.values
     }
 
     pub fn len(&self) -> usize {

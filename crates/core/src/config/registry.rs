@@ -188,20 +188,19 @@ impl Registry {
     /// A markdown reference of every component and its options.
     pub fn reference(&self) -> String {
         let mut out = String::new();
-        let describe = |name, about, options| (name, about, options);
         let sections = [
             (
                 "Sources",
                 self.sources
                     .iter()
-                    .map(|t| describe(t.name, t.about, t.options()))
+                    .map(|t| (t.name, t.about, t.options()))
                     .collect::<Vec<_>>(),
             ),
             (
                 "Sinks",
                 self.sinks
                     .iter()
-                    .map(|t| describe(t.name, t.about, t.options()))
+                    .map(|t| (t.name, t.about, t.options()))
                     .collect(),
             ),
         ];

@@ -60,10 +60,6 @@ impl<W: AsyncWrite + Unpin + Send> WriterSink<W> {
         }
     }
 
-    pub fn into_inner(self) -> W {
-        self.writer
-    }
-
     async fn write_all(&mut self) -> Result<(), BoxError> {
         let written = async {
             self.writer.write_all(&self.buffer).await?;

@@ -281,10 +281,11 @@ impl Connection {
                 )));
             }
         }
-        let body: serde_json::Value = response
-            .json_or_text()
-            .await
-            .map_err(ConnectionError::Transient)?;
+        let text = response.text().await.map_err(|e| {
+            ConnectionError::Transient(format!("key validation reply: {}", e.without_url()))
+        })?;
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|_| ConnectionError::Transient("key validation reply is not JSON".into()))?;
         let Some(token) = body
             .get("token")
             .and_then(|t| t.as_str())
@@ -430,20 +431,5 @@ impl Connection {
         warn!(source = %self.name, customer = %entry.name, topic = %entry.topic, "disconnected: {reason}");
         *lost_at = Some(Timestamp::now());
         Ok(received_any)
-    }
-}
-
-/// Reads a response body as JSON, or says what came instead.
-trait JsonOrText {
-    async fn json_or_text(self) -> Result<serde_json::Value, String>;
-}
-
-impl JsonOrText for reqwest::Response {
-    async fn json_or_text(self) -> Result<serde_json::Value, String> {
-        let text = self
-            .text()
-            .await
-            .map_err(|e| format!("key validation reply: {}", e.without_url()))?;
-        serde_json::from_str(&text).map_err(|_| "key validation reply is not JSON".to_string())
     }
 }

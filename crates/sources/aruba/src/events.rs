@@ -70,10 +70,6 @@ impl EventBuilder {
         }
     }
 
-    pub fn topic(&self) -> Topic {
-        self.topic
-    }
-
     /// Decodes one frame into events (one, or one per monitoring element when split).
     pub fn events(&mut self, frame: Bytes, received: Timestamp) -> Result<Vec<Event>, DecodeError> {
         let decoded = self.decoder.decode_frame(frame.clone(), self.topic)?;
