@@ -204,7 +204,7 @@ pub fn events_to_batch(schema: &SchemaRef, events: &[&Event]) -> Result<RecordBa
         .skip(crate::METADATA_COLUMNS.len())
         .cloned()
         .collect();
-    let records: Vec<Option<&Record>> = events.iter().map(|e| Some(&e.payload)).collect();
+    let records: Vec<Option<&Record>> = events.iter().map(|e| Some(e.payload.record())).collect();
     columns_out.extend(columns(&payload_fields, &records)?);
     RecordBatch::try_new(schema.clone(), columns_out).map_err(|e| ToArrowError(e.to_string()))
 }

@@ -486,9 +486,9 @@ fn replay_baseline() -> anyhow::Result<f64> {
             ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?.build()?
         {
             for event in reader.events(&batch?, 0)? {
-                payloads.push(Bytes::from(serde_json::to_vec(&json::JsonPayload(
-                    &event.payload,
-                ))?));
+                let mut json = Vec::new();
+                json::write_payload(&event.payload, &mut json);
+                payloads.push(Bytes::from(json));
             }
         }
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::payload::Payload;
 use crate::value::{FieldNames, Record, Timestamp, Value, field_names};
 
 /// Stream of the events a source emits when it reconnected and could not
@@ -42,7 +43,7 @@ pub struct Event {
     /// Extra name/value pairs that sinks with headers carry along.
     pub headers: Vec<(Arc<str>, Arc<str>)>,
     pub position: Option<Position>,
-    pub payload: Record,
+    pub payload: Payload,
     /// The bytes the source received, when it keeps them (a shared slice of
     /// the received frame, never a copy).
     pub raw: Option<Bytes>,
@@ -55,6 +56,18 @@ impl Event {
     /// the payload (or the raw bytes, when given).
     pub fn new(source: Arc<str>, stream: Arc<str>, event_time: Timestamp, payload: Record) -> Self {
         let size = payload.estimated_size();
+        Self::sized(source, stream, event_time, payload.into(), size)
+    }
+
+    /// An event whose payload may still be encoded, so the source states
+    /// its estimated size (what [`Record::estimated_size`] would say).
+    pub fn sized(
+        source: Arc<str>,
+        stream: Arc<str>,
+        event_time: Timestamp,
+        payload: Payload,
+        size: usize,
+    ) -> Self {
         Event {
             source,
             stream,

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::event::Event;
+use crate::payload::Payload;
 use crate::value::{Record, Value};
 
 struct JsonValue<'a>(&'a Value);
@@ -57,45 +58,66 @@ impl Serialize for JsonHeaders<'_> {
     }
 }
 
-/// The JSON form of a whole event (metadata and payload).
-pub struct JsonEvent<'a>(pub &'a Event);
+/// The JSON form of an event's metadata, the members before its payload.
+fn serialize_metadata<M: SerializeMap>(map: &mut M, e: &Event) -> Result<(), M::Error> {
+    map.serialize_entry("stream", &*e.stream)?;
+    map.serialize_entry("source", &*e.source)?;
+    map.serialize_entry("event_time", &e.event_time.to_rfc3339())?;
+    map.serialize_entry("receive_time", &e.receive_time.to_rfc3339())?;
+    if let Some(key) = &e.key {
+        map.serialize_entry("key", &**key)?;
+    }
+    if !e.headers.is_empty() {
+        map.serialize_entry("headers", &JsonHeaders(&e.headers))?;
+    }
+    Ok(())
+}
+
+/// A whole event (metadata and payload), the payload from its record.
+struct JsonEvent<'a>(&'a Event);
 
 impl Serialize for JsonEvent<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let e = self.0;
         let mut map = s.serialize_map(None)?;
-        map.serialize_entry("stream", &*e.stream)?;
-        map.serialize_entry("source", &*e.source)?;
-        map.serialize_entry("event_time", &e.event_time.to_rfc3339())?;
-        map.serialize_entry("receive_time", &e.receive_time.to_rfc3339())?;
-        if let Some(key) = &e.key {
-            map.serialize_entry("key", &**key)?;
-        }
-        if !e.headers.is_empty() {
-            map.serialize_entry("headers", &JsonHeaders(&e.headers))?;
-        }
-        map.serialize_entry("payload", &JsonRecord(&e.payload))?;
+        serialize_metadata(&mut map, self.0)?;
+        map.serialize_entry("payload", &JsonRecord(&self.0.payload))?;
         map.end()
     }
 }
 
-/// The JSON form of a payload alone.
-pub struct JsonPayload<'a>(pub &'a Record);
+/// An event's metadata alone, as an object.
+struct JsonMetadata<'a>(&'a Event);
 
-impl Serialize for JsonPayload<'_> {
+impl Serialize for JsonMetadata<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        JsonRecord(self.0).serialize(s)
+        let mut map = s.serialize_map(None)?;
+        serialize_metadata(&mut map, self.0)?;
+        map.end()
+    }
+}
+
+/// Appends a payload as JSON, transcoding it from its bytes when nobody
+/// has decoded it yet.
+pub fn write_payload(payload: &Payload, out: &mut Vec<u8>) {
+    match payload.undecoded() {
+        Some((bytes, codec)) => codec.write_json(bytes, out),
+        // Serializing into a Vec cannot fail: every map key is a string.
+        None => drop(serde_json::to_writer(&mut *out, &JsonRecord(payload))),
     }
 }
 
 /// Appends an event as one line of JSON (no trailing newline).
 pub fn write_event(event: &Event, out: &mut Vec<u8>, pretty: bool) {
-    // Serializing into a Vec cannot fail: every map key is a string.
-    let _ = if pretty {
-        serde_json::to_writer_pretty(&mut *out, &JsonEvent(event))
-    } else {
-        serde_json::to_writer(&mut *out, &JsonEvent(event))
-    };
+    if pretty {
+        let _ = serde_json::to_writer_pretty(&mut *out, &JsonEvent(event));
+        return;
+    }
+    let _ = serde_json::to_writer(&mut *out, &JsonMetadata(event));
+    // Reopen the metadata object to append the payload member.
+    out.pop();
+    out.extend_from_slice(b",\"payload\":");
+    write_payload(&event.payload, out);
+    out.push(b'}');
 }
 
 #[cfg(test)]

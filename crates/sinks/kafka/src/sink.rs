@@ -254,7 +254,7 @@ impl KafkaSink {
         self.value.clear();
         match self.encoding {
             Encoding::Json => {
-                serde_json::to_writer(&mut self.value, &json::JsonPayload(&event.payload))?;
+                json::write_payload(&event.payload, &mut self.value);
             }
             Encoding::Protobuf => {
                 let raw = event

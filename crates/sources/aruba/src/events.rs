@@ -3,14 +3,18 @@
 //! a key that keeps per-device order in Kafka, and the customer as a header.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use netpipe_core::value::field_names;
-use netpipe_core::{Event, FieldNames, Record, Timestamp, Value};
+use netpipe_core::{Codec, Event, FieldNames, Payload, Record, Timestamp, Value};
 
-use crate::decode::{DecodeError, Decoder, Frame};
+use crate::decode::{DecodeError, Decoder, Envelope, lossless_text};
+use crate::schema::MessagePlan;
 use crate::topic::Topic;
+use crate::transcode::JsonWriter;
+use crate::walk::{Scalar, Visitor, Walker};
 
 /// Fields that identify a device or client, in order of preference.
 const KEY_FIELDS: [&str; 8] = [
@@ -38,14 +42,126 @@ pub fn timestamp_of_unknown_unit(value: i64) -> Timestamp {
     }
 }
 
+/// Decodes one topic's payloads for the sinks that read them.
+struct TopicCodec {
+    decoder: Arc<Decoder>,
+    plan: usize,
+}
+
+impl fmt::Debug for TopicCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.decoder.plans().messages[self.plan].full_name)
+    }
+}
+
+// The payload was walked whole when its frame arrived: walking it again cannot fail.
+const CHECKED: &str = "payload checked when its frame arrived";
+
+impl Codec for TopicCodec {
+    fn decode(&self, bytes: &Bytes) -> Record {
+        self.decoder
+            .decode_message(self.plan, bytes, bytes)
+            .expect(CHECKED)
+    }
+
+    fn write_json(&self, bytes: &Bytes, out: &mut Vec<u8>) {
+        Walker::new(self.decoder.plans())
+            .walk(self.plan, bytes, &mut JsonWriter::new(out))
+            .expect(CHECKED);
+    }
+}
+
+/// What an event needs from its payload before anyone decodes it: the
+/// payload's timestamp, its key, and the size the decoded record would
+/// have. Gathered by walking the whole payload, which also checks it.
+struct Summary<'a> {
+    /// Rank in [`KEY_FIELDS`] of each top-level field.
+    key_ranks: &'a [Option<usize>],
+    timestamp_slot: Option<usize>,
+    depth: usize,
+    in_list: bool,
+    slot: usize,
+    timestamp: Option<i64>,
+    key: Option<(usize, Arc<str>)>,
+    size: usize,
+}
+
+impl Summary<'_> {
+    fn capture_key(&mut self, make: impl FnOnce() -> Arc<str>) {
+        let Some(rank) = self.key_ranks[self.slot] else {
+            return;
+        };
+        if self.key.as_ref().is_none_or(|(best, _)| rank < *best) {
+            let key = make();
+            if !key.is_empty() {
+                self.key = Some((rank, key));
+            }
+        }
+    }
+}
+
+impl Visitor for Summary<'_> {
+    fn begin_message(&mut self, plan: &MessagePlan) {
+        self.depth += 1;
+        self.size += plan.empty_size;
+    }
+
+    fn field(&mut self, _: &MessagePlan, slot: usize) {
+        self.slot = slot;
+        // The field's value replaces the null counted for it.
+        self.size -= 1;
+    }
+
+    fn begin_list(&mut self, _: usize) {
+        self.in_list = true;
+        self.size += 2;
+    }
+
+    fn end_list(&mut self) {
+        self.in_list = false;
+    }
+
+    fn scalar(&mut self, value: Scalar<'_>) {
+        self.size += match value {
+            Scalar::Bool(_) => 1,
+            Scalar::Int(_) | Scalar::Float(_) => 8,
+            Scalar::String(b) | Scalar::Text(b) => b.len() + 2,
+            Scalar::Bytes(b) => b.len(),
+            Scalar::Enum(name) => name.len() + 2,
+            Scalar::UnknownEnum(n) => itoa::Buffer::new().format(n).len() + 2,
+            Scalar::Address(text) => text.len() + 2,
+        };
+        if self.depth != 1 || self.in_list {
+            return;
+        }
+        match value {
+            Scalar::Int(t) if Some(self.slot) == self.timestamp_slot => self.timestamp = Some(t),
+            Scalar::String(b) => self.capture_key(|| Arc::from(&*String::from_utf8_lossy(b))),
+            Scalar::Text(b) => self.capture_key(|| Arc::from(&*lossless_text(b))),
+            Scalar::Enum(name) => self.capture_key(|| name.clone()),
+            Scalar::UnknownEnum(n) => self.capture_key(|| Arc::from(n.to_string())),
+            Scalar::Address(text) => self.capture_key(|| Arc::from(text)),
+            _ => {}
+        }
+    }
+
+    fn end_message(&mut self, _: &MessagePlan) {
+        self.depth -= 1;
+        // A message inside a list at the top level ends; the list goes on.
+    }
+}
+
 /// Turns frames of one connection into events.
 pub struct EventBuilder {
     decoder: Arc<Decoder>,
+    codec: Arc<TopicCodec>,
     source: Arc<str>,
     topic: Topic,
     split: bool,
     stream: Arc<str>,
     customer_header: Arc<str>,
+    key_ranks: Vec<Option<usize>>,
+    timestamp_slot: Option<usize>,
     /// Split element streams and their field names (parent fields first), by element field.
     elements: HashMap<String, (Arc<str>, FieldNames)>,
 }
@@ -57,59 +173,97 @@ fn key_of(record: &Record) -> Option<Arc<str>> {
     })
 }
 
+/// An event time from the payload's timestamp, else the envelope's, else the receive time.
+fn event_time(payload: Option<i64>, envelope: Option<i64>, received: Timestamp) -> Timestamp {
+    payload
+        .or(envelope)
+        .filter(|t| *t > 0)
+        .map(timestamp_of_unknown_unit)
+        .unwrap_or(received)
+}
+
 impl EventBuilder {
     pub fn new(decoder: Arc<Decoder>, source: Arc<str>, topic: Topic, split: bool) -> Self {
+        let plan = decoder.topic_plan(topic);
+        let names = &decoder.plans().messages[plan].names;
+        let key_ranks = names
+            .iter()
+            .map(|n| KEY_FIELDS.iter().position(|k| **k == **n))
+            .collect();
+        let timestamp_slot = names.iter().position(|n| &**n == "timestamp");
         EventBuilder {
+            codec: Arc::new(TopicCodec {
+                decoder: decoder.clone(),
+                plan,
+            }),
             decoder,
             stream: Arc::from(format!("aruba.{topic}")),
             source,
             topic,
             split: split && topic == Topic::Monitoring,
             customer_header: Arc::from("customer_id"),
+            key_ranks,
+            timestamp_slot,
             elements: HashMap::new(),
         }
     }
 
-    /// Decodes one frame into events (one, or one per monitoring element when split).
+    /// Turns one frame into events (one, or one per monitoring element when
+    /// split). The whole frame is checked now; an unsplit payload stays
+    /// encoded until a sink reads it.
     pub fn events(&mut self, frame: Bytes, received: Timestamp) -> Result<Vec<Event>, DecodeError> {
-        let decoded = self.decoder.decode_frame(frame.clone(), self.topic)?;
-        let event_time = decoded
-            .payload
-            .get("timestamp")
-            .and_then(Value::as_int)
-            .or(decoded.timestamp)
-            .filter(|t| *t > 0)
-            .map(timestamp_of_unknown_unit)
-            .unwrap_or(received);
+        let envelope = self.decoder.decode_envelope(&frame, self.topic)?;
         if self.split {
-            return Ok(self.split_events(&decoded, event_time, received));
+            let payload =
+                self.decoder
+                    .decode_message(self.codec.plan, &envelope.data, &envelope.data)?;
+            return Ok(self.split_events(&envelope, &payload, received));
         }
-        let key = key_of(&decoded.payload).unwrap_or_else(|| decoded.customer_id.clone());
-        // Sized by the payload, not the (much smaller) frame: batch limits
-        // must follow what the decoded events hold in memory.
-        let mut event = Event::new(
+        let mut summary = Summary {
+            key_ranks: &self.key_ranks,
+            timestamp_slot: self.timestamp_slot,
+            depth: 0,
+            in_list: false,
+            slot: 0,
+            timestamp: None,
+            key: None,
+            size: 0,
+        };
+        Walker::new(self.decoder.plans()).walk(self.codec.plan, &envelope.data, &mut summary)?;
+        let time = event_time(summary.timestamp, envelope.timestamp, received);
+        let key = summary.key.map(|(_, key)| key);
+        // Sized by the decoded payload, not the (much smaller) frame: batch
+        // limits must follow what events hold once a sink decodes them.
+        let codec: Arc<dyn Codec> = self.codec.clone();
+        let mut event = Event::sized(
             self.source.clone(),
             self.stream.clone(),
-            event_time,
-            decoded.payload,
+            time,
+            Payload::encoded(envelope.data, codec),
+            summary.size,
         )
-        .with_key(Some(key))
+        .with_key(Some(key.unwrap_or_else(|| envelope.customer_id.clone())))
         .with_raw(frame)
         .with_receive_time(received);
-        event.headers = vec![(self.customer_header.clone(), decoded.customer_id)];
+        event.headers = vec![(self.customer_header.clone(), envelope.customer_id)];
         Ok(vec![event])
     }
 
     fn split_events(
         &mut self,
-        frame: &Frame,
-        event_time: Timestamp,
+        envelope: &Envelope,
+        payload: &Record,
         received: Timestamp,
     ) -> Vec<Event> {
+        let time = event_time(
+            payload.get("timestamp").and_then(Value::as_int),
+            envelope.timestamp,
+            received,
+        );
         let mut events = Vec::new();
-        let customer = Value::String(frame.customer_id.clone());
-        let timestamp = Value::Timestamp(event_time);
-        for (field, value) in frame.payload.iter() {
+        let customer = Value::String(envelope.customer_id.clone());
+        let timestamp = Value::Timestamp(time);
+        for (field, value) in payload.iter() {
             if NOT_ELEMENTS.contains(&field) {
                 continue;
             }
@@ -134,19 +288,98 @@ impl EventBuilder {
                 values.push(customer.clone());
                 values.push(timestamp.clone());
                 values.extend_from_slice(element.values());
-                let key = key_of(element).unwrap_or_else(|| frame.customer_id.clone());
+                let key = key_of(element).unwrap_or_else(|| envelope.customer_id.clone());
                 let mut event = Event::new(
                     self.source.clone(),
                     stream.clone(),
-                    event_time,
+                    time,
                     Record::new(names.clone(), values),
                 )
                 .with_key(Some(key))
                 .with_receive_time(received);
-                event.headers = vec![(self.customer_header.clone(), frame.customer_id.clone())];
+                event.headers = vec![(self.customer_header.clone(), envelope.customer_id.clone())];
                 events.push(event);
             }
         }
         events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use netpipe_core::json;
+    use prost::bytes::Buf;
+
+    use super::*;
+    use crate::simulator::sample_frames;
+
+    /// The event as built before payloads stayed encoded: decoded first.
+    fn decoded_event(decoder: &Decoder, topic: Topic, frame: Bytes, received: Timestamp) -> Event {
+        let (envelope, record) = decoder.decode_frame(&frame, topic).unwrap();
+        let time = event_time(
+            record.get("timestamp").and_then(Value::as_int),
+            envelope.timestamp,
+            received,
+        );
+        let key = key_of(&record).unwrap_or_else(|| envelope.customer_id.clone());
+        let mut event = Event::new("src".into(), format!("aruba.{topic}").into(), time, record)
+            .with_key(Some(key))
+            .with_raw(frame)
+            .with_receive_time(received);
+        event.headers = vec![("customer_id".into(), envelope.customer_id)];
+        event
+    }
+
+    #[test]
+    fn encoded_payloads_read_and_transcode_as_decoded_ones_for_every_topic() {
+        let decoder = Arc::new(Decoder::new());
+        for topic in Topic::ALL {
+            let mut builder = EventBuilder::new(decoder.clone(), "src".into(), topic, false);
+            for frame in sample_frames(topic, 8) {
+                let received = Timestamp(1);
+                let event = builder.events(frame.clone(), received).unwrap().remove(0);
+                let expected = decoded_event(&decoder, topic, frame, received);
+                let (mut transcoded, mut serialized) = (Vec::new(), Vec::new());
+                json::write_event(&event, &mut transcoded, false);
+                assert!(event.payload.undecoded().is_some(), "{topic}");
+                json::write_event(&expected, &mut serialized, false);
+                assert_eq!(
+                    String::from_utf8(transcoded).unwrap(),
+                    String::from_utf8(serialized).unwrap(),
+                    "{topic}"
+                );
+                // Key, time, estimated size and the payload itself, decoded now.
+                assert_eq!(event, expected, "{topic}");
+            }
+        }
+    }
+
+    #[test]
+    fn fields_in_any_order_decode_alike() {
+        let decoder = Decoder::new();
+        let plan = decoder.topic_plan(Topic::Monitoring);
+        let frame = &sample_frames(Topic::Monitoring, 1)[0];
+        let (envelope, record) = decoder.decode_frame(frame, Topic::Monitoring).unwrap();
+        // Every occurrence of the first field moves behind all the others.
+        let (mut first, mut rest) = (Vec::new(), Vec::new());
+        let mut buf = &envelope.data[..];
+        let mut first_tag = None;
+        while buf.has_remaining() {
+            let start = buf;
+            let (tag, wire) = prost::encoding::decode_key(&mut buf).unwrap();
+            prost::encoding::skip_field(wire, tag, &mut buf, Default::default()).unwrap();
+            let field = &start[..start.len() - buf.len()];
+            match *first_tag.get_or_insert(tag) == tag {
+                true => first.extend_from_slice(field),
+                false => rest.extend_from_slice(field),
+            }
+        }
+        assert!(!first.is_empty() && !rest.is_empty());
+        rest.extend_from_slice(&first);
+        let moved = Bytes::from(rest);
+        assert_eq!(
+            decoder.decode_message(plan, &moved, &moved).unwrap(),
+            record
+        );
     }
 }

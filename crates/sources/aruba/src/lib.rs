@@ -4,8 +4,11 @@
 //! frames that do not decode. Also `netpipe simulate aruba`, a Central
 //! stand-in that speaks the same protocol on loopback.
 //!
-//! Decoding is sans-IO ([`decode`], [`events`]): bytes in, events out, so it
-//! is tested and benchmarked apart from the connection code ([`connect`]).
+//! Decoding is sans-IO ([`wire`], [`walk`], [`decode`], [`transcode`],
+//! [`events`]): bytes in, events out, so it is tested and benchmarked apart
+//! from the connection code ([`connect`]). Frames are checked whole when
+//! they arrive (a bad one becomes a dead letter) but their payload is
+//! decoded only when a sink reads it, and JSON sinks transcode it directly.
 
 pub mod avro;
 pub mod config;
@@ -16,6 +19,9 @@ pub mod events;
 pub mod schema;
 pub mod simulator;
 pub mod topic;
+pub mod transcode;
+pub mod walk;
+pub mod wire;
 
 pub use config::{ArubaConfig, source_type};
 pub use decode::Decoder;

@@ -43,15 +43,45 @@ pub enum FieldKind {
     String,
     Bytes(BytesAs),
     /// Value names by number.
-    Enum(Arc<HashMap<i32, Arc<str>>>),
+    Enum(Arc<EnumNames>),
     /// Index of the nested message's plan.
     Message(usize),
+}
+
+/// An enum's value names, sorted by number.
+#[derive(Debug, Clone)]
+pub struct EnumNames(Vec<(i32, Arc<str>)>);
+
+impl EnumNames {
+    pub fn get(&self, number: i32) -> Option<&Arc<str>> {
+        // Enums are small: a binary search beats hashing the number.
+        self.0
+            .binary_search_by_key(&number, |(n, _)| *n)
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+}
+
+impl FieldKind {
+    /// The wire type of the field's values when not packed.
+    fn wire_type(&self) -> u8 {
+        use crate::wire::{FIXED32, FIXED64, LEN, VARINT};
+        match self {
+            FieldKind::Fixed64 | FieldKind::SFixed64 | FieldKind::Double => FIXED64,
+            FieldKind::Fixed32 | FieldKind::SFixed32 | FieldKind::Float => FIXED32,
+            FieldKind::String | FieldKind::Bytes(_) | FieldKind::Message(_) => LEN,
+            _ => VARINT,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct FieldPlan {
     pub kind: FieldKind,
     pub repeated: bool,
+    /// The wire type of its values when not packed, kept here so the walk's
+    /// check needs no second look at the kind.
+    pub wire: u8,
 }
 
 /// Messages that stand for one address and render as one string.
@@ -72,6 +102,10 @@ pub struct MessagePlan {
     pub slots: Vec<Option<u16>>,
     pub fields: Vec<FieldPlan>,
     pub address: Option<Address>,
+    /// `"name":` of each field, ready to append to JSON.
+    pub json_keys: Vec<Box<[u8]>>,
+    /// [`netpipe_core::Record::estimated_size`] of the message with every field null.
+    pub empty_size: usize,
 }
 
 /// Plans for every message type in the pool.
@@ -120,9 +154,8 @@ impl Plans {
                 }
                 let plans = fields
                     .iter()
-                    .map(|f| FieldPlan {
-                        repeated: f.cardinality() == Cardinality::Repeated,
-                        kind: match f.kind() {
+                    .map(|f| {
+                        let kind = match f.kind() {
                             Kind::Int32 => FieldKind::Int32,
                             Kind::Int64 => FieldKind::Int64,
                             Kind::Uint32 => FieldKind::UInt32,
@@ -138,18 +171,40 @@ impl Plans {
                             Kind::Double => FieldKind::Double,
                             Kind::String => FieldKind::String,
                             Kind::Bytes => FieldKind::Bytes(bytes_as(f)),
-                            Kind::Enum(e) => FieldKind::Enum(Arc::new(
-                                e.values()
+                            Kind::Enum(e) => {
+                                let mut names: Vec<(i32, Arc<str>)> = e
+                                    .values()
                                     .map(|v| (v.number(), Arc::from(v.name())))
-                                    .collect(),
-                            )),
+                                    .collect();
+                                names.sort_by_key(|(n, _)| *n);
+                                names.dedup_by_key(|(n, _)| *n);
+                                FieldKind::Enum(Arc::new(EnumNames(names)))
+                            }
                             Kind::Message(m) => FieldKind::Message(by_name[m.full_name()]),
-                        },
+                        };
+                        FieldPlan {
+                            repeated: f.cardinality() == Cardinality::Repeated,
+                            wire: kind.wire_type(),
+                            kind,
+                        }
                     })
                     .collect();
+                let json_keys = fields
+                    .iter()
+                    .map(|f| {
+                        format!("{}:", serde_json::Value::from(f.name()))
+                            .into_bytes()
+                            .into()
+                    })
+                    .collect();
+                // A record's estimate: braces, then per field its name, quotes and
+                // colon, and a null's 1.
+                let empty_size = 2 + fields.iter().map(|f| f.name().len() + 4).sum::<usize>();
                 MessagePlan {
                     full_name: m.full_name().to_string(),
                     names: fields.iter().map(|f| Arc::from(f.name())).collect(),
+                    json_keys,
+                    empty_size,
                     slots,
                     fields: plans,
                     address: address_of(m),

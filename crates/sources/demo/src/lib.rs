@@ -159,7 +159,7 @@ impl Demo {
                 partition: self.partition.clone(),
                 offset: seq,
             }),
-            payload: Record::new(self.fields.clone(), values),
+            payload: Record::new(self.fields.clone(), values).into(),
             raw: None,
             size: EVENT_SIZE,
         }

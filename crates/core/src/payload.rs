@@ -1,0 +1,135 @@
+//! Event payloads: decoded values, or the bytes a source received, decoded
+//! only when a sink first reads them.
+//!
+//! Many sinks never look inside most payloads: a Kafka sink forwarding the
+//! original protobuf, a blackhole, a JSON sink that transcodes straight from
+//! the wire. A source whose input is costly to turn into values (a dense
+//! protobuf message becomes thousands of them) validates the bytes when it
+//! receives them and keeps them with a [`Codec`]; the [`Record`] is built on
+//! first access, once, and shared by every sink reading the event.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+
+use crate::value::Record;
+
+/// Turns bytes a source validated into values or JSON.
+pub trait Codec: Send + Sync + fmt::Debug {
+    /// Decodes bytes the source validated when it received them.
+    fn decode(&self, bytes: &Bytes) -> Record;
+
+    /// Appends the payload's JSON: the same text [`crate::json`] writes for
+    /// the record [`Codec::decode`] returns, without building it.
+    fn write_json(&self, bytes: &Bytes, out: &mut Vec<u8>);
+}
+
+/// An event's payload. Dereferences to its [`Record`], decoding it first
+/// when the source kept it encoded.
+#[derive(Clone)]
+pub struct Payload {
+    record: OnceLock<Record>,
+    encoded: Option<(Bytes, Arc<dyn Codec>)>,
+}
+
+impl Payload {
+    /// A payload kept as `bytes`, which `codec` decodes on first access.
+    pub fn encoded(bytes: Bytes, codec: Arc<dyn Codec>) -> Self {
+        Payload {
+            record: OnceLock::new(),
+            encoded: Some((bytes, codec)),
+        }
+    }
+
+    /// The record, decoded now if it was not yet.
+    pub fn record(&self) -> &Record {
+        self.record.get_or_init(|| match &self.encoded {
+            Some((bytes, codec)) => codec.decode(bytes),
+            None => unreachable!("a payload holds a record or its bytes"),
+        })
+    }
+
+    /// The bytes and codec of a payload nobody has decoded yet.
+    pub fn undecoded(&self) -> Option<(&Bytes, &dyn Codec)> {
+        match (&self.encoded, self.record.get()) {
+            (Some((bytes, codec)), None) => Some((bytes, &**codec)),
+            _ => None,
+        }
+    }
+}
+
+impl From<Record> for Payload {
+    fn from(record: Record) -> Self {
+        Payload {
+            record: OnceLock::from(record),
+            encoded: None,
+        }
+    }
+}
+
+impl Deref for Payload {
+    type Target = Record;
+
+    fn deref(&self) -> &Record {
+        self.record()
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        self.record() == other.record()
+    }
+}
+
+impl fmt::Debug for Payload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.undecoded() {
+            Some((bytes, codec)) => write!(f, "Payload({} bytes for {codec:?})", bytes.len()),
+            None => self.record().fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::value::{Value, field_names};
+
+    /// Decodes a byte string into `{text}`, counting its calls.
+    #[derive(Debug, Default)]
+    struct TextCodec(AtomicUsize);
+
+    impl Codec for TextCodec {
+        fn decode(&self, bytes: &Bytes) -> Record {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            let text = std::str::from_utf8(bytes).unwrap();
+            Record::new(field_names(&["text"]), vec![Value::string(text)])
+        }
+
+        fn write_json(&self, bytes: &Bytes, out: &mut Vec<u8>) {
+            out.extend_from_slice(b"{\"text\":");
+            serde_json::to_writer(&mut *out, std::str::from_utf8(bytes).unwrap()).unwrap();
+            out.push(b'}');
+        }
+    }
+
+    #[test]
+    fn decodes_once_on_first_access_and_shares_the_record() {
+        let codec = Arc::new(TextCodec::default());
+        let payload = Payload::encoded(Bytes::from_static(b"hi"), codec.clone());
+        assert!(payload.undecoded().is_some());
+        let copy = payload.clone();
+        assert_eq!(payload.get("text"), Some(&Value::string("hi")));
+        assert_eq!(payload.get("text"), Some(&Value::string("hi")));
+        assert_eq!(codec.0.load(Ordering::Relaxed), 1);
+        assert!(payload.undecoded().is_none());
+        // A clone made before the first access decodes on its own.
+        assert!(copy.undecoded().is_some());
+        assert_eq!(copy, payload);
+        assert_eq!(codec.0.load(Ordering::Relaxed), 2);
+    }
+}

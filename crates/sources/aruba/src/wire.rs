@@ -1,0 +1,104 @@
+//! The protobuf wire format at its lowest level: varints, fixed-width
+//! values and length-delimited slices read from a borrowed buffer, with
+//! truncation reported instead of panicking.
+
+pub const VARINT: u8 = 0;
+pub const FIXED64: u8 = 1;
+pub const LEN: u8 = 2;
+pub const FIXED32: u8 = 5;
+
+/// The buffer ended inside a value, or a value is malformed. Carries
+/// nothing, so results stay in registers on the hot path; callers name the
+/// message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Reads one message's bytes front to back.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    #[inline]
+    pub fn varint(&mut self) -> Result<u64, Malformed> {
+        // Tags and most values fit in one byte.
+        if let Some((&byte, rest)) = self.buf.split_first()
+            && byte < 0x80
+        {
+            self.buf = rest;
+            return Ok(u64::from(byte));
+        }
+        let mut value = 0u64;
+        for (i, &byte) in self.buf.iter().take(10).enumerate() {
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                self.buf = &self.buf[i + 1..];
+                return Ok(value);
+            }
+        }
+        Err(Malformed)
+    }
+
+    #[inline]
+    pub fn take(&mut self, len: usize) -> Result<&'a [u8], Malformed> {
+        if self.buf.len() < len {
+            return Err(Malformed);
+        }
+        let (head, tail) = self.buf.split_at(len);
+        self.buf = tail;
+        Ok(head)
+    }
+
+    #[inline]
+    pub fn fixed64(&mut self) -> Result<u64, Malformed> {
+        let bytes = self.take(8)?;
+        Ok(u64::from_le_bytes(bytes.try_into().expect("8 bytes")))
+    }
+
+    #[inline]
+    pub fn fixed32(&mut self) -> Result<u32, Malformed> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+    }
+
+    /// A length-delimited value.
+    #[inline]
+    pub fn bytes(&mut self) -> Result<&'a [u8], Malformed> {
+        let len = self.varint()?;
+        self.take(usize::try_from(len).map_err(|_| Malformed)?)
+    }
+
+    /// Skips a value of a field the descriptors do not know.
+    pub fn skip(&mut self, wire: u8) -> Result<(), Malformed> {
+        match wire {
+            VARINT => self.varint().map(drop),
+            FIXED64 => self.take(8).map(drop),
+            LEN => self.bytes().map(drop),
+            FIXED32 => self.take(4).map(drop),
+            // Groups (3, 4) are long deprecated and absent from these protos.
+            _ => Err(Malformed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_varints_and_reports_truncation() {
+        let mut r = Reader::new(&[0x96, 0x01, 0xff]);
+        assert_eq!(r.varint(), Ok(150));
+        assert_eq!(r.varint(), Err(Malformed));
+        let mut r = Reader::new(&[0x03, b'a', b'b']);
+        assert!(r.bytes().is_err());
+    }
+}
