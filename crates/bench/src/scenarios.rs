@@ -19,6 +19,7 @@ use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, sample_frames, ser
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::message::OwnedHeaders;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -42,7 +43,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 7] = [
+pub const ALL: [Scenario; 8] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -54,6 +55,14 @@ pub const ALL: [Scenario; 7] = [
     Scenario {
         name: "decode",
         title: "Aruba monitoring frames → decode → JSON, 1 core",
+        unit: "msg/s",
+        baseline: Baseline::Python,
+        baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
+        goal: 100.0,
+    },
+    Scenario {
+        name: "decode_records",
+        title: "Aruba monitoring frames → decode → typed records (what Parquet and Avro read), 1 core",
         unit: "msg/s",
         baseline: Baseline::Python,
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
@@ -72,7 +81,7 @@ pub const ALL: [Scenario; 7] = [
         title: "simulator → netpipe → Kafka (tansu)",
         unit: "msg/s",
         baseline: Baseline::Side,
-        baseline_name: "raw rdkafka producer, same pre-encoded payloads",
+        baseline_name: "raw rdkafka producer, the same messages (payload, key, headers) pre-built",
         goal: 0.8,
     },
     Scenario {
@@ -96,7 +105,7 @@ pub const ALL: [Scenario; 7] = [
         title: "replay Parquet → Kafka (tansu)",
         unit: "events/s",
         baseline: Baseline::Side,
-        baseline_name: "raw rdkafka producer, same JSON payloads",
+        baseline_name: "raw rdkafka producer, the same messages (JSON payload, key, headers) pre-built",
         goal: 0.8,
     },
 ];
@@ -117,7 +126,10 @@ const REPLAY_EVENTS: u64 = 300_000;
 pub fn run_side(spec: &str) -> anyhow::Result<f64> {
     match spec {
         "core:netpipe" => core(),
-        "decode:netpipe" => decode(),
+        "decode:netpipe" => decode(|event, buffer| json::write_event(event, buffer, false)),
+        "decode_records:netpipe" => decode(|event, _| {
+            std::hint::black_box(event.payload.record());
+        }),
         "websocket:netpipe" => websocket_netpipe(),
         "websocket:baseline" => websocket_baseline(),
         "kafka:netpipe" => kafka_netpipe(),
@@ -181,7 +193,9 @@ fn core() -> anyhow::Result<f64> {
     Ok(n as f64 / run_pipeline(&yaml, "sink", n, 1)?.as_secs_f64())
 }
 
-fn decode() -> anyhow::Result<f64> {
+/// Frames of one connection become events (checked, keyed, timed), then
+/// `consume` reads each, as a sink would.
+fn decode(consume: impl Fn(&Event, &mut Vec<u8>)) -> anyhow::Result<f64> {
     let n = 20_000u64;
     let frames = sample_frames(Topic::Monitoring, 64);
     let mut builder = EventBuilder::new(
@@ -196,8 +210,8 @@ fn decode() -> anyhow::Result<f64> {
     for i in 0..n as usize {
         for event in builder.events(frames[i % frames.len()].clone(), Timestamp::now())? {
             buffer.clear();
-            json::write_event(&event, &mut buffer, false);
-            total += buffer.len();
+            consume(&event, &mut buffer);
+            total += event.size;
         }
     }
     let elapsed = start.elapsed();
@@ -300,8 +314,32 @@ fn kafka_netpipe() -> anyhow::Result<f64> {
     Ok(KAFKA_MESSAGES as f64 / run_pipeline(&yaml, "sink", KAFKA_MESSAGES, 2)?.as_secs_f64())
 }
 
-/// Sends pre-encoded payloads with a plain producer, configured as netpipe's sink is.
-fn produce_raw(payloads: &[Bytes], count: u64) -> anyhow::Result<f64> {
+/// One message as netpipe's Kafka sink writes it, built before the clock starts.
+struct RawRecord {
+    payload: Bytes,
+    key: Option<Arc<str>>,
+    headers: OwnedHeaders,
+}
+
+/// `count` records cycling over `events`: each event's key and headers,
+/// and the payload `encode` gives it.
+fn raw_records(events: &[Event], count: u64, encode: impl Fn(&Event) -> Bytes) -> Vec<RawRecord> {
+    let payloads: Vec<Bytes> = events.iter().map(encode).collect();
+    (0..count as usize)
+        .map(|i| {
+            let event = &events[i % events.len()];
+            RawRecord {
+                payload: payloads[i % events.len()].clone(),
+                key: event.key.clone(),
+                headers: netpipe_sink_kafka::headers(event),
+            }
+        })
+        .collect()
+}
+
+/// Sends pre-built records with a plain producer, configured as netpipe's sink is.
+fn produce_raw(records: Vec<RawRecord>) -> anyhow::Result<f64> {
+    let count = records.len();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -324,9 +362,13 @@ fn produce_raw(payloads: &[Bytes], count: u64) -> anyhow::Result<f64> {
         }
         let start = Instant::now();
         let mut pending = Vec::with_capacity(10_000);
-        for i in 0..count as usize {
-            let mut record =
-                FutureRecord::<(), [u8]>::to(&topic).payload(&payloads[i % payloads.len()][..]);
+        for raw in records {
+            let mut record = FutureRecord::<str, [u8]>::to(&topic)
+                .payload(&raw.payload[..])
+                .headers(raw.headers);
+            if let Some(key) = &raw.key {
+                record = record.key(&**key);
+            }
             loop {
                 match producer.send_result(record) {
                     Ok(delivery) => {
@@ -353,7 +395,20 @@ fn produce_raw(payloads: &[Bytes], count: u64) -> anyhow::Result<f64> {
 }
 
 fn kafka_baseline() -> anyhow::Result<f64> {
-    produce_raw(&sample_frames(Topic::Monitoring, 32), KAFKA_MESSAGES)
+    let mut builder = EventBuilder::new(
+        Arc::new(Decoder::new()),
+        Arc::from("central"),
+        Topic::Monitoring,
+        false,
+    );
+    let mut events = Vec::new();
+    for frame in sample_frames(Topic::Monitoring, 32) {
+        events.extend(builder.events(frame, Timestamp::now())?);
+    }
+    let records = raw_records(&events, KAFKA_MESSAGES, |e| {
+        e.raw.clone().unwrap_or_default()
+    });
+    produce_raw(records)
 }
 
 fn parquet_netpipe() -> anyhow::Result<f64> {
@@ -475,25 +530,25 @@ fn plain_read() -> anyhow::Result<f64> {
 }
 
 fn replay_baseline() -> anyhow::Result<f64> {
-    // The replayed events' own JSON payloads, encoded before the clock starts.
+    // The replayed events as the sink writes them, encoded before the clock starts.
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let dir = tempfile::tempdir()?;
     demo_lake(dir.path())?;
-    let mut payloads = Vec::new();
+    let mut events = Vec::new();
     for file in parquet_files(dir.path())? {
-        let mut reader = netpipe_arrow::EventReader::new(Arc::from("bench"), Arc::from("file"));
+        let mut reader = netpipe_arrow::EventReader::new(Arc::from("captured"), Arc::from("file"));
         for batch in
             ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?.build()?
         {
-            for event in reader.events(&batch?, 0)? {
-                let mut json = Vec::new();
-                json::write_payload(&event.payload, &mut json);
-                payloads.push(Bytes::from(json));
-            }
+            events.extend(reader.events(&batch?, 0)?);
         }
     }
-    anyhow::ensure!(payloads.len() as u64 == REPLAY_EVENTS);
-    produce_raw(&payloads, REPLAY_EVENTS)
+    anyhow::ensure!(events.len() as u64 == REPLAY_EVENTS);
+    produce_raw(raw_records(&events, REPLAY_EVENTS, |event| {
+        let mut json = Vec::new();
+        json::write_payload(&event.payload, &mut json);
+        Bytes::from(json)
+    }))
 }
 
 /// tansu, started for the Kafka scenarios.
@@ -582,7 +637,9 @@ pub fn latency() -> anyhow::Result<serde_json::Value> {
     let mut assignment = rdkafka::TopicPartitionList::new();
     assignment.add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)?;
     consumer.assign(&assignment)?;
+    // (receive time, latency) of each message read.
     let mut latencies = Vec::with_capacity(LATENCY_MESSAGES as usize);
+    let mut first_read = None;
     let deadline = Instant::now() + Duration::from_secs(120);
     while (latencies.len() as u64) < LATENCY_MESSAGES && Instant::now() < deadline {
         let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) else {
@@ -599,7 +656,11 @@ pub fn latency() -> anyhow::Result<serde_json::Value> {
             .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(Timestamp::parse_rfc3339)
             .context("a message without a receive_time header")?;
-        latencies.push((now.as_nanos() - received.as_nanos()) as f64 / 1e6);
+        first_read.get_or_insert(now);
+        latencies.push((
+            received,
+            (now.as_nanos() - received.as_nanos()) as f64 / 1e6,
+        ));
     }
     pipeline
         .join()
@@ -609,8 +670,19 @@ pub fn latency() -> anyhow::Result<serde_json::Value> {
         "read {} messages",
         latencies.len()
     );
-    // The first second includes topic creation and consumer start-up: steady state only.
-    let mut latencies = latencies.split_off(LATENCY_RATE as usize);
+    // Steady state only: messages netpipe received from one second after
+    // the consumer's first read. Before that they wait for the topic to be
+    // created and the consumer to start, which is not netpipe's latency.
+    let steady_from = first_read.map_or(0, |t| t.as_nanos()) + 1_000_000_000;
+    let mut latencies: Vec<f64> = latencies
+        .into_iter()
+        .filter(|(received, _)| received.as_nanos() >= steady_from)
+        .map(|(_, latency)| latency)
+        .collect();
+    anyhow::ensure!(
+        !latencies.is_empty(),
+        "no message was received in steady state"
+    );
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     Ok(serde_json::json!({ "p50_ms": at(0.5), "p99_ms": at(0.99) }))

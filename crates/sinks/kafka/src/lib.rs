@@ -10,3 +10,4 @@ mod registry;
 mod sink;
 
 pub use config::{KafkaConfig, sink_type};
+pub use sink::headers;

@@ -110,6 +110,29 @@ fn is_permanent(error: &KafkaError) -> bool {
     )
 }
 
+/// The headers of an event's message: stream, source, event and receive
+/// time (RFC 3339), then the event's own.
+pub fn headers(event: &Event) -> OwnedHeaders {
+    let event_time = event.event_time.to_rfc3339();
+    let receive_time = event.receive_time.to_rfc3339();
+    let fixed = [
+        ("stream", event.stream.as_bytes()),
+        ("source", event.source.as_bytes()),
+        ("event_time", event_time.as_bytes()),
+        ("receive_time", receive_time.as_bytes()),
+    ];
+    let own = event.headers.iter().map(|(k, v)| (&**k, v.as_bytes()));
+    fixed.into_iter().chain(own).fold(
+        OwnedHeaders::new_with_capacity(fixed.len() + event.headers.len()),
+        |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value),
+            })
+        },
+    )
+}
+
 impl KafkaSink {
     pub async fn connect(config: &KafkaConfig, cx: &BuildContext) -> Result<Self, KafkaSinkError> {
         let template = config.topic.replace("{stream}", "").replace("{source}", "");
@@ -310,34 +333,9 @@ impl KafkaSink {
             self.ensure_topic(&topic).await?;
             self.encode(event, &topic).await?;
             let key = self.key_of(event);
-            let event_time = event.event_time.to_rfc3339();
-            let receive_time = event.receive_time.to_rfc3339();
-            let mut headers = OwnedHeaders::new_with_capacity(4 + event.headers.len())
-                .insert(Header {
-                    key: "stream",
-                    value: Some(event.stream.as_bytes()),
-                })
-                .insert(Header {
-                    key: "source",
-                    value: Some(event.source.as_bytes()),
-                })
-                .insert(Header {
-                    key: "event_time",
-                    value: Some(event_time.as_bytes()),
-                })
-                .insert(Header {
-                    key: "receive_time",
-                    value: Some(receive_time.as_bytes()),
-                });
-            for (name, value) in &event.headers {
-                headers = headers.insert(Header {
-                    key: name,
-                    value: Some(value.as_bytes()),
-                });
-            }
             let mut record = FutureRecord::to(&topic)
                 .payload(&self.value)
-                .headers(headers);
+                .headers(headers(event));
             if let Some(key) = &key {
                 record = record.key(key.as_str());
             }
