@@ -263,3 +263,62 @@ sinks:
     );
     assert!(!of_stream(&events, "aruba.monitoring.radios").is_empty());
 }
+
+/// An Aruba pipeline reading `url`, with `tls` (extra YAML keys) added to the source.
+fn tls_pipeline(dir: &std::path::Path, url: &str, tls: &str) -> std::path::PathBuf {
+    pipeline(
+        dir,
+        "aruba-tls.yaml",
+        &format!(
+            "
+sources:
+  central:
+    type: aruba_central
+    url: {url}
+    customers: [{{ name: CustomerA, key: sim-key, topic: audit }}]
+    {tls}
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+"
+        ),
+    )
+}
+
+#[test]
+fn tls_trusts_a_ca_file_refuses_unknown_certificates_and_skips_checks_only_when_told() {
+    let certs = repo_root().join("tests/fixtures/tls");
+    let (cert, key) = (certs.join("server.pem"), certs.join("server.key"));
+    let sim = Simulator::start(&[
+        "--rate",
+        "50",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    let url = sim.url().replace("ws://", "wss://");
+    let dir = tempfile::tempdir().unwrap();
+
+    let ca_file = format!("ca_file: {}", certs.join("ca.pem").display());
+    let (events, _) = run_until(&tls_pipeline(dir.path(), &url, &ca_file), 3);
+    assert!(of_stream(&events, "aruba.audit").len() >= 3);
+
+    // The simulator's CA is in no system store: refused, saying why.
+    let child = spawn_run(&tls_pipeline(dir.path(), &url, ""));
+    std::thread::sleep(Duration::from_secs(3));
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    let stderr = text(&output.stderr);
+    assert!(json_lines(&output).is_empty(), "{stderr}");
+    assert!(stderr.contains("UnknownIssuer"), "{stderr}");
+
+    let (events, stderr) = run_until(
+        &tls_pipeline(dir.path(), &url, "insecure_skip_verify: true"),
+        3,
+    );
+    assert!(of_stream(&events, "aruba.audit").len() >= 3);
+    assert!(
+        stderr.contains("server certificates are NOT checked"),
+        "{stderr}"
+    );
+}

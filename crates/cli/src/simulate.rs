@@ -1,12 +1,13 @@
 //! `netpipe simulate <vendor>`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Subcommand;
 use netpipe_source_aruba::Topic;
-use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, serve};
+use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, serve, tls_config};
 use netpipe_source_packetfabric::simulator as pf;
 use tracing::{error, info};
 
@@ -39,6 +40,12 @@ pub enum Vendor {
         /// Refuse a topic with 400 Unsubscribed Topic (repeatable).
         #[arg(long, value_parser = |s: &str| s.parse::<Topic>())]
         unsubscribed: Vec<Topic>,
+        /// Serve HTTPS and wss:// with this PEM certificate chain (with --tls-key).
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// PacketFabric streaming events: login/logout, POST /v2/events, SSE at
     /// GET /v2/events/{uuid}, counters at /stats.
@@ -93,7 +100,24 @@ pub fn run(vendor: Vendor) -> ExitCode {
             drop_every,
             malformed_every,
             unsubscribed,
+            tls_cert,
+            tls_key,
         } => {
+            let tls = match tls_cert.zip(tls_key) {
+                Some((cert, key)) => match tls_config(&cert, &key) {
+                    Ok(tls) => Some(tls),
+                    Err(e) => {
+                        error!("{e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => None,
+            };
+            let url = if tls.is_some() {
+                "wss://{}/streaming/api"
+            } else {
+                "ws://{}/streaming/api"
+            };
             let config = SimulatorConfig {
                 key,
                 renew_from,
@@ -102,15 +126,13 @@ pub fn run(vendor: Vendor) -> ExitCode {
                 drop_every,
                 malformed_every,
                 unsubscribed,
+                tls,
             };
             (
                 listen,
-                runtime.block_on(serve_until_interrupted(
-                    listen,
-                    "Aruba Central",
-                    "ws://{}/streaming/api",
-                    |l| serve(l, config, Arc::new(Stats::default())),
-                )),
+                runtime.block_on(serve_until_interrupted(listen, "Aruba Central", url, |l| {
+                    serve(l, config, Arc::new(Stats::default()))
+                })),
             )
         }
         Vendor::Packetfabric {

@@ -62,6 +62,19 @@ enum ConnectionError {
     Transient(String),
 }
 
+/// An error and its causes, `outer: inner: root`: reqwest's own message
+/// ("error sending request") says nothing of a refused certificate.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 pub fn tls_config(
     ca_file: Option<PathBuf>,
     insecure: bool,
@@ -269,7 +282,7 @@ impl Connection {
             .map_err(|e| {
                 ConnectionError::Transient(format!(
                     "key validation request failed: {}",
-                    e.without_url()
+                    with_causes(&e.without_url())
                 ))
             })?;
         match response.status().as_u16() {

@@ -9,6 +9,7 @@ pub mod fill;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,6 +23,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -47,6 +49,8 @@ pub struct SimulatorConfig {
     pub count: Option<u64>,
     /// Topics answered with `400 Unsubscribed Topic`.
     pub unsubscribed: Vec<Topic>,
+    /// Serve HTTPS and `wss://` with this certificate instead of plain text.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for SimulatorConfig {
@@ -59,6 +63,7 @@ impl Default for SimulatorConfig {
             malformed_every: None,
             count: None,
             unsubscribed: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -134,20 +139,60 @@ pub async fn serve(
         frames,
         sent,
     });
+    let acceptor = state.config.tls.clone().map(TlsAcceptor::from);
     loop {
         let (stream, _) = listener.accept().await?;
         let state = state.clone();
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(handle(request, state)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
+            match acceptor {
+                // A failed handshake (an untrusting client) ends that connection only.
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(stream).await {
+                        serve_connection(stream, state).await;
+                    }
+                }
+                None => serve_connection(stream, state).await,
+            }
         });
     }
+}
+
+async fn serve_connection<S>(stream: S, state: Arc<State>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(request, state)) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+}
+
+/// A TLS server configuration from PEM files: the certificate chain and its private key.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificates from {}: {e}", cert.display()))?;
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
+        .map_err(|e| {
+            format!(
+                "{} and {} do not make a TLS server: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    Ok(Arc::new(config))
 }
 
 fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Body> {
