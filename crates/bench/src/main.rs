@@ -15,16 +15,12 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use serde_json::{Value, json};
 
-/// The same allocator as the `netpipe` binary, so figures match it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode, decode_records, websocket, kafka, parquet, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode, decode_records, websocket, kafka, parquet, parquet_rows, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -92,6 +88,7 @@ fn machine() -> String {
 }
 
 fn main() -> anyhow::Result<()> {
+    netpipe::allocator::tune();
     let args = Args::parse();
     if let Some(spec) = &args.child {
         let special = match spec.as_str() {

@@ -43,7 +43,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 8] = [
+pub const ALL: [Scenario; 9] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -93,6 +93,14 @@ pub const ALL: [Scenario; 8] = [
         goal: 0.7,
     },
     Scenario {
+        name: "parquet_rows",
+        title: "demo → netpipe → Parquet (the sink alone: events → Arrow → files)",
+        unit: "rows/s",
+        baseline: Baseline::Side,
+        baseline_name: "the same Arrow batches written with the parquet crate",
+        goal: 0.7,
+    },
+    Scenario {
         name: "replay",
         title: "replay Parquet → blackhole",
         unit: "events/s",
@@ -136,6 +144,8 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "kafka:baseline" => kafka_baseline(),
         "parquet:netpipe" => parquet_netpipe(),
         "parquet:baseline" => parquet_baseline(),
+        "parquet_rows:netpipe" => parquet_rows_netpipe(),
+        "parquet_rows:baseline" => parquet_rows_baseline(),
         "replay:netpipe" => replay_blackhole(),
         "replay:baseline" => plain_read(),
         "replay_kafka:netpipe" => replay_netpipe(),
@@ -423,9 +433,6 @@ fn parquet_netpipe() -> anyhow::Result<f64> {
 }
 
 fn parquet_baseline() -> anyhow::Result<f64> {
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, ZstdLevel};
-    use parquet::file::properties::WriterProperties;
     let frames = sample_frames(Topic::Monitoring, 64);
     let mut builder = EventBuilder::new(
         Arc::new(Decoder::new()),
@@ -437,10 +444,17 @@ fn parquet_baseline() -> anyhow::Result<f64> {
     for i in 0..PARQUET_MESSAGES as usize {
         events.extend(builder.events(frames[i % frames.len()].clone(), Timestamp::now())?);
     }
+    write_batches_directly(&events, "aruba.monitoring")
+}
+
+/// Converts `events` to Arrow batches of `stream`'s schema (not timed), then
+/// times writing them with the parquet crate, as the sink configures it.
+fn write_batches_directly(events: &[Event], stream: &str) -> anyhow::Result<f64> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
     let schemas = netpipe::components::schemas();
-    let schema = Arc::new(netpipe_arrow::event_schema(
-        schemas.get("aruba.monitoring"),
-    )?);
+    let schema = Arc::new(netpipe_arrow::event_schema(schemas.get(stream))?);
     let refs: Vec<&Event> = events.iter().collect();
     let batches = refs
         .chunks(10_000)
@@ -458,7 +472,23 @@ fn parquet_baseline() -> anyhow::Result<f64> {
         writer.write(batch)?;
     }
     writer.into_inner()?.sync_all()?;
-    Ok(PARQUET_MESSAGES as f64 / start.elapsed().as_secs_f64())
+    Ok(events.len() as f64 / start.elapsed().as_secs_f64())
+}
+
+fn parquet_rows_netpipe() -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let yaml = format!(
+        "sources:\n  demo: {{ type: demo, count: {REPLAY_EVENTS} }}\nsinks:\n  sink: {{ type: parquet, inputs: [demo], path: \"{}\" }}\n",
+        dir.path().display()
+    );
+    Ok(REPLAY_EVENTS as f64 / run_pipeline(&yaml, "sink", REPLAY_EVENTS, 2)?.as_secs_f64())
+}
+
+fn parquet_rows_baseline() -> anyhow::Result<f64> {
+    let dir = tempfile::tempdir()?;
+    demo_lake(dir.path())?;
+    let events = lake_events(dir.path())?;
+    write_batches_directly(&events, "demo.interface")
 }
 
 /// A lake of demo events, written once per run (not timed).
@@ -529,13 +559,11 @@ fn plain_read() -> anyhow::Result<f64> {
     Ok(REPLAY_EVENTS as f64 / start.elapsed().as_secs_f64())
 }
 
-fn replay_baseline() -> anyhow::Result<f64> {
-    // The replayed events as the sink writes them, encoded before the clock starts.
+/// Every event of the lake under `root`, read with netpipe's reader.
+fn lake_events(root: &std::path::Path) -> anyhow::Result<Vec<Event>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let dir = tempfile::tempdir()?;
-    demo_lake(dir.path())?;
     let mut events = Vec::new();
-    for file in parquet_files(dir.path())? {
+    for file in parquet_files(root)? {
         let mut reader = netpipe_arrow::EventReader::new(Arc::from("captured"), Arc::from("file"));
         for batch in
             ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?.build()?
@@ -544,6 +572,14 @@ fn replay_baseline() -> anyhow::Result<f64> {
         }
     }
     anyhow::ensure!(events.len() as u64 == REPLAY_EVENTS);
+    Ok(events)
+}
+
+fn replay_baseline() -> anyhow::Result<f64> {
+    // The replayed events as the sink writes them, encoded before the clock starts.
+    let dir = tempfile::tempdir()?;
+    demo_lake(dir.path())?;
+    let events = lake_events(dir.path())?;
     produce_raw(raw_records(&events, REPLAY_EVENTS, |event| {
         let mut json = Vec::new();
         json::write_payload(&event.payload, &mut json);

@@ -10,10 +10,6 @@ use clap::{Parser, Subcommand};
 use netpipe::components;
 use tracing_subscriber::EnvFilter;
 
-/// Events are many small allocations; mimalloc serves them faster than glibc's malloc.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Network vendors' event streams into Kafka, Parquet files and stdout.
 #[derive(Parser)]
 #[command(name = "netpipe", version, about, propagate_version = true)]
@@ -94,6 +90,7 @@ fn init_logging(level: Option<&str>) {
 }
 
 fn main() -> std::process::ExitCode {
+    netpipe::allocator::tune();
     let cli = Cli::parse();
     init_logging(cli.log_level.as_deref());
     let registry = components::registry();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow_schema::SchemaRef;
 use netpipe_arrow::{event_schema, events_to_batch, extend_for};
 use netpipe_core::schema::StreamSchemas;
-use netpipe_core::{Batch, BatchAck, BoxError, BuildContext, Event, Sink, async_trait};
+use netpipe_core::{Batch, BatchAck, BoxError, BuildContext, Event, FieldNames, Sink, async_trait};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -169,11 +169,21 @@ impl ParquetSink {
             None => self.base_schema(stream)?,
         };
         // Records that gained fields get a file with the new (nullable) columns.
+        // Records share a few shapes: once every field of a shape has a column,
+        // its records need no look.
         let mut evolved = false;
+        let mut fitting: Vec<&FieldNames> = Vec::new();
         for event in events {
+            let names = event.payload.names();
+            if fitting.iter().any(|n| Arc::ptr_eq(n, names)) {
+                continue;
+            }
             if let Some(wider) = extend_for(&schema, &event.payload) {
                 schema = Arc::new(wider);
                 evolved = true;
+            }
+            if names.iter().all(|n| schema.field_with_name(n).is_ok()) {
+                fitting.push(names);
             }
         }
         if evolved {
@@ -216,22 +226,34 @@ impl ParquetSink {
 #[async_trait]
 impl Sink for ParquetSink {
     async fn write(&mut self, batch: Batch) -> Result<(), BoxError> {
-        // Group by (stream, partition); the directory is computed once per
-        // stream and hour, not per event.
-        let mut groups: HashMap<(Arc<str>, String), Vec<&Event>> = HashMap::new();
-        let mut dirs: HashMap<(*const u8, i64), String> = HashMap::new();
+        // Group by (stream, partition). Events of a batch mostly share both,
+        // so an event like the previous one costs a comparison; a new stream
+        // or hour costs one partition rendering.
+        let mut groups: Vec<(Arc<str>, String, Vec<&Event>)> = Vec::new();
+        let mut by_hour: HashMap<(*const u8, i64), usize> = HashMap::new();
+        let mut last = None;
         for event in batch.events() {
             let hour = event.event_time.as_nanos().div_euclid(3_600_000_000_000);
-            let dir = dirs
-                .entry((event.stream.as_ptr(), hour))
-                .or_insert_with(|| partition_dir(&self.partition, event))
-                .clone();
-            groups
-                .entry((event.stream.clone(), dir))
-                .or_default()
-                .push(event);
+            let key = (event.stream.as_ptr(), hour);
+            let group = match last {
+                Some((k, g)) if k == key => g,
+                _ => {
+                    let g = *by_hour.entry(key).or_insert_with(|| {
+                        let dir = partition_dir(&self.partition, event);
+                        let same =
+                            |(s, d, _): &(Arc<str>, String, _)| *s == event.stream && *d == dir;
+                        groups.iter().position(same).unwrap_or_else(|| {
+                            groups.push((event.stream.clone(), dir, Vec::new()));
+                            groups.len() - 1
+                        })
+                    });
+                    last = Some((key, g));
+                    g
+                }
+            };
+            groups[group].2.push(event);
         }
-        for ((stream, dir), events) in groups {
+        for (stream, dir, events) in groups {
             self.write_group(&stream, dir, &events)?;
         }
         self.held.push(batch.into_ack());
