@@ -2,11 +2,11 @@
 //! their figures match).
 //!
 //! Events are many small allocations; mimalloc serves them faster than
-//! glibc's malloc. Its default returns freed memory to the system after
-//! 10 ms, but a pipeline frees and reallocates batch-sized buffers every few
-//! milliseconds, so each batch faulted fresh (zeroed) pages back in: a third
-//! of the Parquet sink's time. Holding freed memory for a few seconds keeps
-//! it for the next batch; memory stays bounded by the batches in flight.
+//! glibc's malloc. By default it returns freed memory to the system after a
+//! second, but a pipeline frees and reallocates batch-sized buffers all the
+//! time, and pages returned are faulted back in zeroed: up to a third of the
+//! Parquet sink's profile. Holding freed memory for a few seconds keeps it
+//! for the next batches; memory stays bounded by the batches in flight.
 
 /// `mi_option_purge_delay` in mimalloc.h (the Rust bindings do not name it).
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;

@@ -60,6 +60,7 @@ pub struct Batch {
     slices: Vec<Slice>,
     events: usize,
     bytes: usize,
+    /// When the batch's first event reached the batcher.
     opened: Option<Instant>,
     written: Option<Written>,
 }
@@ -86,11 +87,6 @@ impl Batch {
     /// Estimated bytes of the events in the batch.
     pub fn byte_size(&self) -> usize {
         self.bytes
-    }
-
-    /// When the batch's first event arrived at the batcher.
-    pub fn opened_at(&self) -> Option<Instant> {
-        self.opened
     }
 
     pub fn events(&self) -> impl Iterator<Item = &Event> + '_ {
@@ -321,6 +317,6 @@ mod tests {
         tx.send(chunk(3, &tracker)).await.unwrap();
         let batch = out_rx.recv().await.unwrap();
         assert_eq!(batch.len(), 3);
-        assert!(batch.opened_at().unwrap().elapsed() >= Duration::from_millis(200));
+        assert!(batch.opened.unwrap().elapsed() >= Duration::from_millis(200));
     }
 }

@@ -79,6 +79,7 @@ struct Summary<'a> {
     key_ranks: &'a [Option<usize>],
     timestamp_slot: Option<usize>,
     depth: usize,
+    /// Inside a list of the top-level message.
     in_list: bool,
     slot: usize,
     timestamp: Option<i64>,
@@ -113,12 +114,15 @@ impl Visitor for Summary<'_> {
     }
 
     fn begin_list(&mut self, _: usize) {
-        self.in_list = true;
+        // Only top-level lists matter: their elements are not keys or times.
+        self.in_list |= self.depth == 1;
         self.size += 2;
     }
 
     fn end_list(&mut self) {
-        self.in_list = false;
+        if self.depth == 1 {
+            self.in_list = false;
+        }
     }
 
     fn scalar(&mut self, value: Scalar<'_>) {
@@ -147,7 +151,6 @@ impl Visitor for Summary<'_> {
 
     fn end_message(&mut self, _: &MessagePlan) {
         self.depth -= 1;
-        // A message inside a list at the top level ends; the list goes on.
     }
 }
 
