@@ -97,3 +97,70 @@ impl Visitor for JsonWriter<'_> {
         self.comma = true;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use netpipe_core::{Payload, json};
+    use prost::Message as _;
+    use prost_reflect::{DynamicMessage, Kind, Value};
+
+    use super::*;
+    use crate::decode::Decoder;
+    use crate::schema::descriptor_pool;
+    use crate::walk::Walker;
+
+    /// A value that JSON or text rendering could get wrong, of `kind`.
+    fn awkward(kind: &Kind, n: usize) -> Option<Value> {
+        Some(match kind {
+            Kind::String => Value::String(["q\"uo\\te\n", "\u{2603} \u{1}"][n % 2].to_string()),
+            Kind::Bytes => Value::Bytes(Bytes::from_static([&b"caf\xe9\\x"[..], b"\0\xff"][n % 2])),
+            Kind::Enum(_) => Value::EnumNumber(999),
+            Kind::Float => Value::F32([f32::NAN, -0.0, 1.5e30, f32::INFINITY][n % 4]),
+            Kind::Double => Value::F64([f64::NAN, 1e-300, -2.5, f64::NEG_INFINITY][n % 4]),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(i32::MIN + n as i32),
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(i64::MIN + n as i64),
+            Kind::Uint32 | Kind::Fixed32 => Value::U32(u32::MAX),
+            Kind::Uint64 | Kind::Fixed64 => Value::U64(u64::MAX),
+            Kind::Bool => Value::Bool(n % 2 == 0),
+            Kind::Message(_) => return None,
+        })
+    }
+
+    #[test]
+    fn transcoded_json_equals_the_records_json_for_awkward_values_of_every_message() {
+        let decoder = Decoder::new();
+        let pool = descriptor_pool();
+        for (index, plan) in decoder.plans().messages.iter().enumerate() {
+            if plan.address.is_some() {
+                continue;
+            }
+            let descriptor = pool.get_message_by_name(&plan.full_name).unwrap();
+            let mut message = DynamicMessage::new(descriptor.clone());
+            for (n, field) in descriptor.fields().enumerate() {
+                let Some(value) = awkward(&field.kind(), n) else {
+                    continue;
+                };
+                let value = match field.is_list() {
+                    true => Value::List(vec![value.clone(), value]),
+                    false => value,
+                };
+                message.set_field(&field, value);
+            }
+            let bytes = Bytes::from(message.encode_to_vec());
+            let mut transcoded = Vec::new();
+            Walker::new(decoder.plans())
+                .walk(index, &bytes, &mut JsonWriter::new(&mut transcoded))
+                .unwrap();
+            let record = decoder.decode_message(index, &bytes, &bytes).unwrap();
+            let mut serialized = Vec::new();
+            json::write_payload(&Payload::from(record), &mut serialized);
+            assert_eq!(
+                String::from_utf8(transcoded).unwrap(),
+                String::from_utf8(serialized).unwrap(),
+                "{}",
+                plan.full_name
+            );
+        }
+    }
+}
