@@ -122,7 +122,7 @@ mod tests {
             Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(i64::MIN + n as i64),
             Kind::Uint32 | Kind::Fixed32 => Value::U32(u32::MAX),
             Kind::Uint64 | Kind::Fixed64 => Value::U64(u64::MAX),
-            Kind::Bool => Value::Bool(n % 2 == 0),
+            Kind::Bool => Value::Bool(n.is_multiple_of(2)),
             Kind::Message(_) => return None,
         })
     }
