@@ -223,7 +223,9 @@ impl Decoder {
         bytes: &[u8],
     ) -> Result<Record, DecodeError> {
         let mut builder = RecordBuilder::new(frame.clone());
-        Walker::new(&self.plans).walk(index, bytes, &mut builder)?;
+        Walker::new(&self.plans)
+            .walk(index, bytes, &mut builder)
+            .map_err(|e| *e)?;
         Ok(builder
             .record
             .expect("topic and envelope messages are records, not addresses"))

@@ -232,7 +232,9 @@ impl EventBuilder {
             key: None,
             size: 0,
         };
-        Walker::new(self.decoder.plans()).walk(self.codec.plan, &envelope.data, &mut summary)?;
+        Walker::new(self.decoder.plans())
+            .walk(self.codec.plan, &envelope.data, &mut summary)
+            .map_err(|e| *e)?;
         let time = event_time(summary.timestamp, envelope.timestamp, received);
         let key = summary.key.map(|(_, key)| key);
         // Sized by the decoded payload, not the (much smaller) frame: batch

@@ -48,17 +48,44 @@ pub enum FieldKind {
     Message(usize),
 }
 
-/// An enum's value names, sorted by number.
+/// An enum's value names by number.
 #[derive(Debug, Clone)]
-pub struct EnumNames(Vec<(i32, Arc<str>)>);
+pub struct EnumNames {
+    /// Names of the small non-negative numbers, indexed by number: most
+    /// enums are 0..N, and a load is cheaper than a search.
+    dense: Vec<Option<Arc<str>>>,
+    /// All names, sorted by number.
+    sorted: Vec<(i32, Arc<str>)>,
+}
 
 impl EnumNames {
+    fn new(mut sorted: Vec<(i32, Arc<str>)>) -> Self {
+        sorted.sort_by_key(|(n, _)| *n);
+        sorted.dedup_by_key(|(n, _)| *n);
+        let len = sorted
+            .iter()
+            .filter_map(|(n, _)| usize::try_from(*n).ok().filter(|n| *n < 256))
+            .max()
+            .map_or(0, |max| max + 1);
+        let mut dense = vec![None; len];
+        for (n, name) in &sorted {
+            if let Some(slot) = usize::try_from(*n).ok().and_then(|n| dense.get_mut(n)) {
+                *slot = Some(name.clone());
+            }
+        }
+        EnumNames { dense, sorted }
+    }
+
+    #[inline]
     pub fn get(&self, number: i32) -> Option<&Arc<str>> {
-        // Enums are small: a binary search beats hashing the number.
-        self.0
-            .binary_search_by_key(&number, |(n, _)| *n)
-            .ok()
-            .map(|i| &self.0[i].1)
+        match usize::try_from(number).ok().and_then(|n| self.dense.get(n)) {
+            Some(name) => name.as_ref(),
+            None => self
+                .sorted
+                .binary_search_by_key(&number, |(n, _)| *n)
+                .ok()
+                .map(|i| &self.sorted[i].1),
+        }
     }
 }
 
@@ -171,15 +198,11 @@ impl Plans {
                             Kind::Double => FieldKind::Double,
                             Kind::String => FieldKind::String,
                             Kind::Bytes => FieldKind::Bytes(bytes_as(f)),
-                            Kind::Enum(e) => {
-                                let mut names: Vec<(i32, Arc<str>)> = e
-                                    .values()
+                            Kind::Enum(e) => FieldKind::Enum(Arc::new(EnumNames::new(
+                                e.values()
                                     .map(|v| (v.number(), Arc::from(v.name())))
-                                    .collect();
-                                names.sort_by_key(|(n, _)| *n);
-                                names.dedup_by_key(|(n, _)| *n);
-                                FieldKind::Enum(Arc::new(EnumNames(names)))
-                            }
+                                    .collect(),
+                            ))),
                             Kind::Message(m) => FieldKind::Message(by_name[m.full_name()]),
                         };
                         FieldPlan {

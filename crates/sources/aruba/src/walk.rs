@@ -16,6 +16,10 @@ use crate::decode::{DecodeError, write_ip, write_mac};
 use crate::schema::{Address, BytesAs, FieldKind, FieldPlan, MessagePlan, Plans};
 use crate::wire::{FIXED32, FIXED64, LEN, Malformed, Reader, VARINT};
 
+/// The walk's result: the error boxed, so that results stay one word as they
+/// pass through every level of the recursion.
+pub type Walk = Result<(), Box<DecodeError>>;
+
 /// Messages nested deeper than this are refused rather than risking the stack.
 const MAX_DEPTH: usize = 64;
 
@@ -70,6 +74,7 @@ impl Entry {
 }
 
 /// A fixed-width or varint value, typed.
+#[inline]
 fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
     match kind {
         FieldKind::Int32 => Scalar::Int(i64::from(bits as i32)),
@@ -109,18 +114,13 @@ impl<'p> Walker<'p> {
     }
 
     /// Walks `bytes` as the message of plan `index`.
-    pub fn walk<V: Visitor>(
-        &mut self,
-        index: usize,
-        bytes: &[u8],
-        visitor: &mut V,
-    ) -> Result<(), DecodeError> {
+    pub fn walk<V: Visitor>(&mut self, index: usize, bytes: &[u8], visitor: &mut V) -> Walk {
         let plan = &self.plans.messages[index];
         if self.depth == MAX_DEPTH {
-            return Err(DecodeError::Invalid {
+            return Err(Box::new(DecodeError::Invalid {
                 message: plan.full_name.clone(),
                 detail: format!("nested more than {MAX_DEPTH} deep"),
-            });
+            }));
         }
         let base = self.entries.len();
         self.gather(plan, bytes)?;
@@ -142,12 +142,14 @@ impl<'p> Walker<'p> {
     }
 
     /// Records where each known field of the message is, checking wire types and lengths.
-    fn gather(&mut self, plan: &MessagePlan, bytes: &[u8]) -> Result<(), DecodeError> {
+    fn gather(&mut self, plan: &MessagePlan, bytes: &[u8]) -> Walk {
         let name = plan.full_name.as_str();
-        let truncated = |_| DecodeError::Truncated(name.to_string());
-        let invalid = |detail: String| DecodeError::Invalid {
-            message: name.to_string(),
-            detail,
+        let truncated = |_| Box::new(DecodeError::Truncated(name.to_string()));
+        let invalid = |detail: String| {
+            Box::new(DecodeError::Invalid {
+                message: name.to_string(),
+                detail,
+            })
         };
         let mut reader = Reader::new(bytes);
         let origin = bytes.as_ptr() as usize;
@@ -223,7 +225,7 @@ impl<'p> Walker<'p> {
         bytes: &[u8],
         base: usize,
         visitor: &mut V,
-    ) -> Result<(), DecodeError> {
+    ) -> Walk {
         let end = self.entries.len();
         if !self.entries[base..end].is_sorted_by_key(|e| e.slot) {
             // Stable: a field's occurrences keep their order.
@@ -267,7 +269,7 @@ impl<'p> Walker<'p> {
         entry: Entry,
         bytes: &[u8],
         visitor: &mut V,
-    ) -> Result<(), DecodeError> {
+    ) -> Walk {
         let kind = &field.kind;
         match kind {
             _ if entry.packed => {
