@@ -69,7 +69,12 @@ pub fn lossless_text(bytes: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// Appends a byte as two lowercase hex digits.
+fn push_hex(out: &mut String, b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(HEX[usize::from(b >> 4)] as char);
+    out.push(HEX[usize::from(b & 15)] as char);
+}
 
 /// Appends `aa:bb:cc:dd:ee:ff`. (By hand: `write!` per byte costs more
 /// than the rest of decoding a MAC field.)
@@ -78,8 +83,7 @@ pub fn write_mac(out: &mut String, addr: &[u8]) {
         if i > 0 {
             out.push(':');
         }
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 15)] as char);
+        push_hex(out, b);
     }
 }
 
@@ -100,10 +104,7 @@ pub fn write_ip(out: &mut String, v6: Option<bool>, addr: &[u8]) {
         }
         _ => {
             out.push_str("0x");
-            for &b in addr {
-                out.push(HEX[usize::from(b >> 4)] as char);
-                out.push(HEX[usize::from(b & 15)] as char);
-            }
+            addr.iter().for_each(|&b| push_hex(out, b));
         }
     }
 }
