@@ -444,15 +444,15 @@ fn parquet_baseline() -> anyhow::Result<f64> {
     for i in 0..PARQUET_MESSAGES as usize {
         events.extend(builder.events(frames[i % frames.len()].clone(), Timestamp::now())?);
     }
-    write_batches_directly(&events, "aruba.monitoring")
+    let (schema, batches) = to_batches(&events, "aruba.monitoring")?;
+    write_batches_directly(schema, &batches)
 }
 
-/// Converts `events` to Arrow batches of `stream`'s schema (not timed), then
-/// times writing them with the parquet crate, as the sink configures it.
-fn write_batches_directly(events: &[Event], stream: &str) -> anyhow::Result<f64> {
-    use parquet::arrow::ArrowWriter;
-    use parquet::basic::{Compression, ZstdLevel};
-    use parquet::file::properties::WriterProperties;
+/// `events` as Arrow batches of `stream`'s schema, as the sink builds them.
+fn to_batches(
+    events: &[Event],
+    stream: &str,
+) -> anyhow::Result<(arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>)> {
     let schemas = netpipe::components::schemas();
     let schema = Arc::new(netpipe_arrow::event_schema(schemas.get(stream))?);
     let refs: Vec<&Event> = events.iter().collect();
@@ -460,6 +460,17 @@ fn write_batches_directly(events: &[Event], stream: &str) -> anyhow::Result<f64>
         .chunks(10_000)
         .map(|c| netpipe_arrow::events_to_batch(&schema, c))
         .collect::<Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
+}
+
+/// Times writing `batches` with the parquet crate, configured as the sink is: rows/s.
+fn write_batches_directly(
+    schema: arrow_schema::SchemaRef,
+    batches: &[arrow_array::RecordBatch],
+) -> anyhow::Result<f64> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
     let dir = tempfile::tempdir()?;
     let start = Instant::now();
     let file = std::fs::File::create(dir.path().join("baseline.parquet"))?;
@@ -468,41 +479,50 @@ fn write_batches_directly(events: &[Event], stream: &str) -> anyhow::Result<f64>
         .set_max_row_group_row_count(Some(65_536))
         .build();
     let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
-    for batch in &batches {
+    for batch in batches {
         writer.write(batch)?;
     }
     writer.into_inner()?.sync_all()?;
-    Ok(events.len() as f64 / start.elapsed().as_secs_f64())
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    Ok(rows as f64 / start.elapsed().as_secs_f64())
 }
+
+/// Long enough (about a second) that the heap's first growth does not dominate.
+const PARQUET_ROWS: u64 = 1_500_000;
 
 fn parquet_rows_netpipe() -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    let yaml = format!(
-        "sources:\n  demo: {{ type: demo, count: {REPLAY_EVENTS} }}\nsinks:\n  sink: {{ type: parquet, inputs: [demo], path: \"{}\" }}\n",
-        dir.path().display()
-    );
-    Ok(REPLAY_EVENTS as f64 / run_pipeline(&yaml, "sink", REPLAY_EVENTS, 2)?.as_secs_f64())
+    Ok(PARQUET_ROWS as f64 / demo_lake(dir.path(), PARQUET_ROWS)?.as_secs_f64())
 }
 
 fn parquet_rows_baseline() -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    demo_lake(dir.path())?;
-    let events = lake_events(dir.path())?;
-    write_batches_directly(&events, "demo.interface")
+    demo_lake(dir.path(), PARQUET_ROWS)?;
+    // Converted file by file, so that only the Arrow batches stay in memory.
+    let mut batches = Vec::new();
+    let mut schema = None;
+    for events in lake_events(dir.path())? {
+        let (s, b) = to_batches(&events?, "demo.interface")?;
+        schema.get_or_insert(s);
+        batches.extend(b);
+    }
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    anyhow::ensure!(rows as u64 == PARQUET_ROWS, "read {rows} rows");
+    write_batches_directly(schema.context("an empty lake")?, &batches)
 }
 
-/// A lake of demo events, written once per run (not timed).
-fn demo_lake(dir: &std::path::Path) -> anyhow::Result<()> {
+/// A lake of `count` demo events written by netpipe's Parquet sink; returns how long it took.
+fn demo_lake(dir: &std::path::Path, count: u64) -> anyhow::Result<Duration> {
     let yaml = format!(
-        "sources:\n  demo: {{ type: demo, count: {REPLAY_EVENTS} }}\nsinks:\n  lake: {{ type: parquet, inputs: [demo], path: \"{}\" }}\n",
+        "sources:\n  demo: {{ type: demo, count: {count} }}\nsinks:\n  lake: {{ type: parquet, inputs: [demo], path: \"{}\" }}\n",
         dir.display()
     );
-    run_pipeline(&yaml, "lake", REPLAY_EVENTS, 2).map(drop)
+    run_pipeline(&yaml, "lake", count, 2)
 }
 
 fn replay_netpipe() -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    demo_lake(dir.path())?;
+    demo_lake(dir.path(), REPLAY_EVENTS)?;
     let sink =
         kafka_sink(&broker()?, &unique("bench-replay"), "json").replace("SOURCE", "captured");
     let yaml = format!(
@@ -514,7 +534,7 @@ fn replay_netpipe() -> anyhow::Result<f64> {
 
 fn replay_blackhole() -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
-    demo_lake(dir.path())?;
+    demo_lake(dir.path(), REPLAY_EVENTS)?;
     let yaml = format!(
         "sources:\n  captured: {{ type: parquet, path: \"{}\" }}\nsinks:\n  sink: {{ type: blackhole, inputs: [captured] }}\n",
         dir.path().display()
@@ -543,7 +563,7 @@ fn parquet_files(root: &std::path::Path) -> anyhow::Result<Vec<std::path::PathBu
 fn plain_read() -> anyhow::Result<f64> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let dir = tempfile::tempdir()?;
-    demo_lake(dir.path())?;
+    demo_lake(dir.path(), REPLAY_EVENTS)?;
     let files = parquet_files(dir.path())?;
     let start = Instant::now();
     let mut rows = 0;
@@ -559,27 +579,31 @@ fn plain_read() -> anyhow::Result<f64> {
     Ok(REPLAY_EVENTS as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Every event of the lake under `root`, read with netpipe's reader.
-fn lake_events(root: &std::path::Path) -> anyhow::Result<Vec<Event>> {
+/// The events of each file of the lake under `root`, read with netpipe's reader.
+fn lake_events(
+    root: &std::path::Path,
+) -> anyhow::Result<impl Iterator<Item = anyhow::Result<Vec<Event>>>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut events = Vec::new();
-    for file in parquet_files(root)? {
+    Ok(parquet_files(root)?.into_iter().map(|file| {
         let mut reader = netpipe_arrow::EventReader::new(Arc::from("captured"), Arc::from("file"));
+        let mut events = Vec::new();
         for batch in
             ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)?.build()?
         {
             events.extend(reader.events(&batch?, 0)?);
         }
-    }
-    anyhow::ensure!(events.len() as u64 == REPLAY_EVENTS);
-    Ok(events)
+        Ok(events)
+    }))
 }
 
 fn replay_baseline() -> anyhow::Result<f64> {
     // The replayed events as the sink writes them, encoded before the clock starts.
     let dir = tempfile::tempdir()?;
-    demo_lake(dir.path())?;
-    let events = lake_events(dir.path())?;
+    demo_lake(dir.path(), REPLAY_EVENTS)?;
+    let events = lake_events(dir.path())?
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .concat();
+    anyhow::ensure!(events.len() as u64 == REPLAY_EVENTS);
     produce_raw(raw_records(&events, REPLAY_EVENTS, |event| {
         let mut json = Vec::new();
         json::write_payload(&event.payload, &mut json);

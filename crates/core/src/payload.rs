@@ -29,32 +29,48 @@ pub trait Codec: Send + Sync + fmt::Debug {
 /// An event's payload. Dereferences to its [`Record`], decoding it first
 /// when the source kept it encoded.
 #[derive(Clone)]
-pub struct Payload {
-    record: OnceLock<Record>,
-    encoded: Option<(Bytes, Arc<dyn Codec>)>,
+pub struct Payload(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Decoded(Record),
+    Encoded {
+        bytes: Bytes,
+        codec: Arc<dyn Codec>,
+        record: OnceLock<Record>,
+    },
 }
 
 impl Payload {
     /// A payload kept as `bytes`, which `codec` decodes on first access.
     pub fn encoded(bytes: Bytes, codec: Arc<dyn Codec>) -> Self {
-        Payload {
+        Payload(Repr::Encoded {
+            bytes,
+            codec,
             record: OnceLock::new(),
-            encoded: Some((bytes, codec)),
-        }
+        })
     }
 
     /// The record, decoded now if it was not yet.
     pub fn record(&self) -> &Record {
-        self.record.get_or_init(|| match &self.encoded {
-            Some((bytes, codec)) => codec.decode(bytes),
-            None => unreachable!("a payload holds a record or its bytes"),
-        })
+        match &self.0 {
+            Repr::Decoded(record) => record,
+            Repr::Encoded {
+                bytes,
+                codec,
+                record,
+            } => record.get_or_init(|| codec.decode(bytes)),
+        }
     }
 
     /// The bytes and codec of a payload nobody has decoded yet.
     pub fn undecoded(&self) -> Option<(&Bytes, &dyn Codec)> {
-        match (&self.encoded, self.record.get()) {
-            (Some((bytes, codec)), None) => Some((bytes, &**codec)),
+        match &self.0 {
+            Repr::Encoded {
+                bytes,
+                codec,
+                record,
+            } if record.get().is_none() => Some((bytes, &**codec)),
             _ => None,
         }
     }
@@ -62,10 +78,7 @@ impl Payload {
 
 impl From<Record> for Payload {
     fn from(record: Record) -> Self {
-        Payload {
-            record: OnceLock::from(record),
-            encoded: None,
-        }
+        Payload(Repr::Decoded(record))
     }
 }
 
