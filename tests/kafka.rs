@@ -60,6 +60,15 @@ sinks:
         partitions.len() > 1,
         "keys spread over partitions: {partitions:?}"
     );
+    // The exit summary counts per topic what the broker acknowledged.
+    let bytes: usize = records.iter().map(|r| r.value.len()).sum();
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "kafka topic summary topic=netops.demo.interface messages=3000 bytes={bytes} retries=0 errors=0"
+        )),
+        "{stderr}"
+    );
 }
 
 fn schema(stream: &str) -> Schema {

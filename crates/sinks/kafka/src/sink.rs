@@ -52,6 +52,41 @@ struct TopicStats {
     errors: u64,
 }
 
+/// Counters of consecutive messages to one topic, added to the per-topic
+/// totals when the topic changes: a batch's messages mostly share a topic,
+/// so the totals are looked up per run of messages, not per message.
+#[derive(Default)]
+struct Tally {
+    topic: Option<Arc<str>>,
+    stats: TopicStats,
+}
+
+impl Tally {
+    /// The counters of `topic`, after filing the previous topic's.
+    fn of(
+        &mut self,
+        topic: &Arc<str>,
+        totals: &mut BTreeMap<Arc<str>, TopicStats>,
+    ) -> &mut TopicStats {
+        if !self.topic.as_ref().is_some_and(|t| Arc::ptr_eq(t, topic)) {
+            self.file(totals);
+            self.topic = Some(topic.clone());
+        }
+        &mut self.stats
+    }
+
+    fn file(&mut self, totals: &mut BTreeMap<Arc<str>, TopicStats>) {
+        if let Some(topic) = self.topic.take() {
+            let run = std::mem::take(&mut self.stats);
+            let total = totals.entry(topic).or_default();
+            total.messages += run.messages;
+            total.bytes += run.bytes;
+            total.retries += run.retries;
+            total.errors += run.errors;
+        }
+    }
+}
+
 /// Messages handed to the producer, with where they sit in their batch.
 type Deliveries = Vec<(Arc<str>, usize, DeliveryFuture)>;
 
@@ -326,11 +361,37 @@ impl KafkaSink {
         events: &[&Event],
         indices: &[usize],
     ) -> Result<Deliveries, BoxError> {
+        let mut tally = Tally::default();
+        let result = self.enqueue_counted(events, indices, &mut tally).await;
+        tally.file(&mut self.topics);
+        result
+    }
+
+    async fn enqueue_counted(
+        &mut self,
+        events: &[&Event],
+        indices: &[usize],
+        tally: &mut Tally,
+    ) -> Result<Deliveries, BoxError> {
         let mut deliveries = Vec::with_capacity(indices.len());
+        // The topic of the previous event, by the stream and source it came
+        // from: most events share it, and then need no lookup.
+        let mut last: Option<(Arc<str>, Arc<str>, Arc<str>)> = None;
         for &i in indices {
             let event = events[i];
-            let topic = self.topic_of(event);
-            self.ensure_topic(&topic).await?;
+            let topic = match &last {
+                Some((stream, source, topic))
+                    if Arc::ptr_eq(stream, &event.stream) && Arc::ptr_eq(source, &event.source) =>
+                {
+                    topic.clone()
+                }
+                _ => {
+                    let topic = self.topic_of(event);
+                    self.ensure_topic(&topic).await?;
+                    last = Some((event.stream.clone(), event.source.clone(), topic.clone()));
+                    topic
+                }
+            };
             self.encode(event, &topic).await?;
             let key = self.key_of(event);
             let mut record = FutureRecord::to(&topic)
@@ -355,7 +416,7 @@ impl KafkaSink {
                     }
                 }
             };
-            self.topics.entry(topic.clone()).or_default().bytes += self.value.len() as u64;
+            tally.of(&topic, &mut self.topics).bytes += self.value.len() as u64;
             deliveries.push((topic, i, delivery));
         }
         Ok(deliveries)
@@ -364,10 +425,22 @@ impl KafkaSink {
     /// Waits for deliveries; returns the events whose delivery failed in a
     /// way worth retrying.
     async fn settle(&mut self, deliveries: Deliveries) -> Result<Vec<usize>, BoxError> {
+        let mut tally = Tally::default();
+        let result = self.settle_counted(deliveries, &mut tally).await;
+        tally.file(&mut self.topics);
+        result
+    }
+
+    async fn settle_counted(
+        &mut self,
+        deliveries: Deliveries,
+        tally: &mut Tally,
+    ) -> Result<Vec<usize>, BoxError> {
         let mut failed = Vec::new();
         for (topic, i, delivery) in deliveries {
-            let stats = self.topics.entry(topic.clone()).or_default();
-            match delivery.await {
+            let outcome = delivery.await;
+            let stats = tally.of(&topic, &mut self.topics);
+            match outcome {
                 Ok(Ok(_)) => stats.messages += 1,
                 Ok(Err((e, _))) if is_permanent(&e) => {
                     stats.errors += 1;
