@@ -2,54 +2,29 @@
 //! port with in-memory storage and stopped when dropped. A test that needs
 //! it fails (never skips) when tansu is not installed.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use netpipe_testkit::Tansu;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-pub struct Broker {
-    child: Child,
-    pub port: u16,
-}
+pub struct Broker(Tansu);
 
 impl Broker {
     pub fn start() -> Broker {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new("tansu")
-            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start the tansu broker ({e}): install it with `cargo install tansu --locked --features dynostore` (scripts/test.sh does this)")
-            });
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "tansu did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker { child, port }
+        Broker(Tansu::start().unwrap_or_else(|e| panic!("{e}")))
     }
 
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.0.address()
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
+        let status = std::process::Command::new("kill")
             .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
+            .arg(self.0.pid().to_string())
             .status()
             .unwrap();
         assert!(status.success());
@@ -79,13 +54,6 @@ impl Broker {
         }
         assert_eq!(records.len(), count, "messages read back from {topic}");
         records
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

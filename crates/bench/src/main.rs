@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .any(|s| wanted(s))
     {
-        let broker = scenarios::Broker::start()?;
+        let broker = netpipe_testkit::Tansu::start().map_err(anyhow::Error::msg)?;
         env.push(("NETPIPE_BENCH_BROKER", broker.address()));
         env.push(("NETPIPE_BENCH_BROKER_PID", broker.pid().to_string()));
         Some(broker)

@@ -2,7 +2,7 @@
 //! handles a fixed number of events and returns its rate.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -609,51 +609,6 @@ fn replay_baseline() -> anyhow::Result<f64> {
         json::write_payload(&event.payload, &mut json);
         Bytes::from(json)
     }))
-}
-
-/// tansu, started for the Kafka scenarios.
-pub struct Broker {
-    child: Child,
-    port: u16,
-}
-
-impl Broker {
-    pub fn start() -> anyhow::Result<Broker> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new("tansu")
-            .args(["broker", "--storage-engine", "memory://tansu/", "--listener-url", &url, "--advertised-listener-url", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start tansu: install it with `cargo install tansu --locked --features dynostore`")?;
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(
-                start.elapsed() < Duration::from_secs(30),
-                "tansu did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(Broker { child, port })
-    }
-
-    pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Current resident memory of this process, in KiB.
