@@ -25,10 +25,13 @@ pub fn tune() {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_purge_delay_option_is_the_one_set() {
-        super::tune();
+    fn the_option_set_is_the_purge_delay() {
         // SAFETY: reading an option is thread-safe.
-        let value = unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
-        assert_eq!(value, super::PURGE_DELAY_MS);
+        let get = || unsafe { libmimalloc_sys::mi_option_get(super::PURGE_DELAY) };
+        // 1000 ms is mimalloc's default purge delay and no neighbouring
+        // option's default, so a wrong option number fails here.
+        assert_eq!(get(), 1000);
+        super::tune();
+        assert_eq!(get(), super::PURGE_DELAY_MS);
     }
 }

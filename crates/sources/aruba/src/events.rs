@@ -215,13 +215,11 @@ impl EventBuilder {
     /// split). The whole frame is checked now; an unsplit payload stays
     /// encoded until a sink reads it.
     pub fn events(&mut self, frame: Bytes, received: Timestamp) -> Result<Vec<Event>, DecodeError> {
-        let envelope = self.decoder.decode_envelope(&frame, self.topic)?;
         if self.split {
-            let payload =
-                self.decoder
-                    .decode_message(self.codec.plan, &envelope.data, &envelope.data)?;
+            let (envelope, payload) = self.decoder.decode_frame(&frame, self.topic)?;
             return Ok(self.split_events(&envelope, &payload, received));
         }
+        let envelope = self.decoder.decode_envelope(&frame, self.topic)?;
         let mut summary = Summary {
             key_ranks: &self.key_ranks,
             timestamp_slot: self.timestamp_slot,
