@@ -10,6 +10,7 @@
 mod config;
 mod files;
 mod sink;
+mod writer;
 
 pub use config::{ParquetConfig, Roll, sink_type};
 pub use files::{TEMP_PREFIX, partition_dir};

@@ -1,22 +1,25 @@
-//! The running Parquet sink.
+//! The running Parquet sink's async side: it groups each batch's events by
+//! dataset and partition and turns them into columns, then hands them to the
+//! [`Writer`] on its blocking thread.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use netpipe_arrow::{event_schema, events_to_batch, extend_for};
 use netpipe_core::schema::StreamSchemas;
-use netpipe_core::{Batch, BatchAck, BoxError, BuildContext, Event, FieldNames, Sink, async_trait};
-use parquet::arrow::ArrowWriter;
+use netpipe_core::{Batch, BoxError, BuildContext, Event, FieldNames, Sink, async_trait};
 use parquet::basic::{Compression as Codec, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::{Compression, ParquetConfig, Roll};
-use crate::files::{commit, part_paths, partition_dir, remove_leftovers};
+use crate::config::{Compression, ParquetConfig};
+use crate::files::{partition_dir, remove_leftovers};
+use crate::writer::{Part, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetSinkError {
@@ -28,30 +31,24 @@ pub enum ParquetSinkError {
     Schema { stream: String, detail: String },
 }
 
-struct OpenFile {
-    writer: ArrowWriter<File>,
-    schema: SchemaRef,
-    temp: PathBuf,
-    final_path: PathBuf,
-    rows: usize,
+/// The writer, idle or busy with one batch on a blocking thread.
+enum WriterSlot {
+    Idle(Box<Writer>),
+    Busy(JoinHandle<(Box<Writer>, Result<(), ParquetSinkError>)>),
 }
-
-/// Encoded bytes a file may buffer before its row group is written out.
-const ROW_GROUP_BUFFER: usize = 8 << 20;
 
 pub struct ParquetSink {
     root: PathBuf,
     partition: String,
-    roll: Roll,
-    properties: WriterProperties,
+    max_age: std::time::Duration,
     schemas: Arc<StreamSchemas>,
+    /// Each stream's current schema: its Avro schema's, widened by the
+    /// fields its records gained.
     stream_schemas: HashMap<Arc<str>, SchemaRef>,
-    open: HashMap<(Arc<str>, String), OpenFile>,
+    /// When the oldest open file was opened, as far as this side knows.
     opened_at: Option<Instant>,
-    /// Acknowledgements of what is in open files, given when they are
-    /// committed (the events themselves are not kept).
-    held: Vec<BatchAck>,
-    committed_files: u64,
+    /// `None` only while a job is being handed over.
+    writer: Option<WriterSlot>,
 }
 
 impl ParquetSink {
@@ -75,18 +72,50 @@ impl ParquetSink {
             .set_compression(codec)
             .set_max_row_group_row_count(Some(config.row_group_rows))
             .build();
+        let writer = Writer::new(root.clone(), properties, config.roll);
         Ok(ParquetSink {
             root,
             partition: config.partition.clone(),
-            roll: config.roll,
-            properties,
+            max_age: config.roll.max_age.0,
             schemas: cx.schemas.clone(),
             stream_schemas: HashMap::new(),
-            open: HashMap::new(),
             opened_at: None,
-            held: Vec::new(),
-            committed_files: 0,
+            writer: Some(WriterSlot::Idle(Box::new(writer))),
         })
+    }
+
+    /// The writer, once it has finished its job; the job's error, if it failed.
+    async fn idle_writer(&mut self) -> Result<Box<Writer>, ParquetSinkError> {
+        let writer = match self.writer.take().expect("a writer") {
+            WriterSlot::Idle(writer) => writer,
+            WriterSlot::Busy(job) => {
+                let (writer, result) = job.await.map_err(|e| ParquetSinkError::Write {
+                    path: self.root.display().to_string(),
+                    detail: format!("the writer thread failed: {e}"),
+                })?;
+                if let Err(e) = result {
+                    self.writer = Some(WriterSlot::Idle(writer));
+                    return Err(e);
+                }
+                writer
+            }
+        };
+        if writer.is_empty() {
+            self.opened_at = None;
+        }
+        Ok(writer)
+    }
+
+    /// Hands `writer` a job to run on a blocking thread.
+    fn start(
+        &mut self,
+        mut writer: Box<Writer>,
+        job: impl FnOnce(&mut Writer) -> Result<(), ParquetSinkError> + Send + 'static,
+    ) {
+        self.writer = Some(WriterSlot::Busy(tokio::task::spawn_blocking(move || {
+            let result = job(&mut writer);
+            (writer, result)
+        })));
     }
 
     fn base_schema(&mut self, stream: &Arc<str>) -> Result<SchemaRef, ParquetSinkError> {
@@ -103,74 +132,16 @@ impl ParquetSink {
         Ok(schema)
     }
 
-    fn new_file(&self, dir: &str, schema: SchemaRef) -> Result<OpenFile, ParquetSinkError> {
-        let dir = self.root.join(dir);
-        let write_error = |detail: String| ParquetSinkError::Write {
-            path: dir.display().to_string(),
-            detail,
-        };
-        std::fs::create_dir_all(&dir).map_err(|e| write_error(e.to_string()))?;
-        let (final_path, temp) = part_paths(&dir);
-        let file = File::create(&temp).map_err(|e| write_error(e.to_string()))?;
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(self.properties.clone()))
-            .map_err(|e| write_error(e.to_string()))?;
-        Ok(OpenFile {
-            writer,
-            schema,
-            temp,
-            final_path,
-            rows: 0,
-        })
-    }
-
-    fn commit_file(&mut self, file: OpenFile) -> Result<(), ParquetSinkError> {
-        let error = |detail: String| ParquetSinkError::Write {
-            path: file.final_path.display().to_string(),
-            detail,
-        };
-        let inner = file.writer.into_inner().map_err(|e| error(e.to_string()))?;
-        commit(inner, &file.temp, &file.final_path).map_err(|e| error(e.to_string()))?;
-        self.committed_files += 1;
-        Ok(())
-    }
-
-    /// Commits every open file, then acknowledges every held batch.
-    fn commit_all(&mut self) -> Result<(), ParquetSinkError> {
-        let open: Vec<OpenFile> = self.open.drain().map(|(_, f)| f).collect();
-        for file in open {
-            self.commit_file(file)?;
-        }
-        self.opened_at = None;
-        for batch in self.held.drain(..) {
-            batch.acknowledge();
-        }
-        Ok(())
-    }
-
-    fn over_limits(&self) -> bool {
-        let aged = self
-            .opened_at
-            .is_some_and(|t| t.elapsed() >= self.roll.max_age.0);
-        aged || self.open.values().any(|f| {
-            f.rows >= self.roll.max_rows
-                || f.writer.bytes_written() + f.writer.in_progress_size() >= self.roll.max_bytes.0
-        })
-    }
-
-    fn write_group(
+    /// The events of one stream as columns of its schema, widened first when
+    /// they carry fields it lacks.
+    fn columns(
         &mut self,
         stream: &Arc<str>,
-        dir: String,
         events: &[&Event],
-    ) -> Result<(), ParquetSinkError> {
-        let key = (stream.clone(), dir);
-        let mut schema = match self.open.get(&key) {
-            Some(f) => f.schema.clone(),
-            None => self.base_schema(stream)?,
-        };
-        // Records that gained fields get a file with the new (nullable) columns.
-        // Records share a few shapes: once every field of a shape has a column,
-        // its records need no look.
+    ) -> Result<RecordBatch, ParquetSinkError> {
+        let mut schema = self.base_schema(stream)?;
+        // Records share a few shapes: once every field of a shape has a
+        // column, its records need no look.
         let mut evolved = false;
         let mut fitting: Vec<&FieldNames> = Vec::new();
         for event in events {
@@ -187,45 +158,17 @@ impl ParquetSink {
             }
         }
         if evolved {
-            info!(stream = %stream, "new fields: starting a file with the wider schema");
-            if let Some(old) = self.open.remove(&key) {
-                self.commit_file(old)?;
-            }
+            info!(stream = %stream, "new fields: starting files with the wider schema");
             self.stream_schemas.insert(stream.clone(), schema.clone());
         }
-        if !self.open.contains_key(&key) {
-            let file = self.new_file(&key.1, schema.clone())?;
-            self.open.insert(key.clone(), file);
-            self.opened_at.get_or_insert_with(Instant::now);
-        }
-        let file = self.open.get_mut(&key).expect("opened above");
-        let batch =
-            events_to_batch(&file.schema, events).map_err(|e| ParquetSinkError::Schema {
-                stream: stream.to_string(),
-                detail: e.to_string(),
-            })?;
-        file.writer
-            .write(&batch)
-            .map_err(|e| ParquetSinkError::Write {
-                path: file.final_path.display().to_string(),
-                detail: e.to_string(),
-            })?;
-        file.rows += events.len();
-        // Row groups of deeply nested records buffer far more than their
-        // encoded size: write them out early to keep memory bounded.
-        if file.writer.in_progress_size() >= ROW_GROUP_BUFFER {
-            file.writer.flush().map_err(|e| ParquetSinkError::Write {
-                path: file.final_path.display().to_string(),
-                detail: e.to_string(),
-            })?;
-        }
-        Ok(())
+        events_to_batch(&schema, events).map_err(|e| ParquetSinkError::Schema {
+            stream: stream.to_string(),
+            detail: e.to_string(),
+        })
     }
-}
 
-#[async_trait]
-impl Sink for ParquetSink {
-    async fn write(&mut self, batch: Batch) -> Result<(), BoxError> {
+    /// A batch's events as columns, one part per dataset and partition.
+    fn parts(&mut self, batch: &Batch) -> Result<Vec<Part>, ParquetSinkError> {
         // Group by (stream, partition). Events of a batch mostly share both,
         // so an event like the previous one costs a comparison; a new stream
         // or hour costs one partition rendering.
@@ -253,27 +196,51 @@ impl Sink for ParquetSink {
             };
             groups[group].2.push(event);
         }
-        for (stream, dir, events) in groups {
-            self.write_group(&stream, dir, &events)?;
-        }
-        self.held.push(batch.into_ack());
-        if self.over_limits() {
-            self.commit_all()?;
-        }
+        groups
+            .into_iter()
+            .map(|(stream, dir, events)| {
+                let columns = self.columns(&stream, &events)?;
+                Ok(Part {
+                    stream,
+                    dir,
+                    columns,
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Sink for ParquetSink {
+    async fn write(&mut self, batch: Batch) -> Result<(), BoxError> {
+        let parts = self.parts(&batch)?;
+        let ack = batch.into_ack();
+        let writer = self.idle_writer().await?;
+        self.opened_at.get_or_insert_with(Instant::now);
+        self.start(writer, move |w| w.write(parts, ack));
         Ok(())
     }
 
     async fn close(&mut self) -> Result<(), BoxError> {
-        self.commit_all()?;
-        info!(root = %self.root.display(), files = self.committed_files, "parquet files committed");
+        let mut writer = self.idle_writer().await?;
+        let (writer, committed) = tokio::task::spawn_blocking(move || {
+            let result = writer.commit_all().map(|()| writer.committed_files);
+            (writer, result)
+        })
+        .await?;
+        self.writer = Some(WriterSlot::Idle(writer));
+        info!(root = %self.root.display(), files = committed?, "parquet files committed");
         Ok(())
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.opened_at.map(|t| t + self.roll.max_age.0)
+        self.opened_at.map(|t| t + self.max_age)
     }
 
     async fn tick(&mut self) -> Result<(), BoxError> {
-        Ok(self.commit_all()?)
+        let writer = self.idle_writer().await?;
+        self.opened_at = None;
+        self.start(writer, Writer::commit_all);
+        Ok(())
     }
 }

@@ -1,0 +1,167 @@
+//! The half of the sink that owns the files. It runs on a blocking thread,
+//! one batch at a time, so that encoding and compressing one batch (most of
+//! the sink's work) overlaps turning the next one into columns, and so that
+//! file writes and fsyncs never stall the async runtime.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use netpipe_core::BatchAck;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+
+use crate::config::Roll;
+use crate::files::{commit, part_paths};
+use crate::sink::ParquetSinkError;
+
+/// Rows of one stream for one partition directory.
+pub struct Part {
+    pub stream: Arc<str>,
+    pub dir: String,
+    /// In the stream's current schema: a file of an older one is committed
+    /// and a new file started.
+    pub columns: RecordBatch,
+}
+
+struct OpenFile {
+    writer: ArrowWriter<File>,
+    schema: SchemaRef,
+    temp: PathBuf,
+    final_path: PathBuf,
+    rows: usize,
+}
+
+/// Encoded bytes a file may buffer before its row group is written out.
+const ROW_GROUP_BUFFER: usize = 8 << 20;
+
+pub struct Writer {
+    root: PathBuf,
+    properties: WriterProperties,
+    roll: Roll,
+    open: HashMap<(Arc<str>, String), OpenFile>,
+    /// Acknowledgements of what is in open files, given when they are
+    /// committed (the events themselves are not kept).
+    held: Vec<BatchAck>,
+    pub committed_files: u64,
+}
+
+impl Writer {
+    pub fn new(root: PathBuf, properties: WriterProperties, roll: Roll) -> Self {
+        Writer {
+            root,
+            properties,
+            roll,
+            open: HashMap::new(),
+            held: Vec::new(),
+            committed_files: 0,
+        }
+    }
+
+    /// No file is open.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// Writes one batch's parts; commits every open file when one reached
+    /// its row or byte limit. `ack` is given with the commit.
+    pub fn write(&mut self, parts: Vec<Part>, ack: BatchAck) -> Result<(), ParquetSinkError> {
+        self.held.push(ack);
+        for part in parts {
+            self.write_part(part)?;
+        }
+        if self.over_limits() {
+            self.commit_all()?;
+        }
+        Ok(())
+    }
+
+    fn write_part(&mut self, part: Part) -> Result<(), ParquetSinkError> {
+        let schema = part.columns.schema();
+        let key = (part.stream, part.dir);
+        if let Some(file) = self.open.get(&key)
+            && !(Arc::ptr_eq(&file.schema, &schema) || file.schema == schema)
+        {
+            let old = self.open.remove(&key).expect("present");
+            self.commit_file(old)?;
+        }
+        let file = match self.open.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let file = new_file(&self.root, &e.key().1, schema, &self.properties)?;
+                e.insert(file)
+            }
+        };
+        let error = |e: parquet::errors::ParquetError| ParquetSinkError::Write {
+            path: file.final_path.display().to_string(),
+            detail: e.to_string(),
+        };
+        file.writer.write(&part.columns).map_err(error)?;
+        file.rows += part.columns.num_rows();
+        // Row groups of deeply nested records buffer far more than their
+        // encoded size: write them out early to keep memory bounded.
+        if file.writer.in_progress_size() >= ROW_GROUP_BUFFER {
+            file.writer.flush().map_err(error)?;
+        }
+        Ok(())
+    }
+
+    fn over_limits(&self) -> bool {
+        self.open.values().any(|f| {
+            f.rows >= self.roll.max_rows
+                || f.writer.bytes_written() + f.writer.in_progress_size() >= self.roll.max_bytes.0
+        })
+    }
+
+    fn commit_file(&mut self, file: OpenFile) -> Result<(), ParquetSinkError> {
+        let error = |detail: String| ParquetSinkError::Write {
+            path: file.final_path.display().to_string(),
+            detail,
+        };
+        let inner = file.writer.into_inner().map_err(|e| error(e.to_string()))?;
+        commit(inner, &file.temp, &file.final_path).map_err(|e| error(e.to_string()))?;
+        self.committed_files += 1;
+        Ok(())
+    }
+
+    /// Commits every open file, then acknowledges every held batch.
+    pub fn commit_all(&mut self) -> Result<(), ParquetSinkError> {
+        let open: Vec<OpenFile> = self.open.drain().map(|(_, f)| f).collect();
+        for file in open {
+            self.commit_file(file)?;
+        }
+        for batch in self.held.drain(..) {
+            batch.acknowledge();
+        }
+        Ok(())
+    }
+}
+
+fn new_file(
+    root: &std::path::Path,
+    dir: &str,
+    schema: SchemaRef,
+    properties: &WriterProperties,
+) -> Result<OpenFile, ParquetSinkError> {
+    let dir = root.join(dir);
+    let write_error = |detail: String| ParquetSinkError::Write {
+        path: dir.display().to_string(),
+        detail,
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| write_error(e.to_string()))?;
+    let (final_path, temp) = part_paths(&dir);
+    let file = File::create(&temp).map_err(|e| write_error(e.to_string()))?;
+    let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties.clone()))
+        .map_err(|e| write_error(e.to_string()))?;
+    Ok(OpenFile {
+        writer,
+        schema,
+        temp,
+        final_path,
+        rows: 0,
+    })
+}
