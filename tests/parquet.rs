@@ -414,3 +414,44 @@ sinks:
         assert_eq!(json_lines(&output).len(), expected, "{range}");
     }
 }
+
+#[test]
+fn a_replay_at_full_speed_checkpoints_its_last_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = pipeline(
+        dir.path(),
+        "capture.yaml",
+        "
+sources:
+  demo: { type: demo, count: 3000 }
+sinks:
+  lake: { type: parquet, inputs: [demo], path: lake }
+",
+    );
+    assert!(run(&capture).status.success());
+    // Chunks of 700 rows, sent as columns: the checkpoint comes from their last positions.
+    let replay = pipeline(
+        dir.path(),
+        "replay.yaml",
+        "
+sources:
+  captured: { type: parquet, path: lake, checkpoint: replay.checkpoint, chunk_rows: 700 }
+sinks:
+  out: { type: stdout, inputs: [captured] }
+",
+    );
+    let first = run(&replay);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert_eq!(json_lines(&first).len(), 3000);
+    let checkpoint: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("replay.checkpoint")).unwrap())
+            .unwrap();
+    // The last row of the file it names.
+    let file = Path::new(checkpoint["file"].as_str().unwrap());
+    assert_eq!(checkpoint["row"], rows(file) as u64 - 1, "{checkpoint}");
+    assert_eq!(
+        json_lines(&run(&replay)).len(),
+        0,
+        "a finished replay has nothing left"
+    );
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
-use arrow_schema::{DataType, TimeUnit};
+use arrow_schema::{DataType, Schema, TimeUnit};
 use netpipe_core::{Event, FieldNames, Position, Record, Timestamp, Value};
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +149,22 @@ fn values(
     })
 }
 
+/// Column types [`values`] reads.
+fn readable(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Null
+        | DataType::Boolean
+        | DataType::Int64
+        | DataType::Float64
+        | DataType::Utf8
+        | DataType::Binary
+        | DataType::Timestamp(TimeUnit::Microsecond, _) => true,
+        DataType::Struct(fields) => fields.iter().all(|f| readable(f.data_type())),
+        DataType::List(item) => readable(item.data_type()),
+        _ => false,
+    }
+}
+
 /// Reads events from batches of one file.
 pub struct EventReader {
     source: Arc<str>,
@@ -165,6 +181,47 @@ impl EventReader {
             partition,
             streams: HashMap::new(),
             names: HashMap::new(),
+        }
+    }
+
+    /// Checks that batches of `schema` hold netpipe events this reader
+    /// reads: [`EventReader::events`] cannot fail on batches that pass.
+    pub fn check(schema: &Schema) -> Result<(), FromArrowError> {
+        let timestamp = DataType::Timestamp(TimeUnit::Microsecond, None);
+        let metadata = [
+            ("stream", DataType::Utf8),
+            ("key", DataType::Utf8),
+            ("event_time", timestamp.clone()),
+            ("receive_time", timestamp),
+        ];
+        for (name, data_type) in metadata {
+            let field = schema
+                .field_with_name(name)
+                .map_err(|_| FromArrowError(format!("no `{name}` column: not a netpipe file")))?;
+            // Timestamps of any time zone: the values are UTC either way.
+            let same_kind = match (field.data_type(), &data_type) {
+                (DataType::Timestamp(a, _), DataType::Timestamp(b, _)) => a == b,
+                (a, b) => a == b,
+            };
+            if !same_kind {
+                return Err(FromArrowError(format!(
+                    "`{name}` is {}, not {data_type}",
+                    field.data_type()
+                )));
+            }
+        }
+        match schema
+            .fields()
+            .iter()
+            .skip(crate::METADATA_COLUMNS.len())
+            .find(|f| !readable(f.data_type()))
+        {
+            Some(f) => Err(FromArrowError(format!(
+                "unsupported column type {} of `{}`",
+                f.data_type(),
+                f.name()
+            ))),
+            None => Ok(()),
         }
     }
 

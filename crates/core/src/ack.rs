@@ -7,43 +7,95 @@
 //! writes in order, a source sees its positions acknowledged in order, so the
 //! newest acknowledged position is a safe checkpoint: at-least-once.
 
-use std::sync::Arc;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::watch;
 
 use crate::event::{Event, Position};
 
+/// Events a source holds in another form (columns read from a file), built
+/// only when a sink first reads them: a sink that never looks inside (a
+/// blackhole, a counter) costs nothing per event, and sinks that do share
+/// one build.
+pub trait LazyEvents: Send + Sync + fmt::Debug {
+    fn len(&self) -> usize;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Estimated encoded bytes of all the events.
+    fn byte_size(&self) -> usize;
+
+    /// Position of the last event.
+    fn last_position(&self) -> Option<Position>;
+
+    /// Builds the events. The source checked, before sending, that this cannot fail.
+    fn build(&self) -> Vec<Event>;
+}
+
 /// Events a source sent together, shared by every sink that reads the source.
 #[derive(Debug)]
 pub struct Chunk {
-    events: Vec<Event>,
+    events: OnceLock<Vec<Event>>,
+    lazy: Option<Box<dyn LazyEvents>>,
+    len: usize,
     bytes: usize,
     ack: Arc<ChunkAck>,
 }
 
 impl Chunk {
     pub(crate) fn new(events: Vec<Event>, sinks: usize, tracker: Arc<AckTracker>) -> Self {
-        let bytes = events.iter().map(|e| e.size).sum();
-        let ack = Arc::new(ChunkAck {
-            events: events.len() as u64,
-            position: events.iter().rev().find_map(|e| e.position.clone()),
-            pending_sinks: AtomicUsize::new(sinks),
-            tracker,
-        });
-        Chunk { events, bytes, ack }
+        let position = events.iter().rev().find_map(|e| e.position.clone());
+        Chunk {
+            len: events.len(),
+            bytes: events.iter().map(|e| e.size).sum(),
+            ack: ChunkAck::new(events.len(), position, sinks, tracker),
+            events: OnceLock::from(events),
+            lazy: None,
+        }
     }
 
+    pub(crate) fn lazy(lazy: Box<dyn LazyEvents>, sinks: usize, tracker: Arc<AckTracker>) -> Self {
+        Chunk {
+            len: lazy.len(),
+            bytes: lazy.byte_size(),
+            ack: ChunkAck::new(lazy.len(), lazy.last_position(), sinks, tracker),
+            events: OnceLock::new(),
+            lazy: Some(lazy),
+        }
+    }
+
+    /// The events, built now if the source sent them lazily.
     pub fn events(&self) -> &[Event] {
-        &self.events
+        self.events.get_or_init(|| {
+            let events = self.lazy.as_ref().map(|l| l.build()).unwrap_or_default();
+            assert_eq!(
+                events.len(),
+                self.len,
+                "lazy events built a different count"
+            );
+            events
+        })
+    }
+
+    /// Estimated bytes of event `index`, without building lazy events (an
+    /// even share of the chunk's bytes then).
+    pub(crate) fn event_size(&self, index: usize) -> usize {
+        match self.events.get() {
+            Some(events) => events[index].size,
+            None => self.bytes / self.len.max(1),
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.len == 0
     }
 
     pub fn byte_size(&self) -> usize {
@@ -67,6 +119,20 @@ pub struct ChunkAck {
 }
 
 impl ChunkAck {
+    fn new(
+        events: usize,
+        position: Option<Position>,
+        sinks: usize,
+        tracker: Arc<AckTracker>,
+    ) -> Arc<Self> {
+        Arc::new(ChunkAck {
+            events: events as u64,
+            position,
+            pending_sinks: AtomicUsize::new(sinks),
+            tracker,
+        })
+    }
+
     /// One sink has durably written the whole chunk.
     pub(crate) fn acknowledge(&self) {
         if self.pending_sinks.fetch_sub(1, Ordering::AcqRel) == 1 {

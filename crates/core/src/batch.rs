@@ -133,14 +133,15 @@ impl Batch {
         } else {
             let mut end = start;
             let mut bytes = 0;
-            for event in &chunk.events()[start..] {
+            while end < chunk.len() {
+                let size = chunk.event_size(end);
                 let full = self.events + (end - start) >= config.max_events
-                    || (self.bytes + bytes + event.size > config.max_bytes.0
+                    || (self.bytes + bytes + size > config.max_bytes.0
                         && (self.events + end - start) > 0);
                 if full {
                     break;
                 }
-                bytes += event.size;
+                bytes += size;
                 end += 1;
             }
             (end, bytes)
@@ -296,6 +297,52 @@ mod tests {
             acked.push(acks.events());
         }
         assert_eq!(acked, vec![0, 7, 14]);
+    }
+
+    /// Seven events of 10 bytes, counting how often they are built.
+    #[derive(Debug, Default)]
+    struct Counted(std::sync::atomic::AtomicUsize);
+
+    impl crate::LazyEvents for Arc<Counted> {
+        fn len(&self) -> usize {
+            7
+        }
+
+        fn byte_size(&self) -> usize {
+            70
+        }
+
+        fn last_position(&self) -> Option<crate::Position> {
+            Some(crate::Position {
+                partition: "file".into(),
+                offset: 6,
+            })
+        }
+
+        fn build(&self) -> Vec<Event> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let (tracker, _) = AckTracker::new();
+            chunk(7, &tracker).events().to_vec()
+        }
+    }
+
+    #[tokio::test]
+    async fn lazy_events_are_split_unbuilt_and_built_once_when_read() {
+        let (tracker, acks) = AckTracker::new();
+        let counted = Arc::new(Counted::default());
+        let lazy = Arc::new(Chunk::lazy(Box::new(counted.clone()), 1, tracker));
+        let batches = batches_of(vec![lazy], config(100, 45)).await;
+        let sizes: Vec<(usize, usize)> = batches.iter().map(|b| (b.len(), b.byte_size())).collect();
+        assert_eq!(sizes, vec![(4, 40), (3, 30)]);
+        assert_eq!(counted.0.load(std::sync::atomic::Ordering::Relaxed), 0);
+        let read: usize = batches.iter().map(|b| b.events().count()).sum();
+        assert_eq!(read, 7);
+        assert_eq!(counted.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        for b in batches {
+            b.acknowledge();
+        }
+        assert_eq!(acks.events(), 7);
+        assert_eq!(acks.position().map(|p| p.offset), Some(6));
     }
 
     #[tokio::test]

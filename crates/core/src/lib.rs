@@ -8,7 +8,10 @@
 //! same `Arc`'d chunk, and a per-sink batcher gathers chunks into
 //! [`batch::Batch`]es. A sink acknowledges a batch once it is durably
 //! written; a chunk is acknowledged to its source when every sink reading it
-//! has done so (at-least-once, end to end).
+//! has done so (at-least-once, end to end). A source whose input is already
+//! in batches of its own (Arrow columns read from a file) may send a chunk
+//! of [`ack::LazyEvents`] instead: its events are built when a sink first
+//! reads them, and never for sinks that do not.
 
 pub mod ack;
 pub mod batch;
@@ -24,6 +27,7 @@ pub mod topology;
 pub mod units;
 pub mod value;
 
+pub use ack::LazyEvents;
 pub use async_trait::async_trait;
 pub use batch::{Batch, BatchAck, BatchConfig};
 pub use event::{Event, Position};

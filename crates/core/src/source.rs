@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::BoxError;
-use crate::ack::{AckTracker, Acknowledgements, Chunk};
+use crate::ack::{AckTracker, Acknowledgements, Chunk, LazyEvents};
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
 
@@ -93,7 +93,21 @@ impl SourceSender {
         if events.is_empty() {
             return Ok(());
         }
-        let chunk = Arc::new(Chunk::new(events, self.outputs.len(), self.tracker.clone()));
+        let chunk = Chunk::new(events, self.outputs.len(), self.tracker.clone());
+        self.send_chunk(chunk).await
+    }
+
+    /// Sends events that are built only when a sink first reads them.
+    pub async fn send_lazy(&self, events: Box<dyn LazyEvents>) -> Result<(), Closed> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let chunk = Chunk::lazy(events, self.outputs.len(), self.tracker.clone());
+        self.send_chunk(chunk).await
+    }
+
+    async fn send_chunk(&self, chunk: Chunk) -> Result<(), Closed> {
+        let chunk = Arc::new(chunk);
         self.metrics.events_out.inc_by(chunk.len() as u64);
         self.metrics.bytes_out.inc_by(chunk.byte_size() as u64);
         for output in self.outputs.iter() {

@@ -5,9 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{RecordBatch, RecordBatchReader as _};
 use indicatif::{ProgressBar, ProgressStyle};
 use netpipe_arrow::EventReader;
-use netpipe_core::{BoxError, Event, Source, SourceContext, Timestamp, async_trait};
+use netpipe_core::{
+    BoxError, Event, LazyEvents, Position, Source, SourceContext, Timestamp, async_trait,
+};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tracing::info;
 
@@ -100,11 +105,76 @@ impl Replay {
             && (self.streams.is_empty() || self.streams.iter().any(|s| **s == *event.stream))
     }
 
+    /// Every row of `batch` (the file's rows from `first_row` on) is kept:
+    /// in the time range, of a wanted stream, after the resumed row.
+    fn keeps_all(&self, batch: &RecordBatch, first_row: u64, resume_row: Option<u64>) -> bool {
+        if resume_row.is_some_and(|r| first_row <= r) {
+            return false;
+        }
+        let micros = |t: Timestamp| t.as_nanos().div_euclid(1_000);
+        let in_range = |name: &str| {
+            let times = batch
+                .column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>());
+            times.is_some_and(|times| {
+                times.values().iter().all(|&t| {
+                    self.start.is_none_or(|s| t >= micros(s))
+                        && self.end.is_none_or(|e| t < micros(e))
+                })
+            })
+        };
+        let timed = self.start.is_some() || self.end.is_some();
+        let wanted_streams = || {
+            let streams = batch
+                .column_by_name("stream")
+                .and_then(|c| c.as_string_opt::<i32>());
+            streams.is_some_and(|streams| {
+                streams
+                    .iter()
+                    .all(|s| s.is_some_and(|s| self.streams.iter().any(|w| w == s)))
+            })
+        };
+        (!timed || in_range("event_time")) && (self.streams.is_empty() || wanted_streams())
+    }
+
     /// Row groups that may hold events in `start..end`.
     fn wanted(&self, range: (i64, i64)) -> bool {
         let micros = |t: Timestamp| t.as_nanos().div_euclid(1_000);
         self.start.is_none_or(|s| range.1 >= micros(s))
             && self.end.is_none_or(|e| range.0 < micros(e))
+    }
+}
+
+/// One record batch of a file, built into events when a sink reads them.
+#[derive(Debug)]
+struct Rows {
+    batch: RecordBatch,
+    first_row: u64,
+    bytes: usize,
+    source: Arc<str>,
+    partition: Arc<str>,
+}
+
+impl LazyEvents for Rows {
+    fn len(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn byte_size(&self) -> usize {
+        self.bytes
+    }
+
+    fn last_position(&self) -> Option<Position> {
+        Some(Position {
+            partition: self.partition.clone(),
+            offset: self.first_row + self.batch.num_rows() as u64 - 1,
+        })
+    }
+
+    fn build(&self) -> Vec<Event> {
+        EventReader::new(self.source.clone(), self.partition.clone())
+            .events(&self.batch, self.first_row)
+            .expect("the file's schema was checked when it was opened")
     }
 }
 
@@ -157,7 +227,8 @@ impl Source for Replay {
                 }
                 _ => None,
             };
-            let mut reader = EventReader::new(cx.name.clone(), Arc::from(name.as_str()));
+            let partition: Arc<str> = Arc::from(name.as_str());
+            let mut reader = EventReader::new(cx.name.clone(), partition.clone());
             let mut group_start = 0u64;
             for (group, range) in info.groups.iter().enumerate() {
                 let group_rows = info.metadata.row_group(group).num_rows() as u64;
@@ -176,6 +247,8 @@ impl Source for Replay {
                     .with_row_groups(vec![group])
                     .with_batch_size(self.chunk_rows)
                     .build()?;
+                EventReader::check(&batches.schema())
+                    .map_err(|e| format!("{}: {e}", info.path.display()))?;
                 let mut row = first_row;
                 for batch in batches {
                     if cx.shutdown.is_cancelled() {
@@ -183,6 +256,24 @@ impl Source for Replay {
                     }
                     let batch = batch?;
                     let rows = batch.num_rows() as u64;
+                    let bytes = batch.get_array_memory_size() as u64;
+                    if pacer.is_none() && self.keeps_all(&batch, row, resume_row) {
+                        // Sinks that read them build the events; others (a
+                        // blackhole) move the columns only.
+                        cx.metrics.events_in.inc_by(rows);
+                        sent += rows;
+                        let lazy = Rows {
+                            batch,
+                            first_row: row,
+                            bytes: bytes as usize,
+                            source: cx.name.clone(),
+                            partition: partition.clone(),
+                        };
+                        cx.out.send_lazy(Box::new(lazy)).await?;
+                        row += rows;
+                        progress.advance(rows, bytes);
+                        continue;
+                    }
                     let mut events = reader.events(&batch, row)?;
                     row += rows;
                     events.retain(|e| {
@@ -190,7 +281,6 @@ impl Source for Replay {
                             && resume_row
                                 .is_none_or(|r| e.position.as_ref().is_some_and(|p| p.offset > r))
                     });
-                    let bytes = batch.get_array_memory_size() as u64;
                     cx.metrics.events_in.inc_by(events.len() as u64);
                     match &mut pacer {
                         None => {
@@ -241,5 +331,51 @@ impl Source for Replay {
             info!(file = %at.file, row = at.row, "replay checkpoint saved");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{StringArray, TimestampMicrosecondArray};
+
+    use super::*;
+
+    fn replay(start: Option<i64>, end: Option<i64>, streams: &[&str]) -> Replay {
+        let at = |secs: i64| Timestamp::from_secs(secs);
+        Replay {
+            files: Vec::new(),
+            speed: Speed::Max,
+            start: start.map(at),
+            end: end.map(at),
+            streams: streams.iter().map(|s| s.to_string()).collect(),
+            checkpoint: None,
+            chunk_rows: 4096,
+        }
+    }
+
+    /// Rows at seconds 10, 20 and 30 of streams a, a, b.
+    fn batch() -> RecordBatch {
+        let times = TimestampMicrosecondArray::from(vec![10_000_000, 20_000_000, 30_000_000]);
+        RecordBatch::try_from_iter([
+            (
+                "stream",
+                Arc::new(StringArray::from(vec!["a", "a", "b"])) as _,
+            ),
+            ("event_time", Arc::new(times) as _),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_is_kept_whole_only_when_every_row_passes_every_filter() {
+        let batch = batch();
+        assert!(replay(None, None, &[]).keeps_all(&batch, 0, None));
+        assert!(replay(Some(10), Some(31), &["a", "b"]).keeps_all(&batch, 0, None));
+        assert!(!replay(Some(11), None, &[]).keeps_all(&batch, 0, None));
+        assert!(!replay(None, Some(30), &[]).keeps_all(&batch, 0, None));
+        assert!(!replay(None, None, &["a"]).keeps_all(&batch, 0, None));
+        // Resuming after row 5: a batch from row 5 holds it, one from row 6 does not.
+        assert!(!replay(None, None, &[]).keeps_all(&batch, 5, Some(5)));
+        assert!(replay(None, None, &[]).keeps_all(&batch, 6, Some(5)));
     }
 }
