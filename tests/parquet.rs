@@ -127,6 +127,32 @@ sinks:
     assert!(device.value(0).starts_with("sw-"));
 }
 
+#[test]
+fn files_roll_by_age_while_events_keep_coming() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "lake.yaml",
+        "
+sources:
+  demo: { type: demo, count: 1500, rate: 1000 }
+sinks:
+  lake:
+    type: parquet
+    inputs: [demo]
+    path: lake
+    roll: { max_age: 200ms }
+    batch: { max_events: 50, timeout: 20ms }
+",
+    );
+    let output = run(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    // A second and a half of events, files of at most a fifth of a second.
+    let files = parquet_files(&dir.path().join("lake"));
+    assert!(files.len() >= 4, "{} files", files.len());
+    assert_eq!(files.iter().map(|f| rows(f)).sum::<usize>(), 1500);
+}
+
 /// Today's date and hour in UTC, as the partition directories spell them.
 fn chrono_hour_dir() -> (String, String) {
     let out = std::process::Command::new("date")

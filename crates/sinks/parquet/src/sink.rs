@@ -216,8 +216,16 @@ impl Sink for ParquetSink {
         let parts = self.parts(&batch)?;
         let ack = batch.into_ack();
         let writer = self.idle_writer().await?;
-        self.opened_at.get_or_insert_with(Instant::now);
-        self.start(writer, move |w| w.write(parts, ack));
+        // Files roll by age here too: a steady stream of batches may keep
+        // the runtime from calling `tick`.
+        let aged = self.opened_at.get_or_insert_with(Instant::now).elapsed() >= self.max_age;
+        if aged {
+            self.opened_at = None;
+        }
+        self.start(writer, move |w| {
+            w.write(parts, ack)?;
+            if aged { w.commit_all() } else { Ok(()) }
+        });
         Ok(())
     }
 
