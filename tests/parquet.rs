@@ -481,3 +481,43 @@ sinks:
         "a finished replay has nothing left"
     );
 }
+
+#[test]
+fn a_file_netpipe_did_not_write_is_refused_by_name_before_any_row_is_sent() {
+    use arrow_array::{Int32Array, StringArray, TimestampMicrosecondArray};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("lake")).unwrap();
+    let foreign = dir.path().join("lake/foreign.parquet");
+    let strings = || Arc::new(StringArray::from(vec!["a"; 3])) as _;
+    let times =
+        || Arc::new(TimestampMicrosecondArray::from(vec![1, 2, 3]).with_timezone("UTC")) as _;
+    // The metadata columns are there; the payload's Int32 is a type netpipe never writes.
+    let batch = RecordBatch::try_from_iter([
+        ("stream", strings()),
+        ("event_time", times()),
+        ("receive_time", times()),
+        ("key", strings()),
+        ("source", strings()),
+        ("count", Arc::new(Int32Array::from(vec![1, 2, 3])) as _),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(&foreign).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let replay = pipeline(
+        dir.path(),
+        "replay.yaml",
+        "sources:\n  captured: { type: parquet, path: lake }\nsinks:\n  out: { type: stdout, inputs: [captured] }\n",
+    );
+    let output = run(&replay);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("foreign.parquet")
+            && stderr.contains("Int32")
+            && stderr.contains("`count`"),
+        "{stderr}"
+    );
+    assert_eq!(json_lines(&output).len(), 0);
+}

@@ -184,6 +184,11 @@ impl EventReader {
         }
     }
 
+    /// The file whose positions events carry.
+    pub fn partition(&self) -> &Arc<str> {
+        &self.partition
+    }
+
     /// Checks that batches of `schema` hold netpipe events this reader
     /// reads: [`EventReader::events`] cannot fail on batches that pass.
     pub fn check(schema: &Schema) -> Result<(), FromArrowError> {

@@ -107,9 +107,11 @@ impl SourceConfig for ReplayConfig {
         Ok(Box::new(crate::replay::Replay {
             files,
             speed: self.speed,
-            start: time("start", &self.start)?,
-            end: time("end", &self.end)?,
-            streams: self.streams.clone(),
+            filters: crate::filters::Filters {
+                start: time("start", &self.start)?,
+                end: time("end", &self.end)?,
+                streams: self.streams.clone(),
+            },
             checkpoint: self.checkpoint.as_ref().map(|p| cx.resolve(p)),
             chunk_rows: self.chunk_rows.max(1),
         }))

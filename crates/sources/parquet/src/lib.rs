@@ -9,6 +9,9 @@
 mod checkpoint;
 mod config;
 mod files;
+mod filters;
+mod progress;
+mod read;
 mod replay;
 
 pub use config::{ReplayConfig, Speed, source_type};
