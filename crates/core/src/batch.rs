@@ -190,10 +190,13 @@ impl BatchAck {
 
 /// Gathers chunks into batches until its input closes, then hands over what
 /// is left. Returns when the sink side is gone or everything was handed over.
+/// With `build_events`, lazily sent events are built as their chunk
+/// arrives, while the sink is still writing the previous batch.
 pub(crate) async fn run_batcher(
     mut input: mpsc::Receiver<Arc<Chunk>>,
     output: mpsc::Sender<Batch>,
     config: BatchConfig,
+    build_events: bool,
     written: Option<Written>,
 ) {
     let new_batch = || Batch {
@@ -216,6 +219,9 @@ pub(crate) async fn run_batcher(
             None => input.recv().await,
         };
         let Some(chunk) = next else { break };
+        if build_events {
+            chunk.events();
+        }
         let mut start = 0;
         while start < chunk.len() {
             let end = batch.take(&chunk, start, &config);
@@ -269,9 +275,17 @@ mod tests {
     }
 
     async fn batches_of(chunks: Vec<Arc<Chunk>>, config: BatchConfig) -> Vec<Batch> {
+        built_batches_of(chunks, config, false).await
+    }
+
+    async fn built_batches_of(
+        chunks: Vec<Arc<Chunk>>,
+        config: BatchConfig,
+        build_events: bool,
+    ) -> Vec<Batch> {
         let (tx, rx) = mpsc::channel(chunks.len() + 1);
         let (out_tx, mut out_rx) = mpsc::channel(1);
-        let task = tokio::spawn(run_batcher(rx, out_tx, config, None));
+        let task = tokio::spawn(run_batcher(rx, out_tx, config, build_events, None));
         for c in chunks {
             tx.send(c).await.unwrap();
         }
@@ -343,6 +357,14 @@ mod tests {
         }
         assert_eq!(acks.events(), 7);
         assert_eq!(acks.position().map(|p| p.offset), Some(6));
+
+        // For a sink that reads events, the batcher builds them on arrival.
+        let (tracker, _acks) = AckTracker::new();
+        let counted = Arc::new(Counted::default());
+        let lazy = Arc::new(Chunk::lazy(Box::new(counted.clone()), 1, tracker));
+        let batches = built_batches_of(vec![lazy], config(100, 45), true).await;
+        assert_eq!(batches.len(), 2);
+        assert_eq!(counted.0.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[tokio::test]
@@ -360,7 +382,7 @@ mod tests {
         let (out_tx, mut out_rx) = mpsc::channel(1);
         let mut cfg = config(100, usize::MAX);
         cfg.timeout = HumanDuration(Duration::from_millis(200));
-        tokio::spawn(run_batcher(rx, out_tx, cfg, None));
+        tokio::spawn(run_batcher(rx, out_tx, cfg, false, None));
         tx.send(chunk(3, &tracker)).await.unwrap();
         let batch = out_rx.recv().await.unwrap();
         assert_eq!(batch.len(), 3);

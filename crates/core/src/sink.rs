@@ -30,6 +30,14 @@ pub trait Sink: Send {
         Ok(())
     }
 
+    /// Whether the sink looks at its batches' events. When it does (the
+    /// default), events a source sent lazily are built by the sink's batcher
+    /// as they arrive, so that building them overlaps the sink's writing; a
+    /// sink that only counts (a blackhole) says no and never pays for them.
+    fn reads_events(&self) -> bool {
+        true
+    }
+
     /// When [`Sink::tick`] should be called even if no batch arrives (a file
     /// to roll by age, acknowledgements that wait on it).
     fn deadline(&self) -> Option<tokio::time::Instant> {

@@ -90,7 +90,14 @@ pub async fn run(
             bytes: component.bytes_out,
             latency: metrics.batch_latency(&name),
         };
-        batchers.spawn(run_batcher(chunk_rx, batch_tx, spec.batch, Some(written)));
+        let build_events = sink.reads_events();
+        batchers.spawn(run_batcher(
+            chunk_rx,
+            batch_tx,
+            spec.batch,
+            build_events,
+            Some(written),
+        ));
         let metrics = metrics.clone();
         sink_tasks.spawn(async move {
             let result = drive_sink(&name, sink, batch_rx, &metrics).await;

@@ -49,4 +49,8 @@ impl Sink for Blackhole {
         batch.acknowledge();
         Ok(())
     }
+
+    fn reads_events(&self) -> bool {
+        false
+    }
 }
