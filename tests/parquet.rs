@@ -48,6 +48,19 @@ fn rows(path: &Path) -> usize {
     read(path).iter().map(RecordBatch::num_rows).sum()
 }
 
+/// Runs the demo source (`options` such as `count: 500`) into a Parquet lake at `dir/lake`.
+fn capture_demo_lake(dir: &Path, options: &str) {
+    let capture = pipeline(
+        dir,
+        "capture.yaml",
+        &format!(
+            "sources:\n  demo: {{ type: demo, {options} }}\nsinks:\n  lake: {{ type: parquet, inputs: [demo], path: lake }}\n"
+        ),
+    );
+    let output = run(&capture);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
 #[test]
 fn demo_events_land_as_typed_partitioned_files_that_roll_on_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -266,17 +279,7 @@ sinks:
 #[test]
 fn a_replay_with_a_checkpoint_resumes_after_the_last_acknowledged_row() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = pipeline(
-        dir.path(),
-        "capture.yaml",
-        "
-sources:
-  demo: { type: demo, count: 3000, rate: 3000 }
-sinks:
-  lake: { type: parquet, inputs: [demo], path: lake }
-",
-    );
-    assert!(run(&capture).status.success());
+    capture_demo_lake(dir.path(), "count: 3000, rate: 3000");
     let replay = pipeline(
         dir.path(),
         "replay.yaml",
@@ -314,17 +317,7 @@ sinks:
 fn replay_backfills_kafka() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
-    let capture = pipeline(
-        dir.path(),
-        "capture.yaml",
-        "
-sources:
-  demo: { type: demo, count: 2000 }
-sinks:
-  lake: { type: parquet, inputs: [demo], path: lake }
-",
-    );
-    assert!(run(&capture).status.success());
+    capture_demo_lake(dir.path(), "count: 2000");
     let replay = pipeline(dir.path(), "replay.yaml", &format!("
 sources:
   captured: {{ type: parquet, path: lake, streams: [demo.interface] }}
@@ -379,17 +372,7 @@ print(t.num_rows, t.schema.field('event_time').type, t.schema.field('in_octets')
 #[test]
 fn the_replay_one_liner_feeds_the_sinks_of_a_file() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = pipeline(
-        dir.path(),
-        "capture.yaml",
-        "
-sources:
-  demo: { type: demo, count: 700 }
-sinks:
-  lake: { type: parquet, inputs: [demo], path: lake }
-",
-    );
-    assert!(run(&capture).status.success());
+    capture_demo_lake(dir.path(), "count: 700");
     let sinks = pipeline(
         dir.path(),
         "sinks.yaml",
@@ -409,17 +392,7 @@ sinks:
 #[test]
 fn replay_time_filters_keep_only_events_in_range() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = pipeline(
-        dir.path(),
-        "capture.yaml",
-        "
-sources:
-  demo: { type: demo, count: 500 }
-sinks:
-  lake: { type: parquet, inputs: [demo], path: lake }
-",
-    );
-    assert!(run(&capture).status.success());
+    capture_demo_lake(dir.path(), "count: 500");
     for (range, expected) in [
         ("start: 2000-01-01T00:00:00Z", 500),
         ("end: 2000-01-01T00:00:00Z", 0),
@@ -444,17 +417,7 @@ sinks:
 #[test]
 fn a_replay_at_full_speed_checkpoints_its_last_row() {
     let dir = tempfile::tempdir().unwrap();
-    let capture = pipeline(
-        dir.path(),
-        "capture.yaml",
-        "
-sources:
-  demo: { type: demo, count: 3000 }
-sinks:
-  lake: { type: parquet, inputs: [demo], path: lake }
-",
-    );
-    assert!(run(&capture).status.success());
+    capture_demo_lake(dir.path(), "count: 3000");
     // Chunks of 700 rows, sent as columns: the checkpoint comes from their last positions.
     let replay = pipeline(
         dir.path(),
