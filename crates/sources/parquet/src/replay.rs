@@ -1,6 +1,6 @@
-//! The async half of a replay: turns the record batches that [`crate::read`]
-//! hands over into events or lazy chunks, paces them, and saves the
-//! checkpoint at the end.
+//! The running replay: turns the record batches that [`crate::read`] yields
+//! into events or lazy chunks, paces them, and saves the checkpoint at the
+//! end.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::config::Speed;
 use crate::files::FileInfo;
 use crate::filters::Filters;
 use crate::progress::Progress;
-use crate::read::{self, Read};
+use crate::read::{Read, Reader};
 
 pub struct Replay {
     pub files: Vec<PathBuf>,
@@ -95,16 +95,14 @@ impl Source for Replay {
             Speed::Max => None,
             Speed::Factor(speed) => Some(Pacer { speed, first: None }),
         };
-        let mut reads = read::spawn(infos, resume, self.filters.clone(), self.chunk_rows)?;
+        let reads = Reader::new(infos, resume, self.filters.clone(), self.chunk_rows);
         // The reader of the file being replayed (events keep its names).
         let mut reader: Option<EventReader> = None;
         let mut sent = 0u64;
-        'reads: loop {
-            let next = tokio::select! {
-                _ = cx.shutdown.cancelled() => break,
-                next = reads.recv() => next,
-            };
-            let Some(next) = next else { break };
+        'reads: for next in reads {
+            if cx.shutdown.is_cancelled() {
+                break;
+            }
             let (batch, partition, first_row, resume_row) = match next? {
                 Read::Skipped { rows, bytes } => {
                     progress.advance(rows, bytes);
@@ -171,8 +169,6 @@ impl Source for Replay {
             }
             progress.advance(rows, bytes);
         }
-        // The reading thread stops at its next hand-over.
-        drop(reads);
         progress.finish();
         let Some(path) = &self.checkpoint else {
             return Ok(());
