@@ -231,29 +231,19 @@ impl EventReader {
     }
 
     /// The events of `batch`, whose first row is row `first_row` of the file.
+    /// Fails only where [`EventReader::check`] fails.
     pub fn events(
         &mut self,
         batch: &RecordBatch,
         first_row: u64,
     ) -> Result<Vec<Event>, FromArrowError> {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| FromArrowError(format!("no `{name}` column: not a netpipe file")))
-        };
-        let stream = column("stream")?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| FromArrowError("`stream` is not text".into()))?;
-        let key = column("key")?
-            .as_string_opt::<i32>()
-            .ok_or_else(|| FromArrowError("`key` is not text".into()))?;
-        let time = |name| -> Result<_, FromArrowError> {
-            column(name)?
-                .as_primitive_opt::<TimestampMicrosecondType>()
-                .cloned()
-                .ok_or_else(|| FromArrowError(format!("`{name}` is not a timestamp")))
-        };
-        let (event_time, receive_time) = (time("event_time")?, time("receive_time")?);
+        Self::check(&batch.schema())?;
+        // Checked above: present and of these types.
+        let column = |name: &str| batch.column_by_name(name).expect("checked");
+        let stream = column("stream").as_string::<i32>();
+        let key = column("key").as_string::<i32>();
+        let time = |name| column(name).as_primitive::<TimestampMicrosecondType>();
+        let (event_time, receive_time) = (time("event_time"), time("receive_time"));
         let payload_schema = batch.schema();
         let payload_fields: Vec<_> = payload_schema
             .fields()
