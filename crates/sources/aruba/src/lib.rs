@@ -4,12 +4,13 @@
 //! frames that do not decode. Also `netpipe simulate aruba`, a Central
 //! stand-in that speaks the same protocol on loopback.
 //!
-//! Decoding is sans-IO ([`wire`], [`walk`], [`decode`], [`transcode`],
-//! [`events`]): bytes in, events out, so it is tested and benchmarked apart
+//! Decoding is sans-IO ([`wire`], [`walk`], [`address`], [`decode`],
+//! [`transcode`], [`events`]): bytes in, events out, so it is tested and benchmarked apart
 //! from the connection code ([`connect`]). Frames are checked whole when
 //! they arrive (a bad one becomes a dead letter) but their payload is
 //! decoded only when a sink reads it, and JSON sinks transcode it directly.
 
+pub mod address;
 pub mod avro;
 pub mod config;
 pub mod connect;

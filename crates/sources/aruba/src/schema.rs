@@ -113,12 +113,27 @@ pub struct FieldPlan {
 
 /// Messages that stand for one address and render as one string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Address {
+pub enum AddressKind {
     /// `{addr: bytes}`: `aa:bb:cc:dd:ee:ff`.
     Mac,
     /// `{af: enum, addr: bytes}`: dotted quad or RFC 5952 IPv6, by the
     /// family's name (the files number families differently).
     Ip,
+}
+
+/// What a field key (number and wire type) means in a message, looked up
+/// by the key itself: the ordered walk's one step from key to field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPlan {
+    /// A number the message does not have: skip the value.
+    Unknown,
+    /// A known number with another wire type, or an invalid wire type: the
+    /// general walk names the error.
+    WrongWire,
+    /// A value of the field in this slot.
+    Value(u16),
+    /// A packed run of the repeated scalar field in this slot.
+    Packed(u16),
 }
 
 #[derive(Debug, Clone)]
@@ -127,8 +142,11 @@ pub struct MessagePlan {
     pub names: FieldNames,
     /// Slot of each field number (index = field number).
     pub slots: Vec<Option<u16>>,
+    /// Each key of a field number up to the message's highest, by key
+    /// (`number << 3 | wire type`); keys past the end are [`KeyPlan::Unknown`].
+    pub keys: Vec<KeyPlan>,
     pub fields: Vec<FieldPlan>,
-    pub address: Option<Address>,
+    pub address: Option<AddressKind>,
     /// `"name":` of each field, ready to append to JSON.
     pub json_keys: Vec<Box<[u8]>>,
     /// [`netpipe_core::Record::estimated_size`] of the message with every field null.
@@ -149,17 +167,38 @@ fn bytes_as(field: &FieldDescriptor) -> BytesAs {
     }
 }
 
-fn address_of(message: &MessageDescriptor) -> Option<Address> {
+fn address_of(message: &MessageDescriptor) -> Option<AddressKind> {
     let names: Vec<String> = message.fields().map(|f| f.name().to_string()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let addr_is_bytes = message
         .get_field_by_name("addr")
         .is_some_and(|f| matches!(f.kind(), Kind::Bytes));
     match (addr_is_bytes, names.as_slice()) {
-        (true, ["addr"]) => Some(Address::Mac),
-        (true, ["af", "addr"]) => Some(Address::Ip),
+        (true, ["addr"]) => Some(AddressKind::Mac),
+        (true, ["af", "addr"]) => Some(AddressKind::Ip),
         _ => None,
     }
+}
+
+fn key_plans(slots: &[Option<u16>], fields: &[FieldPlan]) -> Vec<KeyPlan> {
+    use crate::wire::{FIXED32, FIXED64, LEN, VARINT};
+    (0..slots.len() << 3)
+        .map(|key| {
+            let wire = (key & 7) as u8;
+            if !matches!(wire, VARINT | FIXED64 | LEN | FIXED32) {
+                return KeyPlan::WrongWire;
+            }
+            let Some(slot) = slots[key >> 3] else {
+                return KeyPlan::Unknown;
+            };
+            let field = &fields[usize::from(slot)];
+            match wire == field.wire {
+                true => KeyPlan::Value(slot),
+                false if field.repeated && wire == LEN => KeyPlan::Packed(slot),
+                false => KeyPlan::WrongWire,
+            }
+        })
+        .collect()
 }
 
 impl Plans {
@@ -179,7 +218,7 @@ impl Plans {
                 for (slot, f) in fields.iter().enumerate() {
                     slots[f.number() as usize] = Some(slot as u16);
                 }
-                let plans = fields
+                let plans: Vec<FieldPlan> = fields
                     .iter()
                     .map(|f| {
                         let kind = match f.kind() {
@@ -223,8 +262,10 @@ impl Plans {
                 // A record's estimate: braces, then per field its name, quotes and
                 // colon, and a null's 1.
                 let empty_size = 2 + fields.iter().map(|f| f.name().len() + 4).sum::<usize>();
+                let keys = key_plans(&slots, &plans);
                 MessagePlan {
                     full_name: m.full_name().to_string(),
+                    keys,
                     names: fields.iter().map(|f| Arc::from(f.name())).collect(),
                     json_keys,
                     empty_size,

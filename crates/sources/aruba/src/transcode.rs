@@ -14,13 +14,20 @@ use crate::walk::{Scalar, Visitor};
 /// Writes the walked message as JSON into `out`.
 pub struct JsonWriter<'o> {
     out: &'o mut Vec<u8>,
+    /// Where the message begins in `out`.
+    start: usize,
     /// A value was just completed, so the next one needs a comma.
     comma: bool,
 }
 
 impl<'o> JsonWriter<'o> {
     pub fn new(out: &'o mut Vec<u8>) -> Self {
-        JsonWriter { out, comma: false }
+        let start = out.len();
+        JsonWriter {
+            out,
+            start,
+            comma: false,
+        }
     }
 
     fn separate(&mut self) {
@@ -35,34 +42,49 @@ impl<'o> JsonWriter<'o> {
         self.out.push(b'"');
     }
 
+    /// A JSON string, escaped as serde_json escapes it for records.
     fn escaped(&mut self, text: &str) {
         // Writing a string into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *self.out, text);
     }
 }
 
+/// Printable ASCII but `"` and `\`: valid UTF-8 that JSON takes as it is,
+/// and that [`lossless_text`] leaves alone. (Checked without stopping
+/// early, which lets the compiler check many bytes at once.)
+fn plain(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |plain, &b| {
+        plain & (0x20..0x80).contains(&b) & (b != b'"') & (b != b'\\')
+    })
+}
+
 impl Visitor for JsonWriter<'_> {
+    #[inline(always)]
     fn begin_message(&mut self, _: &MessagePlan) {
         self.separate();
         self.out.push(b'{');
         self.comma = false;
     }
 
+    #[inline(always)]
     fn field(&mut self, plan: &MessagePlan, slot: usize) {
         self.separate();
         self.out.extend_from_slice(&plan.json_keys[slot]);
         self.comma = false;
     }
 
-    fn begin_list(&mut self, _: usize) {
+    #[inline(always)]
+    fn begin_list(&mut self) {
         self.out.push(b'[');
     }
 
+    #[inline(always)]
     fn end_list(&mut self) {
         self.out.push(b']');
         self.comma = true;
     }
 
+    #[inline(always)]
     fn scalar(&mut self, value: Scalar<'_>) {
         self.separate();
         match value {
@@ -74,6 +96,8 @@ impl Visitor for JsonWriter<'_> {
                 .extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
             // serde_json, as for records: shortest round-trip digits, null when not finite.
             Scalar::Float(f) => drop(serde_json::to_writer(&mut *self.out, &f)),
+            // Most text is plain ASCII, copied as it is.
+            Scalar::String(bytes) | Scalar::Text(bytes) if plain(bytes) => self.quoted(bytes),
             Scalar::String(bytes) => self.escaped(&String::from_utf8_lossy(bytes)),
             Scalar::Text(bytes) => self.escaped(&lossless_text(bytes)),
             Scalar::Bytes(bytes) => {
@@ -84,17 +108,28 @@ impl Visitor for JsonWriter<'_> {
                 let _ = BASE64.encode_slice(bytes, &mut self.out[start..]);
                 self.out.push(b'"');
             }
-            // Enum names are identifiers, addresses hex digits and separators: nothing to escape.
+            // Enum names are identifiers: nothing to escape.
             Scalar::Enum(name) => self.quoted(name.as_bytes()),
             Scalar::UnknownEnum(n) => self.quoted(itoa::Buffer::new().format(n).as_bytes()),
-            Scalar::Address(text) => self.quoted(text.as_bytes()),
+            // Addresses are hex digits, dots and colons: nothing to escape.
+            Scalar::Address(address) => {
+                self.out.push(b'"');
+                address.write(self.out);
+                self.out.push(b'"');
+            }
         }
         self.comma = true;
     }
 
+    #[inline(always)]
     fn end_message(&mut self, _: &MessagePlan) {
         self.out.push(b'}');
         self.comma = true;
+    }
+
+    fn restart(&mut self) {
+        self.out.truncate(self.start);
+        self.comma = false;
     }
 }
 

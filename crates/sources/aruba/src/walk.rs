@@ -4,16 +4,19 @@
 //! as they arrive ([`crate::events`]), so the three cannot disagree.
 //!
 //! Fields are reported in declaration order, each once, a repeated field as
-//! one list. Protobuf allows fields in any order and repeated elements
-//! interleaved with others, so each message's fields are first gathered as
-//! wire positions (nothing decoded, nothing allocated but the shared list
-//! of positions) and sorted when not already in order. A singular field
-//! seen twice keeps its last value.
+//! one list. Encoders write them so, and the walk reports each value as it
+//! reads it. Protobuf also allows fields in any order and repeated elements
+//! interleaved with others: when a message turns out so, the visitor starts
+//! over and the walk gathers each message's fields as wire positions
+//! (nothing decoded, nothing allocated but the shared list of positions)
+//! and sorts them before reporting. A singular field seen twice keeps its
+//! last value.
 
 use std::sync::Arc;
 
-use crate::decode::{DecodeError, write_ip, write_mac};
-use crate::schema::{Address, BytesAs, FieldKind, FieldPlan, MessagePlan, Plans};
+use crate::address::Address;
+use crate::decode::DecodeError;
+use crate::schema::{AddressKind, BytesAs, FieldKind, FieldPlan, KeyPlan, MessagePlan, Plans};
 use crate::wire::{FIXED32, FIXED64, LEN, Malformed, Reader, VARINT};
 
 /// The walk's result: the error boxed, so that results stay one word as they
@@ -38,8 +41,8 @@ pub enum Scalar<'a> {
     Enum(&'a Arc<str>),
     /// An enum number the descriptors do not name.
     UnknownEnum(i32),
-    /// An address message (MAC or IP), rendered as text.
-    Address(&'a str),
+    /// An address message, rendered as text when written.
+    Address(Address<'a>),
 }
 
 /// What the walk reports, in order. A message is `begin_message`, then for
@@ -48,10 +51,12 @@ pub enum Scalar<'a> {
 pub trait Visitor {
     fn begin_message(&mut self, plan: &MessagePlan);
     fn field(&mut self, plan: &MessagePlan, slot: usize);
-    fn begin_list(&mut self, len: usize);
+    fn begin_list(&mut self);
     fn end_list(&mut self);
     fn scalar(&mut self, value: Scalar<'_>);
     fn end_message(&mut self, plan: &MessagePlan);
+    /// Forgets everything reported so far: the walk starts over.
+    fn restart(&mut self);
 }
 
 /// Where one occurrence of a field sits in its message.
@@ -95,11 +100,31 @@ fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
     }
 }
 
+/// Why a walk stopped early.
+enum Stop {
+    Invalid(Box<DecodeError>),
+    /// The ordered walk cannot report a message as it reads it: its fields
+    /// are out of declaration order, a singular field came twice, or it is
+    /// malformed. The general walk takes over, and names any error.
+    Retry,
+}
+
+impl From<Box<DecodeError>> for Stop {
+    fn from(error: Box<DecodeError>) -> Self {
+        Stop::Invalid(error)
+    }
+}
+
+impl From<Malformed> for Stop {
+    fn from(_: Malformed) -> Self {
+        Stop::Retry
+    }
+}
+
 /// Walks messages; keeps its scratch space between them.
 pub struct Walker<'p> {
     plans: &'p Plans,
     entries: Vec<Entry>,
-    text: String,
     depth: usize,
 }
 
@@ -108,124 +133,221 @@ impl<'p> Walker<'p> {
         Walker {
             plans,
             entries: Vec::with_capacity(256),
-            text: String::with_capacity(64),
             depth: 0,
         }
     }
 
     /// Walks `bytes` as the message of plan `index`.
+    ///
+    /// Encoders write fields in declaration order, so the walk first reports
+    /// each value as it reads it; only when a message turns out to be in
+    /// another order (or malformed) does it restart the visitor and walk the
+    /// whole message again, gathering each message's fields before reporting
+    /// them (or naming the error).
     pub fn walk<V: Visitor>(&mut self, index: usize, bytes: &[u8], visitor: &mut V) -> Walk {
+        self.entries.clear();
+        self.depth = 0;
+        let mut result = self.message::<true, V>(index, bytes, visitor);
+        if let Err(Stop::Retry) = result {
+            self.entries.clear();
+            self.depth = 0;
+            visitor.restart();
+            result = self.message::<false, V>(index, bytes, visitor);
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(Stop::Invalid(error)) => Err(error),
+            Err(Stop::Retry) => unreachable!("only the ordered walk retries"),
+        }
+    }
+
+    fn message<const ORDERED: bool, V: Visitor>(
+        &mut self,
+        index: usize,
+        bytes: &[u8],
+        visitor: &mut V,
+    ) -> Result<(), Stop> {
         let plan = &self.plans.messages[index];
         if self.depth == MAX_DEPTH {
-            return Err(Box::new(DecodeError::Invalid {
+            return Err(Stop::Invalid(Box::new(DecodeError::Invalid {
                 message: plan.full_name.clone(),
                 detail: format!("nested more than {MAX_DEPTH} deep"),
-            }));
+            })));
         }
-        let base = self.entries.len();
-        self.gather(plan, bytes)?;
-        let result = match plan.address {
-            Some(address) => {
-                self.render_address(plan, address, bytes, base);
-                visitor.scalar(Scalar::Address(&self.text));
-                Ok(())
-            }
-            None => {
-                self.depth += 1;
-                let result = self.report(plan, bytes, base, visitor);
-                self.depth -= 1;
-                result
-            }
+        if let Some(address) = plan.address {
+            visitor.scalar(address_scalar(plan, address, bytes)?);
+            return Ok(());
+        }
+        self.depth += 1;
+        let result = match ORDERED {
+            true => self.report_ordered(plan, bytes, visitor),
+            false => self.report_gathered(plan, bytes, visitor),
         };
-        self.entries.truncate(base);
+        self.depth -= 1;
         result
     }
 
-    /// Records where each known field of the message is, checking wire types and lengths.
-    fn gather(&mut self, plan: &MessagePlan, bytes: &[u8]) -> Walk {
-        let name = plan.full_name.as_str();
-        let truncated = |_| Box::new(DecodeError::Truncated(name.to_string()));
-        let invalid = |detail: String| {
-            Box::new(DecodeError::Invalid {
-                message: name.to_string(),
-                detail,
-            })
+    /// Reads the next field of a message: its slot and where its value is,
+    /// or `None` for a field the plan does not know (skipped). Checks wire
+    /// types and lengths.
+    #[inline(always)]
+    fn next_field(
+        plan: &MessagePlan,
+        reader: &mut Reader<'_>,
+        origin: usize,
+    ) -> Result<Option<Entry>, Box<DecodeError>> {
+        let truncated = |_: Malformed| truncated(plan);
+        let key = reader.varint().map_err(truncated)?;
+        let wire = (key & 7) as u8;
+        let (slot, packed) = match key_plan(plan, key) {
+            KeyPlan::Value(slot) => (slot, false),
+            KeyPlan::Packed(slot) => (slot, true),
+            KeyPlan::Unknown => {
+                reader.skip(wire).map_err(|_| match wire {
+                    VARINT | FIXED64 | LEN | FIXED32 => truncated(Malformed),
+                    _ => invalid(plan, format!("unsupported wire type {wire}")),
+                })?;
+                return Ok(None);
+            }
+            KeyPlan::WrongWire => {
+                let slot = usize::try_from(key >> 3)
+                    .ok()
+                    .and_then(|number| plan.slots.get(number).copied().flatten());
+                let detail = match slot {
+                    Some(slot) if matches!(wire, VARINT | FIXED64 | LEN | FIXED32) => {
+                        let name = &plan.names[usize::from(slot)];
+                        format!("field `{name}` has wire type {wire}")
+                    }
+                    _ => format!("unsupported wire type {wire}"),
+                };
+                return Err(invalid(plan, detail));
+            }
         };
+        let field = &plan.fields[usize::from(slot)];
+        let (bits, len) = match wire {
+            VARINT => (reader.varint().map_err(truncated)?, 0),
+            FIXED64 => (reader.fixed64().map_err(truncated)?, 0),
+            FIXED32 => (u64::from(reader.fixed32().map_err(truncated)?), 0),
+            _ => {
+                let value = reader.bytes().map_err(truncated)?;
+                if packed {
+                    check_packed(field.wire, value).map_err(truncated)?;
+                }
+                let len = u32::try_from(value.len()).map_err(|_| truncated(Malformed))?;
+                ((value.as_ptr() as usize - origin) as u64, len)
+            }
+        };
+        Ok(Some(Entry {
+            slot,
+            packed,
+            len,
+            bits,
+        }))
+    }
+
+    /// Records where each known field of the message is.
+    fn gather(&mut self, plan: &MessagePlan, bytes: &[u8]) -> Walk {
         let mut reader = Reader::new(bytes);
         let origin = bytes.as_ptr() as usize;
         while !reader.is_empty() {
-            let key = reader.varint().map_err(truncated)?;
-            let wire = (key & 7) as u8;
-            if !matches!(wire, VARINT | FIXED64 | LEN | FIXED32) {
-                return Err(invalid(format!("unsupported wire type {wire}")));
+            if let Some(entry) = Self::next_field(plan, &mut reader, origin)? {
+                self.entries.push(entry);
             }
-            let slot = usize::try_from(key >> 3)
-                .ok()
-                .and_then(|number| plan.slots.get(number).copied().flatten());
-            let Some(slot) = slot else {
-                reader.skip(wire).map_err(truncated)?;
-                continue;
-            };
-            let field = &plan.fields[slot as usize];
-            let packed = field.repeated && wire == LEN && field.wire != LEN;
-            if wire != field.wire && !packed {
-                return Err(invalid(format!(
-                    "field `{}` has wire type {wire}",
-                    plan.names[slot as usize]
-                )));
-            }
-            let (bits, len) = match wire {
-                VARINT => (reader.varint().map_err(truncated)?, 0),
-                FIXED64 => (reader.fixed64().map_err(truncated)?, 0),
-                FIXED32 => (u64::from(reader.fixed32().map_err(truncated)?), 0),
-                _ => {
-                    let value = reader.bytes().map_err(truncated)?;
-                    if packed {
-                        check_packed(field.wire, value).map_err(truncated)?;
-                    }
-                    let len = u32::try_from(value.len()).map_err(|_| truncated(Malformed))?;
-                    ((value.as_ptr() as usize - origin) as u64, len)
-                }
-            };
-            self.entries.push(Entry {
-                slot,
-                packed,
-                len,
-                bits,
-            });
         }
         Ok(())
     }
 
-    fn render_address(&mut self, plan: &MessagePlan, address: Address, bytes: &[u8], base: usize) {
-        let last = |slot: u16| self.entries[base..].iter().rev().find(|e| e.slot == slot);
-        self.text.clear();
-        match address {
-            // `{addr}`
-            Address::Mac => {
-                let addr = last(0).map_or(&[][..], |e| e.slice(bytes));
-                write_mac(&mut self.text, addr);
-            }
-            // `{af, addr}`
-            Address::Ip => {
-                let addr = last(1).map_or(&[][..], |e| e.slice(bytes));
-                let family = match (&plan.fields[0].kind, last(0)) {
-                    (FieldKind::Enum(names), Some(e)) => names.get(e.bits as i32),
-                    _ => None,
-                };
-                write_ip(&mut self.text, family.map(|f| f.ends_with("INET6")), addr);
-            }
-        }
-    }
-
-    /// Reports the gathered fields in declaration order.
-    fn report<V: Visitor>(
+    /// Reports each field as it is read, while they come in declaration order.
+    fn report_ordered<V: Visitor>(
         &mut self,
         plan: &MessagePlan,
         bytes: &[u8],
-        base: usize,
         visitor: &mut V,
-    ) -> Walk {
+    ) -> Result<(), Stop> {
+        visitor.begin_message(plan);
+        let mut reader = Reader::new(bytes);
+        // The field being reported, and whether its list is open.
+        let mut open: Option<u16> = None;
+        let mut in_list = false;
+        while !reader.is_empty() {
+            let key = reader.varint()?;
+            let (slot, packed) = match key_plan(plan, key) {
+                KeyPlan::Value(slot) => (slot, false),
+                KeyPlan::Packed(slot) => (slot, true),
+                KeyPlan::Unknown => {
+                    reader.skip((key & 7) as u8)?;
+                    continue;
+                }
+                KeyPlan::WrongWire => return Err(Stop::Retry),
+            };
+            let field = &plan.fields[usize::from(slot)];
+            let run = match packed {
+                true => {
+                    let run = reader.bytes()?;
+                    check_packed(field.wire, run)?;
+                    // An empty run adds no element: as if it were absent.
+                    if run.is_empty() {
+                        continue;
+                    }
+                    Some(run)
+                }
+                false => None,
+            };
+            if open != Some(slot) {
+                if open > Some(slot) {
+                    return Err(Stop::Retry);
+                }
+                if in_list {
+                    visitor.end_list();
+                }
+                open = Some(slot);
+                in_list = field.repeated;
+                visitor.field(plan, usize::from(slot));
+                if in_list {
+                    visitor.begin_list();
+                }
+            } else if !field.repeated {
+                return Err(Stop::Retry);
+            }
+            match (run, &field.kind) {
+                (Some(run), _) => report_packed(field, run, visitor),
+                (None, FieldKind::String) => visitor.scalar(Scalar::String(reader.bytes()?)),
+                (None, FieldKind::Bytes(BytesAs::Text)) => {
+                    visitor.scalar(Scalar::Text(reader.bytes()?))
+                }
+                (None, FieldKind::Bytes(BytesAs::Bytes)) => {
+                    visitor.scalar(Scalar::Bytes(reader.bytes()?))
+                }
+                (None, FieldKind::Message(index)) => {
+                    let bytes = reader.bytes()?;
+                    self.message::<true, V>(*index, bytes, visitor)?
+                }
+                (None, kind) => {
+                    let bits = match field.wire {
+                        FIXED64 => reader.fixed64()?,
+                        FIXED32 => u64::from(reader.fixed32()?),
+                        _ => reader.varint()?,
+                    };
+                    visitor.scalar(scalar(kind, bits))
+                }
+            }
+        }
+        if in_list {
+            visitor.end_list();
+        }
+        visitor.end_message(plan);
+        Ok(())
+    }
+
+    /// Reports the message's fields in declaration order, whatever order they came in.
+    fn report_gathered<V: Visitor>(
+        &mut self,
+        plan: &MessagePlan,
+        bytes: &[u8],
+        visitor: &mut V,
+    ) -> Result<(), Stop> {
+        let base = self.entries.len();
+        self.gather(plan, bytes)?;
         let end = self.entries.len();
         if !self.entries[base..end].is_sorted_by_key(|e| e.slot) {
             // Stable: a field's occurrences keep their order.
@@ -240,13 +362,10 @@ impl<'p> Walker<'p> {
                 .unwrap_or(end);
             let field = &plan.fields[slot as usize];
             if field.repeated {
-                let len: usize = self.entries[i..j]
-                    .iter()
-                    .map(|e| element_count(field, e, bytes))
-                    .sum();
-                if len > 0 {
+                // Packed runs may all be empty: then there is no value.
+                if self.entries[i..j].iter().any(|e| !e.packed || e.len > 0) {
                     visitor.field(plan, slot as usize);
-                    visitor.begin_list(len);
+                    visitor.begin_list();
                     for k in i..j {
                         self.value(field, self.entries[k], bytes, visitor)?;
                     }
@@ -258,6 +377,7 @@ impl<'p> Walker<'p> {
             }
             i = j;
         }
+        self.entries.truncate(base);
         visitor.end_message(plan);
         Ok(())
     }
@@ -269,41 +389,84 @@ impl<'p> Walker<'p> {
         entry: Entry,
         bytes: &[u8],
         visitor: &mut V,
-    ) -> Walk {
+    ) -> Result<(), Stop> {
         let kind = &field.kind;
         match kind {
-            _ if entry.packed => {
-                // Checked when gathered: every element is complete.
-                let mut reader = Reader::new(entry.slice(bytes));
-                while let Ok(bits) = match field.wire {
-                    FIXED64 => reader.fixed64(),
-                    FIXED32 => reader.fixed32().map(u64::from),
-                    _ => reader.varint(),
-                } {
-                    visitor.scalar(scalar(kind, bits));
-                }
-            }
+            _ if entry.packed => report_packed(field, entry.slice(bytes), visitor),
             FieldKind::String => visitor.scalar(Scalar::String(entry.slice(bytes))),
             FieldKind::Bytes(BytesAs::Text) => visitor.scalar(Scalar::Text(entry.slice(bytes))),
             FieldKind::Bytes(BytesAs::Bytes) => visitor.scalar(Scalar::Bytes(entry.slice(bytes))),
-            FieldKind::Message(index) => self.walk(*index, entry.slice(bytes), visitor)?,
+            FieldKind::Message(index) => {
+                self.message::<false, V>(*index, entry.slice(bytes), visitor)?
+            }
             _ => visitor.scalar(scalar(kind, entry.bits)),
         }
         Ok(())
     }
 }
 
-/// How many values one occurrence holds.
-fn element_count(field: &FieldPlan, entry: &Entry, bytes: &[u8]) -> usize {
-    if !entry.packed {
-        return 1;
+/// Reports the values of a packed run, checked whole when read.
+fn report_packed<V: Visitor>(field: &FieldPlan, run: &[u8], visitor: &mut V) {
+    let mut reader = Reader::new(run);
+    while let Ok(bits) = match field.wire {
+        FIXED64 => reader.fixed64(),
+        FIXED32 => reader.fixed32().map(u64::from),
+        _ => reader.varint(),
+    } {
+        visitor.scalar(scalar(&field.kind, bits));
     }
-    match field.wire {
-        FIXED64 => entry.len as usize / 8,
-        FIXED32 => entry.len as usize / 4,
-        // Each varint ends with its one byte below 0x80.
-        _ => entry.slice(bytes).iter().filter(|&&b| b < 0x80).count(),
+}
+
+/// An address message's fields, as one value.
+fn address_scalar<'b>(
+    plan: &MessagePlan,
+    kind: AddressKind,
+    bytes: &'b [u8],
+) -> Result<Scalar<'b>, Stop> {
+    // The last occurrence of each field (address messages have one or two).
+    let mut last: [Option<Entry>; 2] = [None; 2];
+    let mut reader = Reader::new(bytes);
+    let origin = bytes.as_ptr() as usize;
+    while !reader.is_empty() {
+        if let Some(entry) = Walker::next_field(plan, &mut reader, origin)? {
+            last[usize::from(entry.slot)] = Some(entry);
+        }
     }
+    let slice = |entry: Option<Entry>| entry.map_or(&[][..], |e| e.slice(bytes));
+    Ok(Scalar::Address(match kind {
+        // `{addr}`
+        AddressKind::Mac => Address::Mac(slice(last[0])),
+        // `{af, addr}`
+        AddressKind::Ip => {
+            let family = match (&plan.fields[0].kind, last[0]) {
+                (FieldKind::Enum(names), Some(e)) => names.get(e.bits as i32),
+                _ => None,
+            };
+            Address::Ip(family.map(|f| f.ends_with("INET6")), slice(last[1]))
+        }
+    }))
+}
+
+/// What `key` means in the message.
+#[inline(always)]
+fn key_plan(plan: &MessagePlan, key: u64) -> KeyPlan {
+    usize::try_from(key)
+        .ok()
+        .and_then(|key| plan.keys.get(key).copied())
+        .unwrap_or(KeyPlan::Unknown)
+}
+
+#[cold]
+fn truncated(plan: &MessagePlan) -> Box<DecodeError> {
+    Box::new(DecodeError::Truncated(plan.full_name.clone()))
+}
+
+#[cold]
+fn invalid(plan: &MessagePlan, detail: String) -> Box<DecodeError> {
+    Box::new(DecodeError::Invalid {
+        message: plan.full_name.clone(),
+        detail,
+    })
 }
 
 /// A packed run must hold whole values.

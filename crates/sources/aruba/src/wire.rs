@@ -27,15 +27,23 @@ impl<'a> Reader<'a> {
         self.buf.is_empty()
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn varint(&mut self) -> Result<u64, Malformed> {
-        // Tags and most values fit in one byte.
-        if let Some((&byte, rest)) = self.buf.split_first()
-            && byte < 0x80
-        {
-            self.buf = rest;
-            return Ok(u64::from(byte));
+        // Tags and most values fit in one byte, lengths in two.
+        match *self.buf {
+            [b0, ref rest @ ..] if b0 < 0x80 => {
+                self.buf = rest;
+                Ok(u64::from(b0))
+            }
+            [b0, b1, ref rest @ ..] if b1 < 0x80 => {
+                self.buf = rest;
+                Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7)
+            }
+            _ => self.long_varint(),
         }
+    }
+
+    fn long_varint(&mut self) -> Result<u64, Malformed> {
         let mut value = 0u64;
         for (i, &byte) in self.buf.iter().take(10).enumerate() {
             value |= u64::from(byte & 0x7f) << (7 * i);

@@ -66,11 +66,9 @@ fn scalar(field: &FieldDescriptor, seq: u64, now: u64) -> Option<Value> {
             n if n.contains("serial") || n == "device_id" || n == "target" => {
                 format!("CNF7J0{:04}", seq % 10_000)
             }
-            n if n.contains("mac") => {
-                let mut text = String::with_capacity(17);
-                crate::decode::write_mac(&mut text, &mac(seq));
-                text
-            }
+            n if n.contains("mac") => crate::address::Address::Mac(&mac(seq))
+                .to_text()
+                .to_string(),
             n if n.ends_with("ip") => format!("10.2.{}.{}", seq / 250 % 250, seq % 250 + 1),
             "ssid" => SSIDS[seq as usize % SSIDS.len()].to_string(),
             n => format!("{n}-{seq}"),

@@ -1,0 +1,226 @@
+//! Address messages rendered as people read them: MAC addresses as
+//! `aa:bb:cc:dd:ee:ff`, IPv4 as dotted quads, IPv6 in RFC 5952 form. Each
+//! is built in a stack buffer and appended to the output once, as ASCII
+//! bytes: a dense monitoring message holds about a hundred addresses, and
+//! per-character appends (or `fmt`) cost more than the rest of its walk.
+
+use std::net::Ipv6Addr;
+use std::sync::Arc;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// An address message's value, as read from the wire and rendered on demand.
+#[derive(Debug, Clone, Copy)]
+pub enum Address<'a> {
+    /// `{addr}`: `aa:bb:cc:dd:ee:ff`.
+    Mac(&'a [u8]),
+    /// `{af, addr}`: IPv6 when the family says so (`Some(true)`), else by length.
+    Ip(Option<bool>, &'a [u8]),
+}
+
+impl Address<'_> {
+    /// Appends the address's text.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        match *self {
+            Address::Mac(addr) => write_mac(out, addr),
+            Address::Ip(v6, addr) => match ip_text(v6, addr) {
+                Some((text, len)) => out.extend_from_slice(&text[..len]),
+                None => write_hex(out, addr),
+            },
+        }
+    }
+
+    /// The address's text.
+    pub fn to_text(&self) -> Arc<str> {
+        let mut out = Vec::with_capacity(40);
+        self.write(&mut out);
+        Arc::from(std::str::from_utf8(&out).expect("addresses render as ASCII"))
+    }
+
+    /// The length of the address's text, without writing it.
+    pub fn text_len(&self) -> usize {
+        match *self {
+            Address::Mac(addr) => (3 * addr.len()).saturating_sub(1),
+            Address::Ip(v6, addr) => match ip_text(v6, addr) {
+                Some((_, len)) => len,
+                None => 2 + 2 * addr.len(),
+            },
+        }
+    }
+}
+
+/// Appends `aa:bb:cc:dd:ee:ff` (any length: nothing is dropped).
+fn write_mac(out: &mut Vec<u8>, addr: &[u8]) {
+    for (n, chunk) in addr.chunks(8).enumerate() {
+        let mut text = [b':'; 3 * 8];
+        for (i, &b) in chunk.iter().enumerate() {
+            text[3 * i + 1] = HEX[usize::from(b >> 4)];
+            text[3 * i + 2] = HEX[usize::from(b & 15)];
+        }
+        // Each byte is `:xx`; the address's first has no colon.
+        let start = usize::from(n == 0);
+        out.extend_from_slice(&text[start..3 * chunk.len()]);
+    }
+}
+
+/// `0x` and the bytes in hex: what is neither IPv4 nor IPv6.
+fn write_hex(out: &mut Vec<u8>, addr: &[u8]) {
+    out.extend_from_slice(b"0x");
+    for &b in addr {
+        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+    }
+}
+
+/// The longest IP text: IPv6 with eight full groups.
+type IpText = ([u8; 39], usize);
+
+/// An IP address's text, when it is one.
+fn ip_text(v6: Option<bool>, addr: &[u8]) -> Option<IpText> {
+    match (v6, addr.len()) {
+        (Some(false) | None, 4) => Some(ipv4_text(addr.try_into().expect("4 bytes"))),
+        (Some(true) | None, 16) => Some(ipv6_text(addr.try_into().expect("16 bytes"))),
+        _ => None,
+    }
+}
+
+fn ipv4_text(octets: [u8; 4]) -> IpText {
+    let mut text = [0u8; 39];
+    let mut len = 0;
+    for (i, octet) in octets.into_iter().enumerate() {
+        if i > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            text[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            text[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        text[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    (text, len)
+}
+
+/// RFC 5952: lowercase groups without leading zeros, the longest run of two
+/// or more zero groups (the first, on a tie) as `::`.
+fn ipv6_text(octets: [u8; 16]) -> IpText {
+    let addr = Ipv6Addr::from(octets);
+    let mut text = [0u8; 39];
+    if let Some(v4) = addr.to_ipv4_mapped() {
+        // `::ffff:a.b.c.d`, as the standard library writes it.
+        let (v4, len) = ipv4_text(v4.octets());
+        text[..7].copy_from_slice(b"::ffff:");
+        text[7..7 + len].copy_from_slice(&v4[..len]);
+        return (text, 7 + len);
+    }
+    let groups = addr.segments();
+    let (mut zeros, mut run) = (0..0, 0..0);
+    for (i, &group) in groups.iter().enumerate() {
+        if group != 0 {
+            continue;
+        }
+        run = if run.end == i {
+            run.start..i + 1
+        } else {
+            i..i + 1
+        };
+        if run.len() > zeros.len() {
+            zeros = run.clone();
+        }
+    }
+    if zeros.len() < 2 {
+        zeros = 8..8;
+    }
+    let mut len = 0;
+    let mut i = 0;
+    while i < 8 {
+        if i == zeros.start {
+            text[len..len + 2].copy_from_slice(b"::");
+            len += 2;
+            i = zeros.end;
+            continue;
+        }
+        if i > 0 && i != zeros.end {
+            text[len] = b':';
+            len += 1;
+        }
+        let group = groups[i];
+        let digits = (16 - group.leading_zeros() as usize).div_ceil(4).max(1);
+        for d in (0..digits).rev() {
+            text[len] = HEX[usize::from((group >> (4 * d)) & 15)];
+            len += 1;
+        }
+        i += 1;
+    }
+    (text, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    fn rendered(address: Address<'_>) -> String {
+        let mut out = Vec::new();
+        address.write(&mut out);
+        assert_eq!(out.len(), address.text_len(), "{address:?}");
+        assert_eq!(out, address.to_text().as_bytes());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn macs_and_odd_lengths() {
+        let mac = [0xaa, 0xbb, 0xcc, 0x01, 0x02, 0x03];
+        assert_eq!(rendered(Address::Mac(&mac)), "aa:bb:cc:01:02:03");
+        assert_eq!(rendered(Address::Mac(&[])), "");
+        let long: Vec<u8> = (1..=10).collect();
+        assert_eq!(
+            rendered(Address::Mac(&long)),
+            "01:02:03:04:05:06:07:08:09:0a"
+        );
+        assert_eq!(rendered(Address::Ip(None, &[1, 2, 3])), "0x010203");
+        assert_eq!(
+            rendered(Address::Ip(Some(true), &[10, 1, 2, 3])),
+            "0x0a010203"
+        );
+    }
+
+    #[test]
+    fn ipv4_as_the_standard_library_writes_it() {
+        for octet in [0u8, 7, 10, 99, 100, 199, 255] {
+            let v4 = [octet, 255 - octet, octet / 3, 1];
+            let expected = Ipv4Addr::from(v4).to_string();
+            assert_eq!(rendered(Address::Ip(None, &v4)), expected);
+            assert_eq!(rendered(Address::Ip(Some(false), &v4)), expected);
+        }
+    }
+
+    #[test]
+    fn ipv6_as_the_standard_library_writes_it() {
+        let v6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1).octets();
+        assert_eq!(rendered(Address::Ip(Some(true), &v6)), "2001:db8::1");
+        assert_eq!(rendered(Address::Ip(None, &v6)), "2001:db8::1");
+        // Every pattern of zero and non-zero groups (runs, ties, ends), with
+        // groups of every width, and IPv4-mapped addresses.
+        let widths = [0x1, 0x2a, 0x3bc, 0xdef0];
+        for pattern in 0u32..256 {
+            let groups: [u16; 8] = std::array::from_fn(|i| match pattern >> i & 1 {
+                1 => widths[(i + pattern as usize) % 4],
+                _ => 0,
+            });
+            let addr = Ipv6Addr::from(groups);
+            let expected = addr.to_string();
+            assert_eq!(rendered(Address::Ip(Some(true), &addr.octets())), expected);
+        }
+        let mapped = Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped().octets();
+        assert_eq!(
+            rendered(Address::Ip(Some(true), &mapped)),
+            "::ffff:192.0.2.1"
+        );
+    }
+}
