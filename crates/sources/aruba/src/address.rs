@@ -41,6 +41,11 @@ impl Address<'_> {
     pub fn text_len(&self) -> usize {
         match *self {
             Address::Mac(addr) => (3 * addr.len()).saturating_sub(1),
+            // Dotted quads counted: 1 to 3 digits an octet, 3 dots.
+            Address::Ip(Some(false) | None, &[a, b, c, d]) => {
+                let digits = |octet: u8| 1 + usize::from(octet >= 10) + usize::from(octet >= 100);
+                3 + digits(a) + digits(b) + digits(c) + digits(d)
+            }
             Address::Ip(v6, addr) => match ip_text(v6, addr) {
                 Some((_, len)) => len,
                 None => 2 + 2 * addr.len(),

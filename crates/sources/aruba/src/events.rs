@@ -10,23 +10,11 @@ use bytes::Bytes;
 use netpipe_core::value::field_names;
 use netpipe_core::{Codec, Event, FieldNames, Payload, Record, Timestamp, Value};
 
-use crate::decode::{DecodeError, Decoder, Envelope, lossless_text};
-use crate::schema::MessagePlan;
+use crate::decode::{DecodeError, Decoder, Envelope};
+use crate::summary::{KEY_FIELDS, Summarizer};
 use crate::topic::Topic;
 use crate::transcode::JsonWriter;
-use crate::walk::{Scalar, Visitor, Walker};
-
-/// Fields that identify a device or client, in order of preference.
-const KEY_FIELDS: [&str; 8] = [
-    "serial_number",
-    "serial",
-    "device_id",
-    "sta_eth_mac",
-    "macaddr",
-    "mac",
-    "ap_mac",
-    "client_mac",
-];
+use crate::walk::Walker;
 
 /// Monitoring fields that are not lists of elements.
 const NOT_ELEMENTS: [&str; 3] = ["customer_id", "data_elements", "timestamp"];
@@ -71,112 +59,6 @@ impl Codec for TopicCodec {
     }
 }
 
-/// What an event needs from its payload before anyone decodes it: the
-/// payload's timestamp, its key, and the size the decoded record would
-/// have. Gathered by walking the whole payload, which also checks it.
-struct Summary<'a> {
-    /// Rank in [`KEY_FIELDS`] of each top-level field.
-    key_ranks: &'a [Option<usize>],
-    timestamp_slot: Option<usize>,
-    depth: usize,
-    /// Inside a list of the top-level message.
-    in_list: bool,
-    slot: usize,
-    timestamp: Option<i64>,
-    key: Option<(usize, Arc<str>)>,
-    size: usize,
-}
-
-impl<'a> Summary<'a> {
-    fn new(key_ranks: &'a [Option<usize>], timestamp_slot: Option<usize>) -> Self {
-        Summary {
-            key_ranks,
-            timestamp_slot,
-            depth: 0,
-            in_list: false,
-            slot: 0,
-            timestamp: None,
-            key: None,
-            size: 0,
-        }
-    }
-
-    fn capture_key(&mut self, make: impl FnOnce() -> Arc<str>) {
-        let Some(rank) = self.key_ranks[self.slot] else {
-            return;
-        };
-        if self.key.as_ref().is_none_or(|(best, _)| rank < *best) {
-            let key = make();
-            if !key.is_empty() {
-                self.key = Some((rank, key));
-            }
-        }
-    }
-}
-
-impl Visitor for Summary<'_> {
-    #[inline(always)]
-    fn begin_message(&mut self, plan: &MessagePlan) {
-        self.depth += 1;
-        self.size += plan.empty_size;
-    }
-
-    #[inline(always)]
-    fn field(&mut self, _: &MessagePlan, slot: usize) {
-        self.slot = slot;
-        // The field's value replaces the null counted for it.
-        self.size -= 1;
-    }
-
-    #[inline(always)]
-    fn begin_list(&mut self) {
-        // Only top-level lists matter: their elements are not keys or times.
-        self.in_list |= self.depth == 1;
-        self.size += 2;
-    }
-
-    #[inline(always)]
-    fn end_list(&mut self) {
-        if self.depth == 1 {
-            self.in_list = false;
-        }
-    }
-
-    #[inline(always)]
-    fn scalar(&mut self, value: Scalar<'_>) {
-        self.size += match value {
-            Scalar::Bool(_) => 1,
-            Scalar::Int(_) | Scalar::Float(_) => 8,
-            Scalar::String(b) | Scalar::Text(b) => b.len() + 2,
-            Scalar::Bytes(b) => b.len(),
-            Scalar::Enum(name) => name.len() + 2,
-            Scalar::UnknownEnum(n) => itoa::Buffer::new().format(n).len() + 2,
-            Scalar::Address(address) => address.text_len() + 2,
-        };
-        if self.depth != 1 || self.in_list {
-            return;
-        }
-        match value {
-            Scalar::Int(t) if Some(self.slot) == self.timestamp_slot => self.timestamp = Some(t),
-            Scalar::String(b) => self.capture_key(|| Arc::from(&*String::from_utf8_lossy(b))),
-            Scalar::Text(b) => self.capture_key(|| Arc::from(&*lossless_text(b))),
-            Scalar::Enum(name) => self.capture_key(|| name.clone()),
-            Scalar::UnknownEnum(n) => self.capture_key(|| Arc::from(n.to_string())),
-            Scalar::Address(address) => self.capture_key(|| address.to_text()),
-            _ => {}
-        }
-    }
-
-    #[inline(always)]
-    fn end_message(&mut self, _: &MessagePlan) {
-        self.depth -= 1;
-    }
-
-    fn restart(&mut self) {
-        *self = Summary::new(self.key_ranks, self.timestamp_slot);
-    }
-}
-
 /// Turns frames of one connection into events.
 pub struct EventBuilder {
     decoder: Arc<Decoder>,
@@ -186,8 +68,7 @@ pub struct EventBuilder {
     split: bool,
     stream: Arc<str>,
     customer_header: Arc<str>,
-    key_ranks: Vec<Option<usize>>,
-    timestamp_slot: Option<usize>,
+    summarizer: Summarizer,
     /// Split element streams and their field names (parent fields first), by element field.
     elements: HashMap<String, (Arc<str>, FieldNames)>,
 }
@@ -211,13 +92,8 @@ fn event_time(payload: Option<i64>, envelope: Option<i64>, received: Timestamp) 
 impl EventBuilder {
     pub fn new(decoder: Arc<Decoder>, source: Arc<str>, topic: Topic, split: bool) -> Self {
         let plan = decoder.topic_plan(topic);
-        let names = &decoder.plans().messages[plan].names;
-        let key_ranks = names
-            .iter()
-            .map(|n| KEY_FIELDS.iter().position(|k| **k == **n))
-            .collect();
-        let timestamp_slot = names.iter().position(|n| &**n == "timestamp");
         EventBuilder {
+            summarizer: Summarizer::new(decoder.plans(), plan),
             codec: Arc::new(TopicCodec {
                 decoder: decoder.clone(),
                 plan,
@@ -228,8 +104,6 @@ impl EventBuilder {
             topic,
             split: split && topic == Topic::Monitoring,
             customer_header: Arc::from("customer_id"),
-            key_ranks,
-            timestamp_slot,
             elements: HashMap::new(),
         }
     }
@@ -243,12 +117,11 @@ impl EventBuilder {
             return Ok(self.split_events(&envelope, &payload, received));
         }
         let envelope = self.decoder.decode_envelope(&frame, self.topic)?;
-        let mut summary = Summary::new(&self.key_ranks, self.timestamp_slot);
-        Walker::new(self.decoder.plans())
-            .walk(self.codec.plan, &envelope.data, &mut summary)
-            .map_err(|e| *e)?;
+        let summary = self
+            .summarizer
+            .summarize(self.decoder.plans(), &envelope.data)?;
         let time = event_time(summary.timestamp, envelope.timestamp, received);
-        let key = summary.key.map(|(_, key)| key);
+        let key = summary.key().cloned();
         // Sized by the decoded payload, not the (much smaller) frame: batch
         // limits must follow what events hold once a sink decodes them.
         let codec: Arc<dyn Codec> = self.codec.clone();
@@ -406,19 +279,8 @@ mod tests {
             .unwrap();
         json::write_payload(&Payload::from(record), &mut expected);
         assert_eq!(transcoded, expected);
-        let builder = EventBuilder::new(
-            Arc::new(Decoder::new()),
-            "src".into(),
-            Topic::Monitoring,
-            false,
-        );
-        let summarize = |payload: &[u8]| {
-            let mut summary = Summary::new(&builder.key_ranks, builder.timestamp_slot);
-            Walker::new(decoder.plans())
-                .walk(plan, payload, &mut summary)
-                .unwrap();
-            (summary.size, summary.key, summary.timestamp)
-        };
+        let summarizer = Summarizer::new(decoder.plans(), plan);
+        let summarize = |payload: &[u8]| summarizer.summarize(decoder.plans(), payload).unwrap();
         assert_eq!(summarize(&moved), summarize(&envelope.data));
     }
 }

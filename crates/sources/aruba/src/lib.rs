@@ -4,11 +4,12 @@
 //! frames that do not decode. Also `netpipe simulate aruba`, a Central
 //! stand-in that speaks the same protocol on loopback.
 //!
-//! Decoding is sans-IO ([`wire`], [`walk`], [`address`], [`decode`],
-//! [`transcode`], [`events`]): bytes in, events out, so it is tested and benchmarked apart
-//! from the connection code ([`connect`]). Frames are checked whole when
-//! they arrive (a bad one becomes a dead letter) but their payload is
-//! decoded only when a sink reads it, and JSON sinks transcode it directly.
+//! Decoding is sans-IO ([`wire`], [`ordered`], [`walk`], [`address`],
+//! [`decode`], [`transcode`], [`summary`], [`events`]): bytes in, events
+//! out, so it is tested and benchmarked apart from the connection code
+//! ([`connect`]). Frames are checked whole when they arrive (a bad one
+//! becomes a dead letter) but their payload is decoded only when a sink
+//! reads it, and JSON sinks transcode it directly.
 
 pub mod address;
 pub mod avro;
@@ -17,8 +18,10 @@ pub mod connect;
 pub mod customers_file;
 pub mod decode;
 pub mod events;
+pub mod ordered;
 pub mod schema;
 pub mod simulator;
+pub mod summary;
 pub mod topic;
 pub mod transcode;
 pub mod walk;

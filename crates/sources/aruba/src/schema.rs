@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::transcode::JsonKey;
 use netpipe_core::FieldNames;
 use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
@@ -148,7 +149,7 @@ pub struct MessagePlan {
     pub fields: Vec<FieldPlan>,
     pub address: Option<AddressKind>,
     /// `"name":` of each field, ready to append to JSON.
-    pub json_keys: Vec<Box<[u8]>>,
+    pub json_keys: Vec<JsonKey>,
     /// [`netpipe_core::Record::estimated_size`] of the message with every field null.
     pub empty_size: usize,
 }
@@ -251,14 +252,7 @@ impl Plans {
                         }
                     })
                     .collect();
-                let json_keys = fields
-                    .iter()
-                    .map(|f| {
-                        format!("{}:", serde_json::Value::from(f.name()))
-                            .into_bytes()
-                            .into()
-                    })
-                    .collect();
+                let json_keys = fields.iter().map(|f| JsonKey::new(f.name())).collect();
                 // A record's estimate: braces, then per field its name, quotes and
                 // colon, and a null's 1.
                 let empty_size = 2 + fields.iter().map(|f| f.name().len() + 4).sum::<usize>();

@@ -1,21 +1,23 @@
 //! One pass over a message's wire bytes, following its plan, reporting
 //! typed fields to a [`Visitor`]. The same walk builds records
-//! ([`crate::decode`]), writes JSON ([`crate::transcode`]) and checks frames
-//! as they arrive ([`crate::events`]), so the three cannot disagree.
+//! ([`crate::decode`]), writes JSON ([`crate::transcode`]) and sums up the
+//! payloads that the lean arrival check cannot take ([`crate::summary`]),
+//! so they cannot disagree.
 //!
 //! Fields are reported in declaration order, each once, a repeated field as
 //! one list. Encoders write them so, and the walk reports each value as it
-//! reads it. Protobuf also allows fields in any order and repeated elements
-//! interleaved with others: when a message turns out so, the visitor starts
-//! over and the walk gathers each message's fields as wire positions
-//! (nothing decoded, nothing allocated but the shared list of positions)
-//! and sorts them before reporting. A singular field seen twice keeps its
-//! last value.
+//! reads it ([`crate::ordered`]). Protobuf also allows fields in any order
+//! and repeated elements interleaved with others: when a message turns out
+//! so, the visitor starts over and the walk gathers each message's fields
+//! as wire positions (nothing decoded, nothing allocated but the shared
+//! list of positions) and sorts them before reporting. A singular field
+//! seen twice keeps its last value.
 
 use std::sync::Arc;
 
 use crate::address::Address;
 use crate::decode::DecodeError;
+use crate::ordered::{Occurrence, Ordered, Retry, Value};
 use crate::schema::{AddressKind, BytesAs, FieldKind, FieldPlan, KeyPlan, MessagePlan, Plans};
 use crate::wire::{FIXED32, FIXED64, LEN, Malformed, Reader, VARINT};
 
@@ -24,7 +26,7 @@ use crate::wire::{FIXED32, FIXED64, LEN, Malformed, Reader, VARINT};
 pub type Walk = Result<(), Box<DecodeError>>;
 
 /// Messages nested deeper than this are refused rather than risking the stack.
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// One field value, typed by its plan.
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +82,7 @@ impl Entry {
 
 /// A fixed-width or varint value, typed.
 #[inline]
-fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
+pub(crate) fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
     match kind {
         FieldKind::Int32 => Scalar::Int(i64::from(bits as i32)),
         FieldKind::UInt32 | FieldKind::Fixed32 => Scalar::Int(i64::from(bits as u32)),
@@ -103,9 +105,7 @@ fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
 /// Why a walk stopped early.
 enum Stop {
     Invalid(Box<DecodeError>),
-    /// The ordered walk cannot report a message as it reads it: its fields
-    /// are out of declaration order, a singular field came twice, or it is
-    /// malformed. The general walk takes over, and names any error.
+    /// See [`Retry`].
     Retry,
 }
 
@@ -115,8 +115,8 @@ impl From<Box<DecodeError>> for Stop {
     }
 }
 
-impl From<Malformed> for Stop {
-    fn from(_: Malformed) -> Self {
+impl From<Retry> for Stop {
+    fn from(_: Retry) -> Self {
         Stop::Retry
     }
 }
@@ -265,71 +265,29 @@ impl<'p> Walker<'p> {
         visitor: &mut V,
     ) -> Result<(), Stop> {
         visitor.begin_message(plan);
-        let mut reader = Reader::new(bytes);
-        // The field being reported, and whether its list is open.
-        let mut open: Option<u16> = None;
         let mut in_list = false;
-        while !reader.is_empty() {
-            let key = reader.varint()?;
-            let (slot, packed) = match key_plan(plan, key) {
-                KeyPlan::Value(slot) => (slot, false),
-                KeyPlan::Packed(slot) => (slot, true),
-                KeyPlan::Unknown => {
-                    reader.skip((key & 7) as u8)?;
-                    continue;
-                }
-                KeyPlan::WrongWire => return Err(Stop::Retry),
-            };
-            let field = &plan.fields[usize::from(slot)];
-            let run = match packed {
-                true => {
-                    let run = reader.bytes()?;
-                    check_packed(field.wire, run)?;
-                    // An empty run adds no element: as if it were absent.
-                    if run.is_empty() {
-                        continue;
-                    }
-                    Some(run)
-                }
-                false => None,
-            };
-            if open != Some(slot) {
-                if open > Some(slot) {
-                    return Err(Stop::Retry);
-                }
+        let mut fields = Ordered::new(plan, bytes);
+        while let Some(Occurrence {
+            slot,
+            field,
+            first,
+            value,
+        }) = fields.next_field()?
+        {
+            if first {
                 if in_list {
                     visitor.end_list();
                 }
-                open = Some(slot);
                 in_list = field.repeated;
-                visitor.field(plan, usize::from(slot));
+                visitor.field(plan, slot);
                 if in_list {
                     visitor.begin_list();
                 }
-            } else if !field.repeated {
-                return Err(Stop::Retry);
             }
-            match (run, &field.kind) {
-                (Some(run), _) => report_packed(field, run, visitor),
-                (None, FieldKind::String) => visitor.scalar(Scalar::String(reader.bytes()?)),
-                (None, FieldKind::Bytes(BytesAs::Text)) => {
-                    visitor.scalar(Scalar::Text(reader.bytes()?))
-                }
-                (None, FieldKind::Bytes(BytesAs::Bytes)) => {
-                    visitor.scalar(Scalar::Bytes(reader.bytes()?))
-                }
-                (None, FieldKind::Message(index)) => {
-                    let bytes = reader.bytes()?;
-                    self.message::<true, V>(*index, bytes, visitor)?
-                }
-                (None, kind) => {
-                    let bits = match field.wire {
-                        FIXED64 => reader.fixed64()?,
-                        FIXED32 => u64::from(reader.fixed32()?),
-                        _ => reader.varint()?,
-                    };
-                    visitor.scalar(scalar(kind, bits))
-                }
+            match value {
+                Value::Scalar(value) => visitor.scalar(value),
+                Value::Packed(run) => packed_values(field, run).for_each(|v| visitor.scalar(v)),
+                Value::Message(index, bytes) => self.message::<true, V>(index, bytes, visitor)?,
             }
         }
         if in_list {
@@ -392,7 +350,9 @@ impl<'p> Walker<'p> {
     ) -> Result<(), Stop> {
         let kind = &field.kind;
         match kind {
-            _ if entry.packed => report_packed(field, entry.slice(bytes), visitor),
+            _ if entry.packed => {
+                packed_values(field, entry.slice(bytes)).for_each(|v| visitor.scalar(v))
+            }
             FieldKind::String => visitor.scalar(Scalar::String(entry.slice(bytes))),
             FieldKind::Bytes(BytesAs::Text) => visitor.scalar(Scalar::Text(entry.slice(bytes))),
             FieldKind::Bytes(BytesAs::Bytes) => visitor.scalar(Scalar::Bytes(entry.slice(bytes))),
@@ -405,51 +365,77 @@ impl<'p> Walker<'p> {
     }
 }
 
-/// Reports the values of a packed run, checked whole when read.
-fn report_packed<V: Visitor>(field: &FieldPlan, run: &[u8], visitor: &mut V) {
+/// The values of a packed run, checked whole when read.
+pub(crate) fn packed_values<'f>(
+    field: &'f FieldPlan,
+    run: &[u8],
+) -> impl Iterator<Item = Scalar<'f>> {
     let mut reader = Reader::new(run);
-    while let Ok(bits) = match field.wire {
-        FIXED64 => reader.fixed64(),
-        FIXED32 => reader.fixed32().map(u64::from),
-        _ => reader.varint(),
-    } {
-        visitor.scalar(scalar(&field.kind, bits));
-    }
+    std::iter::from_fn(move || {
+        match field.wire {
+            FIXED64 => reader.fixed64(),
+            FIXED32 => reader.fixed32().map(u64::from),
+            _ => reader.varint(),
+        }
+        .ok()
+    })
+    .map(|bits| scalar(&field.kind, bits))
 }
 
-/// An address message's fields, as one value.
-fn address_scalar<'b>(
+/// An address message's fields, as one value. Fields may come in any
+/// order; the last occurrence of each counts.
+pub(crate) fn address_scalar<'b>(
     plan: &MessagePlan,
     kind: AddressKind,
     bytes: &'b [u8],
-) -> Result<Scalar<'b>, Stop> {
-    // The last occurrence of each field (address messages have one or two).
-    let mut last: [Option<Entry>; 2] = [None; 2];
+) -> Result<Scalar<'b>, Box<DecodeError>> {
+    let (mut family, mut addr) = (None, &[][..]);
     let mut reader = Reader::new(bytes);
-    let origin = bytes.as_ptr() as usize;
     while !reader.is_empty() {
-        if let Some(entry) = Walker::next_field(plan, &mut reader, origin)? {
-            last[usize::from(entry.slot)] = Some(entry);
+        let Ok(key) = reader.varint() else {
+            return Err(address_error(plan, bytes));
+        };
+        // Slots follow declaration: `{addr}` or `{af, addr}`.
+        let read = match (key_plan(plan, key), kind) {
+            (KeyPlan::Value(0), AddressKind::Mac) | (KeyPlan::Value(1), AddressKind::Ip) => {
+                reader.bytes().map(|bytes| addr = bytes)
+            }
+            (KeyPlan::Value(0), AddressKind::Ip) => reader.varint().map(|af| family = Some(af)),
+            (KeyPlan::Unknown, _) => reader.skip((key & 7) as u8),
+            _ => Err(Malformed),
+        };
+        if read.is_err() {
+            return Err(address_error(plan, bytes));
         }
     }
-    let slice = |entry: Option<Entry>| entry.map_or(&[][..], |e| e.slice(bytes));
     Ok(Scalar::Address(match kind {
-        // `{addr}`
-        AddressKind::Mac => Address::Mac(slice(last[0])),
-        // `{af, addr}`
+        AddressKind::Mac => Address::Mac(addr),
         AddressKind::Ip => {
-            let family = match (&plan.fields[0].kind, last[0]) {
-                (FieldKind::Enum(names), Some(e)) => names.get(e.bits as i32),
+            let family = match (&plan.fields[0].kind, family) {
+                (FieldKind::Enum(names), Some(af)) => names.get(af as i32),
                 _ => None,
             };
-            Address::Ip(family.map(|f| f.ends_with("INET6")), slice(last[1]))
+            Address::Ip(family.map(|f| f.ends_with("INET6")), addr)
         }
     }))
 }
 
+/// Why an address message could not be read, named as for any message.
+#[cold]
+fn address_error(plan: &MessagePlan, bytes: &[u8]) -> Box<DecodeError> {
+    let mut reader = Reader::new(bytes);
+    let origin = bytes.as_ptr() as usize;
+    while !reader.is_empty() {
+        if let Err(error) = Walker::next_field(plan, &mut reader, origin) {
+            return error;
+        }
+    }
+    invalid(plan, "malformed address".to_string())
+}
+
 /// What `key` means in the message.
 #[inline(always)]
-fn key_plan(plan: &MessagePlan, key: u64) -> KeyPlan {
+pub(crate) fn key_plan(plan: &MessagePlan, key: u64) -> KeyPlan {
     usize::try_from(key)
         .ok()
         .and_then(|key| plan.keys.get(key).copied())
@@ -470,7 +456,7 @@ fn invalid(plan: &MessagePlan, detail: String) -> Box<DecodeError> {
 }
 
 /// A packed run must hold whole values.
-fn check_packed(wire: u8, run: &[u8]) -> Result<(), Malformed> {
+pub(crate) fn check_packed(wire: u8, run: &[u8]) -> Result<(), Malformed> {
     match wire {
         FIXED64 if run.len().is_multiple_of(8) => Ok(()),
         FIXED32 if run.len().is_multiple_of(4) => Ok(()),

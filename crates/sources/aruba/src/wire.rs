@@ -43,12 +43,26 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A varint of three bytes or more: unrolled when ten bytes (the most
+    /// a varint has) are left, so that no byte needs a bounds check.
     fn long_varint(&mut self) -> Result<u64, Malformed> {
+        let buf = self.buf;
+        let len = buf.len().min(10);
         let mut value = 0u64;
-        for (i, &byte) in self.buf.iter().take(10).enumerate() {
+        if let Some(bytes) = buf.first_chunk::<10>() {
+            for (i, &byte) in bytes.iter().enumerate() {
+                value |= u64::from(byte & 0x7f) << (7 * i);
+                if byte < 0x80 {
+                    self.buf = &buf[i + 1..];
+                    return Ok(value);
+                }
+            }
+            return Err(Malformed);
+        }
+        for (i, &byte) in buf[..len].iter().enumerate() {
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
-                self.buf = &self.buf[i + 1..];
+                self.buf = &buf[i + 1..];
                 return Ok(value);
             }
         }
@@ -108,5 +122,26 @@ mod tests {
         assert_eq!(r.varint(), Err(Malformed));
         let mut r = Reader::new(&[0x03, b'a', b'b']);
         assert!(r.bytes().is_err());
+    }
+
+    #[test]
+    fn varints_of_every_length_read_as_prost_writes_them() {
+        let values = (0..64).flat_map(|bits| [1u64 << bits, (1u64 << bits) - 1, u64::MAX >> bits]);
+        for value in values {
+            let mut encoded = Vec::new();
+            prost::encoding::encode_varint(value, &mut encoded);
+            // Alone (the short-buffer path) and with a tail (the unrolled one).
+            for tail in [&[][..], &[0x7f; 12]] {
+                let bytes = [&encoded[..], tail].concat();
+                let mut r = Reader::new(&bytes);
+                assert_eq!(r.varint(), Ok(value), "{value:#x}");
+                assert_eq!(r.buf, tail);
+            }
+            // Cut short: truncated.
+            let cut = &encoded[..encoded.len() - 1];
+            assert_eq!(Reader::new(cut).varint(), Err(Malformed), "{value:#x}");
+        }
+        // Eleven continuation bytes: not a varint.
+        assert_eq!(Reader::new(&[0xff; 11]).varint(), Err(Malformed));
     }
 }
