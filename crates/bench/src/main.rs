@@ -20,7 +20,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode, decode_records, websocket, kafka, parquet, parquet_rows, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode_blackhole, decode, decode_records, websocket, kafka, parquet, parquet_rows, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -124,22 +124,24 @@ fn main() -> anyhow::Result<()> {
         machine(),
         args.runs
     );
-    // Measured once, for every scenario compared with it.
-    let mut python_rate = None;
     for scenario in scenarios::ALL.iter().filter(|s| wanted(s.name)) {
         eprintln!("running {} ...", scenario.name);
-        // A scenario's own baseline runs right after each netpipe run, and
-        // the ratio is the median of those pairs: both sides of a pair see
-        // the same machine (and the same broker state).
+        // The baseline runs right after each netpipe run, and the ratio is
+        // the median of those pairs: both sides of a pair see the same
+        // machine (and the same broker state).
         let (mut rates, mut own_baseline) = (Vec::new(), Vec::new());
         let mut rss = 0;
         for _ in 0..args.runs {
             let m = child(&format!("{}:netpipe", scenario.name), &env)?;
             rates.push(m["rate"].as_f64().unwrap_or(0.0));
             rss = rss.max(m["rss_kib"].as_u64().unwrap_or(0));
-            if let scenarios::Baseline::Side = scenario.baseline {
-                let m = child(&format!("{}:baseline", scenario.name), &env)?;
-                own_baseline.push(m["rate"].as_f64().unwrap_or(f64::MAX));
+            match scenario.baseline {
+                scenarios::Baseline::Side => {
+                    let m = child(&format!("{}:baseline", scenario.name), &env)?;
+                    own_baseline.push(m["rate"].as_f64().unwrap_or(f64::MAX));
+                }
+                scenarios::Baseline::Python => own_baseline.push(python::vendor_sample_rate()?),
+                scenarios::Baseline::Goal(_) => {}
             }
         }
         let pair_ratios: Vec<f64> = rates
@@ -150,15 +152,7 @@ fn main() -> anyhow::Result<()> {
         let netpipe = median(rates);
         let baseline = match scenario.baseline {
             scenarios::Baseline::Goal(rate) => rate,
-            scenarios::Baseline::Python => match python_rate {
-                Some(rate) => rate,
-                None => *python_rate.insert(median(
-                    (0..args.runs)
-                        .map(|_| python::vendor_sample_rate())
-                        .collect::<anyhow::Result<_>>()?,
-                )),
-            },
-            scenarios::Baseline::Side => median(own_baseline),
+            scenarios::Baseline::Python | scenarios::Baseline::Side => median(own_baseline),
         };
         let ratio = if pair_ratios.is_empty() {
             netpipe / baseline

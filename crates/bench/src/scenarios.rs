@@ -43,7 +43,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 9] = [
+pub const ALL: [Scenario; 10] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -51,6 +51,14 @@ pub const ALL: [Scenario; 9] = [
         baseline: Baseline::Goal(5e6),
         baseline_name: "",
         goal: 1.0,
+    },
+    Scenario {
+        name: "decode_blackhole",
+        title: "Aruba monitoring frames → events → blackhole (checked whole, keyed, timed; payloads stay encoded), 1 core",
+        unit: "msg/s",
+        baseline: Baseline::Python,
+        baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
+        goal: 100.0,
     },
     Scenario {
         name: "decode",
@@ -138,6 +146,9 @@ const REPLAY_ROWS: u64 = 3_000_000;
 pub fn run_side(spec: &str) -> anyhow::Result<f64> {
     match spec {
         "core:netpipe" => core(),
+        "decode_blackhole:netpipe" => decode(|event, _| {
+            std::hint::black_box(event);
+        }),
         "decode:netpipe" => decode(|event, buffer| json::write_event(event, buffer, false)),
         "decode_records:netpipe" => decode(|event, _| {
             std::hint::black_box(event.payload.record());
