@@ -132,7 +132,8 @@ impl<'p> Walker<'p> {
     pub fn new(plans: &'p Plans) -> Self {
         Walker {
             plans,
-            entries: Vec::with_capacity(256),
+            // Only messages out of order need it.
+            entries: Vec::new(),
             depth: 0,
         }
     }
