@@ -143,6 +143,8 @@ impl Summarizer {
                 Value::Message(nested, bytes) => {
                     let nested_plan = &plans.messages[nested];
                     match nested_plan.address {
+                        // Too deep for the walk, address or not.
+                        Some(_) if depth + 1 == MAX_DEPTH => return Err(Retry),
                         Some(kind) => {
                             address_scalar(nested_plan, kind, bytes).map_err(|_| Retry)?
                         }
