@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use crate::decode::{DecodeError, lossless_text};
-use crate::ordered::{Occurrence, Ordered, Retry, Value};
+use crate::ordered::{Ordered, Retry, Value};
 use crate::schema::{MessagePlan, Plans};
 use crate::walk::{MAX_DEPTH, Scalar, Visitor, Walker, address_scalar, packed_values};
 
@@ -122,17 +122,12 @@ impl Summarizer {
         }
         let mut size = plan.empty_size;
         let mut fields = Ordered::new(plan, bytes);
-        while let Some(Occurrence {
-            slot,
-            field,
-            first,
-            value,
-        }) = fields.next_field()?
-        {
-            if first {
+        while let Some(occurrence) = fields.next_field()? {
+            let field = occurrence.field;
+            if occurrence.first {
                 size = with_field(size, field.repeated);
             }
-            let value = match value {
+            let value = match occurrence.value {
                 Value::Scalar(value) => value,
                 Value::Packed(run) => {
                     size += packed_values(field, run)
@@ -157,7 +152,7 @@ impl Summarizer {
             };
             size += value_size(&value);
             if depth == 0 && !field.repeated {
-                self.capture(summary, slot, &value);
+                self.capture(summary, occurrence.slot, &value);
             }
         }
         Ok(size)
