@@ -70,10 +70,14 @@ impl Summarizer {
     /// Checks `payload` whole and sums it up.
     pub fn summarize(&self, plans: &Plans, payload: &[u8]) -> Result<Summary, DecodeError> {
         let mut summary = Summary::default();
-        if let Ok(size) = self.lean(plans, self.index, payload, 0, &mut summary) {
-            summary.size = size;
-            return Ok(summary);
+        match self.lean(plans, self.index, payload, 0, &mut summary) {
+            Ok(size) => Ok(Summary { size, ..summary }),
+            Err(Retry) => self.walked(plans, payload),
         }
+    }
+
+    /// The summary the general walk makes: any field order, and errors named.
+    fn walked(&self, plans: &Plans, payload: &[u8]) -> Result<Summary, DecodeError> {
         let mut visitor = SummaryVisitor::new(self);
         Walker::new(plans)
             .walk(self.index, payload, &mut visitor)
@@ -180,7 +184,7 @@ fn value_size(value: &Scalar<'_>) -> usize {
     }
 }
 
-/// The summary as a walk reports the payload: any field order, and errors named.
+/// Sums up a payload as the walk reports it.
 struct SummaryVisitor<'s> {
     summarizer: &'s Summarizer,
     summary: Summary,
@@ -248,19 +252,6 @@ mod tests {
     use crate::simulator::sample_frames;
     use crate::topic::Topic;
 
-    /// The summary the general walk makes, whatever the lean pass would do.
-    fn walked(
-        summarizer: &Summarizer,
-        plans: &Plans,
-        payload: &[u8],
-    ) -> Result<Summary, DecodeError> {
-        let mut visitor = SummaryVisitor::new(summarizer);
-        Walker::new(plans)
-            .walk(summarizer.index, payload, &mut visitor)
-            .map_err(|e| *e)?;
-        Ok(visitor.summary)
-    }
-
     #[test]
     fn the_lean_pass_sums_up_as_the_walk_does() {
         let decoder = Decoder::new();
@@ -273,18 +264,14 @@ mod tests {
                 let mut lean = Summary::default();
                 let size = summarizer.lean(plans, summarizer.index, &payload, 0, &mut lean);
                 lean.size = size.unwrap_or_else(|_| panic!("{topic}: the lean pass retried"));
-                assert_eq!(
-                    lean,
-                    walked(&summarizer, plans, &payload).unwrap(),
-                    "{topic}"
-                );
+                assert_eq!(lean, summarizer.walked(plans, &payload).unwrap(), "{topic}");
                 keys += usize::from(lean.key().is_some());
                 timestamps += usize::from(lean.timestamp.is_some());
                 // Cut short, the payload is an error that the walk names.
                 let cut = &payload[..payload.len() - 1];
                 assert_eq!(
                     summarizer.summarize(plans, cut),
-                    walked(&summarizer, plans, cut),
+                    summarizer.walked(plans, cut),
                     "{topic}"
                 );
                 assert!(summarizer.summarize(plans, cut).is_err(), "{topic}");

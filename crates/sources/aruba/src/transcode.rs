@@ -222,6 +222,23 @@ mod tests {
     use crate::decode::Decoder;
 
     #[test]
+    fn keys_of_any_length_append_with_or_without_a_comma() {
+        for name in ["ap", "a_name_just_under_the_w", &"long".repeat(10)] {
+            let key = JsonKey::new(name);
+            let mut out = b"{".to_vec();
+            key.write(&mut out, false);
+            out.extend_from_slice(b"1");
+            key.write(&mut out, true);
+            out.extend_from_slice(b"2}");
+            assert_eq!(out, format!("{{\"{name}\":1,\"{name}\":2}}").into_bytes());
+        }
+        assert!(matches!(
+            JsonKey::new(&"long".repeat(10)),
+            JsonKey::Long { .. }
+        ));
+    }
+
+    #[test]
     fn plain_text_is_what_a_byte_by_byte_check_finds() {
         let plain_bytes = |text: &[u8]| {
             text.iter()
