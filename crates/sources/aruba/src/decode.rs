@@ -110,7 +110,10 @@ impl Visitor for RecordBuilder {
     fn begin_message(&mut self, plan: &MessagePlan) {
         self.levels.push(Level {
             names: plan.names.clone(),
-            values: vec![Value::Null; plan.fields.len()],
+            // Filled in place: `vec![Value::Null; n]` would clone a value per field.
+            values: std::iter::repeat_with(|| Value::Null)
+                .take(plan.fields.len())
+                .collect(),
             slot: 0,
             list: None,
         });
@@ -134,7 +137,10 @@ impl Visitor for RecordBuilder {
             Scalar::Bool(b) => Value::Bool(b),
             Scalar::Int(i) => Value::Int(i),
             Scalar::Float(f) => Value::Float(f),
-            Scalar::String(bytes) => Value::String(Arc::from(&*String::from_utf8_lossy(bytes))),
+            Scalar::String(bytes) => Value::String(match std::str::from_utf8(bytes) {
+                Ok(text) => Arc::from(text),
+                Err(_) => Arc::from(&*String::from_utf8_lossy(bytes)),
+            }),
             Scalar::Text(bytes) => Value::String(Arc::from(&*lossless_text(bytes))),
             Scalar::Bytes(bytes) => Value::Bytes(self.frame.slice_ref(bytes)),
             Scalar::Enum(name) => Value::String(name.clone()),
