@@ -146,11 +146,13 @@ const REPLAY_ROWS: u64 = 3_000_000;
 pub fn run_side(spec: &str) -> anyhow::Result<f64> {
     match spec {
         "core:netpipe" => core(),
-        "decode_blackhole:netpipe" => decode(|event, _| {
+        "decode_blackhole:netpipe" => decode(100_000, |event, _| {
             std::hint::black_box(event);
         }),
-        "decode:netpipe" => decode(|event, buffer| json::write_event(event, buffer, false)),
-        "decode_records:netpipe" => decode(|event, _| {
+        "decode:netpipe" => decode(50_000, |event, buffer| {
+            json::write_event(event, buffer, false)
+        }),
+        "decode_records:netpipe" => decode(25_000, |event, _| {
             std::hint::black_box(event.payload.record());
         }),
         "websocket:netpipe" => websocket_netpipe(),
@@ -218,10 +220,11 @@ fn core() -> anyhow::Result<f64> {
     Ok(n as f64 / run_pipeline(&yaml, "sink", n, 1)?.as_secs_f64())
 }
 
-/// Frames of one connection become events (checked, keyed, timed), then
-/// `consume` reads each, as a sink would.
-fn decode(consume: impl Fn(&Event, &mut Vec<u8>)) -> anyhow::Result<f64> {
-    let n = 20_000u64;
+/// `n` frames of one connection become events (checked, keyed, timed), then
+/// `consume` reads each, as a sink would. `n` makes about two seconds of
+/// work, so that a run sees the machine's drift over about as long as the
+/// Python run it is paired with (2,000 messages, about five seconds).
+fn decode(n: u64, consume: impl Fn(&Event, &mut Vec<u8>)) -> anyhow::Result<f64> {
     let frames = sample_frames(Topic::Monitoring, 64);
     let mut builder = EventBuilder::new(
         Arc::new(Decoder::new()),
