@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::transcode::JsonKey;
 use netpipe_core::FieldNames;
 use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
+
+use crate::transcode::JsonKey;
 
 /// The compiled `proto/aruba/*.proto`.
 pub fn descriptor_pool() -> DescriptorPool {

@@ -43,26 +43,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A varint of three bytes or more: unrolled when ten bytes (the most
-    /// a varint has) are left, so that no byte needs a bounds check.
+    /// A varint of three bytes or more.
     fn long_varint(&mut self) -> Result<u64, Malformed> {
-        let buf = self.buf;
-        let len = buf.len().min(10);
         let mut value = 0u64;
-        if let Some(bytes) = buf.first_chunk::<10>() {
-            for (i, &byte) in bytes.iter().enumerate() {
-                value |= u64::from(byte & 0x7f) << (7 * i);
-                if byte < 0x80 {
-                    self.buf = &buf[i + 1..];
-                    return Ok(value);
-                }
-            }
-            return Err(Malformed);
-        }
-        for (i, &byte) in buf[..len].iter().enumerate() {
+        for (i, &byte) in self.buf.iter().take(10).enumerate() {
             value |= u64::from(byte & 0x7f) << (7 * i);
             if byte < 0x80 {
-                self.buf = &buf[i + 1..];
+                self.buf = &self.buf[i + 1..];
                 return Ok(value);
             }
         }
