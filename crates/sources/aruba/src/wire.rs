@@ -117,7 +117,7 @@ mod tests {
         for value in values {
             let mut encoded = Vec::new();
             prost::encoding::encode_varint(value, &mut encoded);
-            // Alone (the short-buffer path) and with a tail (the unrolled one).
+            // Alone, and with bytes after it that it must not take.
             for tail in [&[][..], &[0x7f; 12]] {
                 let bytes = [&encoded[..], tail].concat();
                 let mut r = Reader::new(&bytes);
