@@ -11,10 +11,9 @@ use netpipe_core::value::field_names;
 use netpipe_core::{Codec, Event, FieldNames, Payload, Record, Timestamp, Value};
 
 use crate::decode::{DecodeError, Decoder, Envelope};
+use crate::generated::write_json;
 use crate::summary::{KEY_FIELDS, Summarizer};
 use crate::topic::Topic;
-use crate::transcode::JsonWriter;
-use crate::walk::Walker;
 
 /// Monitoring fields that are not lists of elements.
 const NOT_ELEMENTS: [&str; 3] = ["customer_id", "data_elements", "timestamp"];
@@ -53,9 +52,7 @@ impl Codec for TopicCodec {
     }
 
     fn write_json(&self, bytes: &Bytes, out: &mut Vec<u8>) {
-        Walker::new(self.decoder.plans())
-            .walk(self.plan, bytes, &mut JsonWriter::new(out))
-            .expect(CHECKED);
+        write_json(self.decoder.plans(), self.plan, bytes, out).expect(CHECKED);
     }
 }
 
@@ -274,9 +271,7 @@ mod tests {
         // The ordered walk gives up on the moved payload part-way: JSON and
         // the arrival summary start over and come out as for the original.
         let (mut transcoded, mut expected) = (Vec::new(), Vec::new());
-        Walker::new(decoder.plans())
-            .walk(plan, &moved, &mut JsonWriter::new(&mut transcoded))
-            .unwrap();
+        write_json(decoder.plans(), plan, &moved, &mut transcoded).unwrap();
         json::write_payload(&Payload::from(record), &mut expected);
         assert_eq!(transcoded, expected);
         let summarizer = Summarizer::new(decoder.plans(), plan);

@@ -10,21 +10,14 @@ use std::sync::Arc;
 use netpipe_core::FieldNames;
 use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
+pub use crate::rules::{AddressKind, BytesAs};
+use crate::rules::{address_of, bytes_as};
 use crate::transcode::JsonKey;
 
 /// The compiled `proto/aruba/*.proto`.
 pub fn descriptor_pool() -> DescriptorPool {
     let bytes = include_bytes!(concat!(env!("OUT_DIR"), "/aruba_descriptors.bin"));
     DescriptorPool::decode(bytes.as_slice()).expect("descriptors compiled by build.rs")
-}
-
-/// How a `bytes` field becomes a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BytesAs {
-    /// Network names (ESSIDs) and URL prefixes: UTF-8 text, with invalid
-    /// bytes escaped as `\xNN` (and `\` as `\\`) so nothing is lost.
-    Text,
-    Bytes,
 }
 
 #[derive(Debug, Clone)]
@@ -113,16 +106,6 @@ pub struct FieldPlan {
     pub wire: u8,
 }
 
-/// Messages that stand for one address and render as one string.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AddressKind {
-    /// `{addr: bytes}`: `aa:bb:cc:dd:ee:ff`.
-    Mac,
-    /// `{af: enum, addr: bytes}`: dotted quad or RFC 5952 IPv6, by the
-    /// family's name (the files number families differently).
-    Ip,
-}
-
 /// What a field key (number and wire type) means in a message, looked up
 /// by the key itself: the ordered walk's one step from key to field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,26 +143,6 @@ pub struct MessagePlan {
 pub struct Plans {
     pub messages: Vec<MessagePlan>,
     by_name: HashMap<String, usize>,
-}
-
-fn bytes_as(field: &FieldDescriptor) -> BytesAs {
-    match field.name() {
-        "essid" | "network" | "dest_url_prefix" => BytesAs::Text,
-        _ => BytesAs::Bytes,
-    }
-}
-
-fn address_of(message: &MessageDescriptor) -> Option<AddressKind> {
-    let names: Vec<String> = message.fields().map(|f| f.name().to_string()).collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let addr_is_bytes = message
-        .get_field_by_name("addr")
-        .is_some_and(|f| matches!(f.kind(), Kind::Bytes));
-    match (addr_is_bytes, names.as_slice()) {
-        (true, ["addr"]) => Some(AddressKind::Mac),
-        (true, ["af", "addr"]) => Some(AddressKind::Ip),
-        _ => None,
-    }
 }
 
 fn key_plans(slots: &[Option<u16>], fields: &[FieldPlan]) -> Vec<KeyPlan> {

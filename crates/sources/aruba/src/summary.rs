@@ -3,18 +3,19 @@
 //! have. Gathered in one pass over the whole payload, which also checks it,
 //! so that the walks sinks make later cannot fail.
 //!
-//! The pass is lean: it follows the wire and the key table, reports nothing
-//! and builds nothing. A payload it cannot take as it reads (fields out of
+//! The pass is a generated reader ([`crate::generated`]) that builds
+//! nothing. A payload it cannot take as it reads (fields out of
 //! declaration order, or malformed) is summarized by a [`Walker`] instead,
-//! which takes any order and names any error. Both count sizes and pick
-//! keys with the same functions, and a test holds them together.
+//! which takes any order and names any error. Both hand their values to
+//! the same [`Summing`], and a test holds them together.
 
 use std::sync::Arc;
 
 use crate::decode::{DecodeError, lossless_text};
-use crate::ordered::{Ordered, Retry, Value};
+use crate::generated::{self, Handler};
+use crate::ordered::Retry;
 use crate::schema::{MessagePlan, Plans};
-use crate::walk::{MAX_DEPTH, Scalar, Visitor, Walker, address_scalar, packed_values};
+use crate::walk::{Scalar, Visitor, Walker};
 
 /// Fields that identify a device or client, in order of preference.
 pub(crate) const KEY_FIELDS: [&str; 8] = [
@@ -69,20 +70,20 @@ impl Summarizer {
 
     /// Checks `payload` whole and sums it up.
     pub fn summarize(&self, plans: &Plans, payload: &[u8]) -> Result<Summary, DecodeError> {
-        let mut summary = Summary::default();
-        match self.lean(plans, self.index, payload, 0, &mut summary) {
-            Ok(size) => Ok(Summary { size, ..summary }),
+        let mut summing = Summing::new(self, plans);
+        match generated::read(plans, self.index, payload, &mut summing) {
+            Ok(()) => Ok(summing.summary),
             Err(Retry) => self.walked(plans, payload),
         }
     }
 
     /// The summary the general walk makes: any field order, and errors named.
     fn walked(&self, plans: &Plans, payload: &[u8]) -> Result<Summary, DecodeError> {
-        let mut visitor = SummaryVisitor::new(self);
+        let mut summing = Summing::new(self, plans);
         Walker::new(plans)
-            .walk(self.index, payload, &mut visitor)
+            .walk(self.index, payload, &mut summing)
             .map_err(|e| *e)?;
-        Ok(visitor.summary)
+        Ok(summing.summary)
     }
 
     /// Notes a top-level value that is the payload's timestamp or a key.
@@ -110,57 +111,6 @@ impl Summarizer {
             summary.key = Some((rank, key));
         }
     }
-
-    /// The size of one message's record, checking it; fields in declaration order only.
-    fn lean(
-        &self,
-        plans: &Plans,
-        index: usize,
-        bytes: &[u8],
-        depth: usize,
-        summary: &mut Summary,
-    ) -> Result<usize, Retry> {
-        let plan = &plans.messages[index];
-        if depth == MAX_DEPTH {
-            return Err(Retry);
-        }
-        let mut size = plan.empty_size;
-        let mut fields = Ordered::new(plan, bytes);
-        while let Some(occurrence) = fields.next_field()? {
-            let field = occurrence.field;
-            if occurrence.first {
-                size = with_field(size, field.repeated);
-            }
-            let value = match occurrence.value {
-                Value::Scalar(value) => value,
-                Value::Packed(run) => {
-                    size += packed_values(field, run)
-                        .map(|v| value_size(&v))
-                        .sum::<usize>();
-                    continue;
-                }
-                Value::Message(nested, bytes) => {
-                    let nested_plan = &plans.messages[nested];
-                    match nested_plan.address {
-                        // Too deep for the walk, address or not.
-                        Some(_) if depth + 1 == MAX_DEPTH => return Err(Retry),
-                        Some(kind) => {
-                            address_scalar(nested_plan, kind, bytes).map_err(|_| Retry)?
-                        }
-                        None => {
-                            size += self.lean(plans, nested, bytes, depth + 1, summary)?;
-                            continue;
-                        }
-                    }
-                }
-            };
-            size += value_size(&value);
-            if depth == 0 && !field.repeated {
-                self.capture(summary, occurrence.slot, &value);
-            }
-        }
-        Ok(size)
-    }
 }
 
 /// A record's size once a field is present: its value replaces the null
@@ -184,29 +134,75 @@ fn value_size(value: &Scalar<'_>) -> usize {
     }
 }
 
-/// Sums up a payload as the walk reports it.
-struct SummaryVisitor<'s> {
+/// Sums up a payload as a generated reader or the walk reports it.
+struct Summing<'s> {
     summarizer: &'s Summarizer,
+    plans: &'s Plans,
     summary: Summary,
+    /// How deep the current message is: 1 for the payload's own fields.
     depth: usize,
-    /// Inside a list of the top-level message.
+    /// Walk only: inside a list of the top-level message.
     in_list: bool,
+    /// Walk only: the field being reported.
     slot: usize,
 }
 
-impl<'s> SummaryVisitor<'s> {
-    fn new(summarizer: &'s Summarizer) -> Self {
-        SummaryVisitor {
+impl<'s> Summing<'s> {
+    fn new(summarizer: &'s Summarizer, plans: &'s Plans) -> Self {
+        Summing {
             summarizer,
+            plans,
             summary: Summary::default(),
             depth: 0,
             in_list: false,
             slot: 0,
         }
     }
+
+    /// Counts a value of field `slot`, and notes it when it is a top-level
+    /// timestamp or key (never a list's element).
+    #[inline(always)]
+    fn value(&mut self, slot: usize, in_list: bool, value: &Scalar<'_>) {
+        self.summary.size += value_size(value);
+        if self.depth == 1 && !in_list {
+            self.summarizer.capture(&mut self.summary, slot, value);
+        }
+    }
 }
 
-impl Visitor for SummaryVisitor<'_> {
+impl Handler for Summing<'_> {
+    #[inline(always)]
+    fn begin(&mut self, index: usize) {
+        self.depth += 1;
+        self.summary.size += self.plans.messages[index].empty_size;
+    }
+
+    #[inline(always)]
+    fn open(&mut self, _: bool, _: bool, _: &'static [u8], repeated: bool) {
+        self.summary.size = with_field(self.summary.size, repeated);
+    }
+
+    #[inline(always)]
+    fn next(&mut self) {}
+
+    #[inline(always)]
+    fn end(&mut self, _: bool) {
+        self.depth -= 1;
+    }
+
+    #[inline(always)]
+    fn scalar(&mut self, slot: usize, repeated: bool, value: Scalar<'_>) {
+        self.value(slot, repeated, &value);
+    }
+
+    #[inline(always)]
+    fn enum_name(&mut self, slot: usize, repeated: bool, quoted: &'static [u8]) {
+        let name = &quoted[1..quoted.len() - 1];
+        self.value(slot, repeated, &Scalar::String(name));
+    }
+}
+
+impl Visitor for Summing<'_> {
     fn begin_message(&mut self, plan: &MessagePlan) {
         self.depth += 1;
         self.summary.size += plan.empty_size;
@@ -229,11 +225,7 @@ impl Visitor for SummaryVisitor<'_> {
     }
 
     fn scalar(&mut self, value: Scalar<'_>) {
-        self.summary.size += value_size(&value);
-        if self.depth == 1 && !self.in_list {
-            self.summarizer
-                .capture(&mut self.summary, self.slot, &value);
-        }
+        self.value(self.slot, self.in_list, &value);
     }
 
     fn end_message(&mut self, _: &MessagePlan) {
@@ -241,7 +233,7 @@ impl Visitor for SummaryVisitor<'_> {
     }
 
     fn restart(&mut self) {
-        *self = SummaryVisitor::new(self.summarizer);
+        *self = Summing::new(self.summarizer, self.plans);
     }
 }
 
@@ -253,7 +245,7 @@ mod tests {
     use crate::topic::Topic;
 
     #[test]
-    fn the_lean_pass_sums_up_as_the_walk_does() {
+    fn the_generated_pass_sums_up_as_the_walk_does() {
         let decoder = Decoder::new();
         let plans = decoder.plans();
         let (mut keys, mut timestamps) = (0, 0);
@@ -261,12 +253,17 @@ mod tests {
             let summarizer = Summarizer::new(plans, decoder.topic_plan(topic));
             for frame in sample_frames(topic, 4) {
                 let payload = decoder.decode_envelope(&frame, topic).unwrap().data;
-                let mut lean = Summary::default();
-                let size = summarizer.lean(plans, summarizer.index, &payload, 0, &mut lean);
-                lean.size = size.unwrap_or_else(|_| panic!("{topic}: the lean pass retried"));
-                assert_eq!(lean, summarizer.walked(plans, &payload).unwrap(), "{topic}");
-                keys += usize::from(lean.key().is_some());
-                timestamps += usize::from(lean.timestamp.is_some());
+                let mut summing = Summing::new(&summarizer, plans);
+                generated::read(plans, summarizer.index, &payload, &mut summing)
+                    .unwrap_or_else(|_| panic!("{topic}: the generated reader gave up"));
+                let generated = summing.summary;
+                assert_eq!(
+                    generated,
+                    summarizer.walked(plans, &payload).unwrap(),
+                    "{topic}"
+                );
+                keys += usize::from(generated.key().is_some());
+                timestamps += usize::from(generated.timestamp.is_some());
                 // Cut short, the payload is an error that the walk names.
                 let cut = &payload[..payload.len() - 1];
                 assert_eq!(

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::decode::lossless_text;
+use crate::generated::Handler;
 use crate::schema::MessagePlan;
 use crate::walk::{Scalar, Visitor};
 
@@ -95,17 +96,58 @@ impl<'o> JsonWriter<'o> {
             self.out.push(b',');
         }
     }
+}
 
-    fn quoted(&mut self, text: &[u8]) {
-        self.out.push(b'"');
-        self.out.extend_from_slice(text);
-        self.out.push(b'"');
-    }
+/// As serde_json writes it for records: shortest round-trip digits, null
+/// when not finite.
+fn write_float(out: &mut Vec<u8>, value: f64) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, &value);
+}
 
-    /// A JSON string, escaped as serde_json escapes it for records.
-    fn escaped(&mut self, text: &str) {
-        // Writing a string into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *self.out, text);
+/// Text with no escapes: enum names, and plain text.
+#[inline(always)]
+fn write_quoted(out: &mut Vec<u8>, text: &[u8]) {
+    out.push(b'"');
+    out.extend_from_slice(text);
+    out.push(b'"');
+}
+
+/// A JSON string, escaped as serde_json escapes it for records.
+fn write_escaped(out: &mut Vec<u8>, text: &str) {
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.push(b'"');
+    let start = out.len();
+    let len = base64::encoded_len(bytes.len(), true).expect("a frame-sized length");
+    out.resize(start + len, 0);
+    let _ = BASE64.encode_slice(bytes, &mut out[start..]);
+    out.push(b'"');
+}
+
+/// A value as JSON, for the walk's writer and the generated readers alike.
+#[inline(always)]
+fn write_scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
+    match value {
+        Scalar::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        Scalar::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
+        Scalar::Float(f) => write_float(out, f),
+        Scalar::String(bytes) if plain(bytes) => write_quoted(out, bytes),
+        Scalar::String(bytes) => write_escaped(out, &String::from_utf8_lossy(bytes)),
+        // A `bytes` field that holds a name, losslessly.
+        Scalar::Text(bytes) if plain(bytes) => write_quoted(out, bytes),
+        Scalar::Text(bytes) => write_escaped(out, &lossless_text(bytes)),
+        Scalar::Bytes(bytes) => write_base64(out, bytes),
+        Scalar::Enum(name) => write_quoted(out, name.as_bytes()),
+        Scalar::UnknownEnum(n) => write_quoted(out, itoa::Buffer::new().format(n).as_bytes()),
+        // Addresses are hex digits, dots and colons: nothing to escape.
+        Scalar::Address(address) => {
+            out.push(b'"');
+            address.write(out);
+            out.push(b'"');
+        }
     }
 }
 
@@ -165,37 +207,7 @@ impl Visitor for JsonWriter<'_> {
     #[inline(always)]
     fn scalar(&mut self, value: Scalar<'_>) {
         self.separate();
-        match value {
-            Scalar::Bool(b) => self
-                .out
-                .extend_from_slice(if b { b"true" } else { b"false" }),
-            Scalar::Int(i) => self
-                .out
-                .extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
-            // serde_json, as for records: shortest round-trip digits, null when not finite.
-            Scalar::Float(f) => drop(serde_json::to_writer(&mut *self.out, &f)),
-            // Most text is plain ASCII, copied as it is.
-            Scalar::String(bytes) | Scalar::Text(bytes) if plain(bytes) => self.quoted(bytes),
-            Scalar::String(bytes) => self.escaped(&String::from_utf8_lossy(bytes)),
-            Scalar::Text(bytes) => self.escaped(&lossless_text(bytes)),
-            Scalar::Bytes(bytes) => {
-                self.out.push(b'"');
-                let start = self.out.len();
-                let len = base64::encoded_len(bytes.len(), true).expect("a frame-sized length");
-                self.out.resize(start + len, 0);
-                let _ = BASE64.encode_slice(bytes, &mut self.out[start..]);
-                self.out.push(b'"');
-            }
-            // Enum names are identifiers: nothing to escape.
-            Scalar::Enum(name) => self.quoted(name.as_bytes()),
-            Scalar::UnknownEnum(n) => self.quoted(itoa::Buffer::new().format(n).as_bytes()),
-            // Addresses are hex digits, dots and colons: nothing to escape.
-            Scalar::Address(address) => {
-                self.out.push(b'"');
-                address.write(self.out);
-                self.out.push(b'"');
-            }
-        }
+        write_scalar(self.out, value);
         self.comma = true;
     }
 
@@ -211,6 +223,52 @@ impl Visitor for JsonWriter<'_> {
     }
 }
 
+/// The generated readers' JSON: the same text as the walk's, with the
+/// separators placed by the reader, which knows where fields and lists end.
+impl Handler for JsonWriter<'_> {
+    #[inline(always)]
+    fn begin(&mut self, _: usize) {
+        self.out.push(b'{');
+    }
+
+    #[inline(always)]
+    fn open(&mut self, after: bool, close_list: bool, key: &'static [u8], repeated: bool) {
+        if close_list {
+            self.out.push(b']');
+        }
+        if after {
+            self.out.push(b',');
+        }
+        self.out.extend_from_slice(key);
+        if repeated {
+            self.out.push(b'[');
+        }
+    }
+
+    #[inline(always)]
+    fn next(&mut self) {
+        self.out.push(b',');
+    }
+
+    #[inline(always)]
+    fn end(&mut self, close_list: bool) {
+        if close_list {
+            self.out.push(b']');
+        }
+        self.out.push(b'}');
+    }
+
+    #[inline(always)]
+    fn scalar(&mut self, _: usize, _: bool, value: Scalar<'_>) {
+        write_scalar(self.out, value);
+    }
+
+    #[inline(always)]
+    fn enum_name(&mut self, _: usize, _: bool, quoted: &'static [u8]) {
+        self.out.extend_from_slice(quoted);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -220,6 +278,7 @@ mod tests {
 
     use super::*;
     use crate::decode::Decoder;
+    use crate::generated;
 
     #[test]
     fn keys_of_any_length_append_with_or_without_a_comma() {
@@ -276,7 +335,7 @@ mod tests {
     }
 
     #[test]
-    fn transcoded_json_equals_the_records_json_for_awkward_values_of_every_message() {
+    fn walked_and_generated_json_equal_the_records_json_for_awkward_values_of_every_message() {
         let decoder = Decoder::new();
         let pool = descriptor_pool();
         for (index, plan) in decoder.plans().messages.iter().enumerate() {
@@ -296,19 +355,25 @@ mod tests {
                 message.set_field(&field, value);
             }
             let bytes = Bytes::from(message.encode_to_vec());
-            let mut transcoded = Vec::new();
-            Walker::new(decoder.plans())
-                .walk(index, &bytes, &mut JsonWriter::new(&mut transcoded))
-                .unwrap();
             let record = decoder.decode_message(index, &bytes, &bytes).unwrap();
             let mut serialized = Vec::new();
             json::write_payload(&Payload::from(record), &mut serialized);
-            assert_eq!(
-                String::from_utf8(transcoded).unwrap(),
-                String::from_utf8(serialized).unwrap(),
-                "{}",
-                plan.full_name
-            );
+            let serialized = String::from_utf8(serialized).unwrap();
+            let (mut walked, mut generated) = (Vec::new(), Vec::new());
+            Walker::new(decoder.plans())
+                .walk(index, &bytes, &mut JsonWriter::new(&mut walked))
+                .unwrap();
+            generated::read(
+                decoder.plans(),
+                index,
+                &bytes,
+                &mut JsonWriter::new(&mut generated),
+            )
+            .unwrap_or_else(|_| panic!("{}: the generated reader gave up", plan.full_name));
+            for transcoded in [walked, generated] {
+                let transcoded = String::from_utf8(transcoded).unwrap();
+                assert_eq!(transcoded, serialized, "{}", plan.full_name);
+            }
         }
     }
 }

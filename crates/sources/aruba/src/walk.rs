@@ -84,22 +84,53 @@ impl Entry {
 #[inline]
 pub(crate) fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
     match kind {
-        FieldKind::Int32 => Scalar::Int(i64::from(bits as i32)),
-        FieldKind::UInt32 | FieldKind::Fixed32 => Scalar::Int(i64::from(bits as u32)),
-        FieldKind::SFixed32 => Scalar::Int(i64::from(bits as u32 as i32)),
-        FieldKind::SInt32 | FieldKind::SInt64 => {
-            Scalar::Int(((bits >> 1) as i64) ^ -((bits & 1) as i64))
-        }
+        FieldKind::Int32 => Scalar::Int(int32(bits)),
+        FieldKind::UInt32 | FieldKind::Fixed32 => Scalar::Int(uint32(bits)),
+        FieldKind::SFixed32 => Scalar::Int(sfixed32(bits)),
+        FieldKind::SInt32 | FieldKind::SInt64 => Scalar::Int(zigzag(bits)),
         FieldKind::Bool => Scalar::Bool(bits != 0),
         FieldKind::Enum(names) => match names.get(bits as i32) {
             Some(name) => Scalar::Enum(name),
             None => Scalar::UnknownEnum(bits as i32),
         },
-        FieldKind::Double => Scalar::Float(f64::from_bits(bits)),
-        FieldKind::Float => Scalar::Float(f64::from(f32::from_bits(bits as u32))),
+        FieldKind::Double => Scalar::Float(double(bits)),
+        FieldKind::Float => Scalar::Float(float(bits)),
         // Int64, UInt64, Fixed64, SFixed64: 64-bit integers stay numbers.
         _ => Scalar::Int(bits as i64),
     }
+}
+
+// A wire value as its protobuf type reads it (the generated JSON writers
+// call these too).
+
+#[inline(always)]
+pub(crate) fn int32(bits: u64) -> i64 {
+    i64::from(bits as i32)
+}
+
+#[inline(always)]
+pub(crate) fn uint32(bits: u64) -> i64 {
+    i64::from(bits as u32)
+}
+
+#[inline(always)]
+pub(crate) fn sfixed32(bits: u64) -> i64 {
+    i64::from(bits as u32 as i32)
+}
+
+#[inline(always)]
+pub(crate) fn zigzag(bits: u64) -> i64 {
+    ((bits >> 1) as i64) ^ -((bits & 1) as i64)
+}
+
+#[inline(always)]
+pub(crate) fn double(bits: u64) -> f64 {
+    f64::from_bits(bits)
+}
+
+#[inline(always)]
+pub(crate) fn float(bits: u64) -> f64 {
+    f64::from(f32::from_bits(bits as u32))
 }
 
 /// Why a walk stopped early.

@@ -1,0 +1,228 @@
+//! Generates one reader per message type: a `match` from each field key to
+//! the code that reads that field's value, typed, and hands it to a
+//! handler (`src/generated.rs` says what handlers do), so a message costs
+//! its values and little else. This file only decides what to call.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use prost_reflect::{
+    Cardinality, DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor,
+};
+
+use crate::rules::{AddressKind, BytesAs, address_of, bytes_as};
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const LEN: u32 = 2;
+const FIXED32: u32 = 5;
+
+/// Names of generated enums, by full name: `e0`, `e1`, ...
+type Enums = BTreeMap<String, (usize, EnumDescriptor)>;
+
+/// The Rust source of every message's reader, numbered in the pool's
+/// message order (the order of the run-time plans).
+pub fn generate(pool: &DescriptorPool) -> String {
+    let messages: Vec<_> = pool.all_messages().collect();
+    let index: BTreeMap<String, usize> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.full_name().to_string(), i))
+        .collect();
+    let mut enums = Enums::new();
+    let mut code = String::new();
+    let readers: Vec<usize> = (0..messages.len())
+        .filter(|&i| address_of(&messages[i]).is_none())
+        .collect();
+    for &i in &readers {
+        message_reader(&mut code, i, &messages[i], &index, &mut enums);
+    }
+    for (name, (n, descriptor)) in &enums {
+        enum_names(&mut code, name, *n, descriptor);
+    }
+    code.push_str("/// Reads a message of plan `index` into `h`.\nfn message<H: Handler>(index: usize, bytes: &[u8], h: &mut H, plans: &Plans, depth: usize) -> Result<(), Retry> {\n    match index {\n");
+    for i in readers {
+        writeln!(code, "        {i} => m{i}(bytes, h, plans, depth),").unwrap();
+    }
+    code.push_str("        // Address messages are read where they are fields.\n        _ => Err(Retry),\n    }\n}\n\n/// The messages by plan index, to check that plans and readers agree.\n#[cfg(test)]\nconst MESSAGE_NAMES: &[&str] = &[\n");
+    for message in &messages {
+        writeln!(code, "    {:?},", message.full_name()).unwrap();
+    }
+    code.push_str("];\n");
+    code
+}
+
+/// `m{i}`: reads message `i`'s fields in declaration order.
+fn message_reader(
+    code: &mut String,
+    i: usize,
+    message: &MessageDescriptor,
+    index: &BTreeMap<String, usize>,
+    enums: &mut Enums,
+) {
+    let fields: Vec<_> = message.fields().collect();
+    // Only messages that hold others read the plans (to pass them on).
+    let holds_messages = fields.iter().any(|f| matches!(f.kind(), Kind::Message(_)));
+    writeln!(
+        code,
+        "/// `{name}`.\nfn m{i}<H: Handler>(bytes: &[u8], h: &mut H, {plans}: &Plans, depth: usize) -> Result<(), Retry> {{\n    if depth == MAX_DEPTH {{\n        return Err(Retry);\n    }}\n    let mut r = Reader::new(bytes);\n    let {mutable}fields = Fields::begin(h, {i});\n    while !r.is_empty() {{\n        match r.varint()? {{",
+        name = message.full_name(),
+        plans = if holds_messages { "plans" } else { "_plans" },
+        mutable = if fields.is_empty() { "" } else { "mut " },
+    )
+    .unwrap();
+    for (slot, field) in fields.iter().enumerate() {
+        field_arms(code, field, slot, index, enums);
+    }
+    code.push_str(
+        "            key => r.skip((key & 7) as u8)?,\n        }\n    }\n    fields.end(h);\n    Ok(())\n}\n\n",
+    );
+}
+
+/// The arms of one field: its values, its packed runs, and its other wire
+/// types (which the general walk names as errors).
+fn field_arms(
+    code: &mut String,
+    field: &FieldDescriptor,
+    slot: usize,
+    index: &BTreeMap<String, usize>,
+    enums: &mut Enums,
+) {
+    let name = field.name();
+    assert!(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "field name {name:?} would need escaping in JSON"
+    );
+    let repeated = field.cardinality() == Cardinality::Repeated;
+    let number = field.number();
+    let at = format!("{slot}, {repeated}");
+    let key = format!("b\"\\\"{name}\\\":\"");
+    let (wire, value) = value_code(field, index, enums);
+    let handle = |read: &str| value.replace("VALUE", read).replace("AT", &at);
+    writeln!(
+        code,
+        "            {number} => {{\n                fields.open(h, {at}, {key})?;\n                {handle};\n            }}",
+        number = number << 3 | wire,
+        handle = handle(read_code(wire, "r")),
+    )
+    .unwrap();
+    let mut valid = vec![wire];
+    if repeated && wire != LEN {
+        valid.push(LEN);
+        writeln!(
+            code,
+            "            {number} => fields.packed(h, {at}, {key}, r.bytes()?, |p, h| {{\n                {handle};\n                Ok(())\n            }})?,",
+            number = number << 3 | LEN,
+            handle = handle(read_code(wire, "p")),
+        )
+        .unwrap();
+    }
+    let wrong: Vec<u32> = (0..8).filter(|w| !valid.contains(w)).collect();
+    let runs: Vec<String> = wrong
+        .chunk_by(|a, b| a + 1 == *b)
+        .map(|run| {
+            let (first, last) = (number << 3 | run[0], number << 3 | run[run.len() - 1]);
+            match first == last {
+                true => first.to_string(),
+                false => format!("{first}..={last}"),
+            }
+        })
+        .collect();
+    writeln!(
+        code,
+        "            {} => return Err(Retry),",
+        runs.join(" | ")
+    )
+    .unwrap();
+}
+
+/// How a value of wire type `wire` is read from reader `r`.
+fn read_code(wire: u32, r: &str) -> &'static str {
+    match (wire, r) {
+        (VARINT, "r") => "r.varint()?",
+        (FIXED64, "r") => "r.fixed64()?",
+        (FIXED32, "r") => "u64::from(r.fixed32()?)",
+        (LEN, "r") => "r.bytes()?",
+        (VARINT, _) => "p.varint()?",
+        (FIXED64, _) => "p.fixed64()?",
+        (FIXED32, _) => "u64::from(p.fixed32()?)",
+        _ => unreachable!("packed runs hold no length-delimited values"),
+    }
+}
+
+/// A field's wire type, and how its value is handled: `VALUE` stands for
+/// the read, `AT` for the field's slot and repetition.
+fn value_code(
+    field: &FieldDescriptor,
+    index: &BTreeMap<String, usize>,
+    enums: &mut Enums,
+) -> (u32, String) {
+    // Conversions are named by their module's path: a proto need not use them all.
+    let scalar = |wire, value: &str| (wire, format!("h.scalar(AT, Scalar::{value})"));
+    match field.kind() {
+        Kind::Int32 => scalar(VARINT, "Int(walk::int32(VALUE))"),
+        Kind::Uint32 => scalar(VARINT, "Int(walk::uint32(VALUE))"),
+        Kind::Sint32 | Kind::Sint64 => scalar(VARINT, "Int(walk::zigzag(VALUE))"),
+        Kind::Int64 | Kind::Uint64 => scalar(VARINT, "Int(VALUE as i64)"),
+        Kind::Bool => scalar(VARINT, "Bool(VALUE != 0)"),
+        Kind::Fixed32 => scalar(FIXED32, "Int(walk::uint32(VALUE))"),
+        Kind::Sfixed32 => scalar(FIXED32, "Int(walk::sfixed32(VALUE))"),
+        Kind::Float => scalar(FIXED32, "Float(walk::float(VALUE))"),
+        Kind::Fixed64 | Kind::Sfixed64 => scalar(FIXED64, "Int(VALUE as i64)"),
+        Kind::Double => scalar(FIXED64, "Float(walk::double(VALUE))"),
+        Kind::String => scalar(LEN, "String(VALUE)"),
+        Kind::Bytes => match bytes_as(field) {
+            BytesAs::Text => scalar(LEN, "Text(VALUE)"),
+            BytesAs::Bytes => scalar(LEN, "Bytes(VALUE)"),
+        },
+        Kind::Enum(descriptor) => {
+            let count = enums.len();
+            let (n, _) = enums
+                .entry(descriptor.full_name().to_string())
+                .or_insert((count, descriptor.clone()));
+            (VARINT, format!("handle_enum(h, AT, VALUE, e{n})"))
+        }
+        Kind::Message(message) => {
+            let i = index[message.full_name()];
+            match address_of(&message) {
+                Some(kind) => {
+                    let kind = match kind {
+                        AddressKind::Mac => "Mac",
+                        AddressKind::Ip => "Ip",
+                    };
+                    (
+                        LEN,
+                        format!(
+                            "h.scalar(AT, address(&plans.messages[{i}], AddressKind::{kind}, VALUE, depth)?)"
+                        ),
+                    )
+                }
+                None => (LEN, format!("m{i}(VALUE, h, plans, depth + 1)?")),
+            }
+        }
+    }
+}
+
+/// `e{n}`: an enum's value names by number, quoted for JSON; the first
+/// name of a number counts, as in the plans.
+fn enum_names(code: &mut String, name: &str, n: usize, descriptor: &EnumDescriptor) {
+    writeln!(
+        code,
+        "/// `{name}`.\nfn e{n}(number: i32) -> Option<&'static [u8]> {{\n    Some(match number {{"
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    for value in descriptor.values() {
+        if seen.contains(&value.number()) {
+            continue;
+        }
+        seen.push(value.number());
+        let name = value.name();
+        assert!(
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "enum value {name:?} would need escaping in JSON"
+        );
+        writeln!(code, "        {} => b\"\\\"{name}\\\"\",", value.number()).unwrap();
+    }
+    code.push_str("        _ => return None,\n    })\n}\n\n");
+}

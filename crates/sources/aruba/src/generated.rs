@@ -1,0 +1,210 @@
+//! Readers generated per message type by `build.rs`, from the same
+//! descriptors and rules as the plans. Each is a `match` from field key to
+//! the code that reads that field, typed, and hands the value to a
+//! [`Handler`]: one writes JSON ([`write_json`]), one makes the arrival
+//! check ([`crate::summary`]). Once inlined, a handler's work on a value
+//! is all that is left of it: no plan is looked up, no kind matched.
+//!
+//! Like the ordered walk, the readers take fields in declaration order
+//! only (as encoders write them). A message in another order, or
+//! malformed, makes them give up ([`Retry`]); their callers then start
+//! over with the general walk, which takes any order and names any error,
+//! so the result is the same either way.
+
+use crate::ordered::Retry;
+use crate::rules::AddressKind;
+use crate::schema::{MessagePlan, Plans};
+use crate::transcode::JsonWriter;
+use crate::walk::{self, MAX_DEPTH, Scalar, Visitor, Walk, Walker, address_scalar};
+use crate::wire::Reader;
+
+include!(concat!(env!("OUT_DIR"), "/readers.rs"));
+
+/// What a generated reader does with what it reads. Fields are numbered by
+/// declaration (`slot`).
+pub(crate) trait Handler {
+    /// A message of plan `index` begins.
+    fn begin(&mut self, index: usize);
+    /// A field's first value follows. `after` says whether another field
+    /// came before it, `close_list` whether that one's list is still open;
+    /// `key` is the field's `"name":` in JSON.
+    fn open(&mut self, after: bool, close_list: bool, key: &'static [u8], repeated: bool);
+    /// Another element of the open list follows.
+    fn next(&mut self);
+    /// The message ends, after a list when `close_list`.
+    fn end(&mut self, close_list: bool);
+    fn scalar(&mut self, slot: usize, repeated: bool, value: Scalar<'_>);
+    /// An enum value by name, quoted as in JSON.
+    fn enum_name(&mut self, slot: usize, repeated: bool, quoted: &'static [u8]);
+}
+
+/// Reads `bytes` as the message of plan `index` into `handler`.
+pub(crate) fn read<H: Handler>(
+    plans: &Plans,
+    index: usize,
+    bytes: &[u8],
+    handler: &mut H,
+) -> Result<(), Retry> {
+    message(index, bytes, handler, plans, 0)
+}
+
+/// Where a reader is among its message's fields.
+struct Fields {
+    /// The field read last, numbered from 1 in declaration order; 0 for none.
+    last: usize,
+    /// The last field is repeated: its list is open.
+    list: bool,
+}
+
+impl Fields {
+    #[inline(always)]
+    fn begin<H: Handler>(h: &mut H, index: usize) -> Self {
+        h.begin(index);
+        Fields {
+            last: 0,
+            list: false,
+        }
+    }
+
+    /// Before a value of field `slot`: opens the field the first time, goes
+    /// on with its list after that.
+    #[inline(always)]
+    fn open<H: Handler>(
+        &mut self,
+        h: &mut H,
+        slot: usize,
+        repeated: bool,
+        key: &'static [u8],
+    ) -> Result<(), Retry> {
+        let number = slot + 1;
+        if self.last == number {
+            if !repeated {
+                return Err(Retry);
+            }
+            h.next();
+            return Ok(());
+        }
+        if self.last > number {
+            return Err(Retry);
+        }
+        h.open(self.last != 0, self.list, key, repeated);
+        self.last = number;
+        self.list = repeated;
+        Ok(())
+    }
+
+    /// A packed run of repeated field `slot`, each value read by `read`.
+    /// An empty run adds no element: as if it were absent.
+    #[inline(always)]
+    fn packed<H: Handler>(
+        &mut self,
+        h: &mut H,
+        slot: usize,
+        repeated: bool,
+        key: &'static [u8],
+        run: &[u8],
+        mut read: impl FnMut(&mut Reader<'_>, &mut H) -> Result<(), Retry>,
+    ) -> Result<(), Retry> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        self.open(h, slot, repeated, key)?;
+        let mut values = Reader::new(run);
+        read(&mut values, h)?;
+        while !values.is_empty() {
+            h.next();
+            read(&mut values, h)?;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn end<H: Handler>(self, h: &mut H) {
+        h.end(self.list);
+    }
+}
+
+/// An enum value: by the name `names` gives its number, else the number.
+#[inline(always)]
+fn handle_enum<H: Handler>(
+    h: &mut H,
+    slot: usize,
+    repeated: bool,
+    bits: u64,
+    names: fn(i32) -> Option<&'static [u8]>,
+) {
+    let number = bits as i32;
+    match names(number) {
+        Some(quoted) => h.enum_name(slot, repeated, quoted),
+        None => h.scalar(slot, repeated, Scalar::UnknownEnum(number)),
+    }
+}
+
+/// An address message nested at `depth + 1`, as one value.
+fn address<'b>(
+    plan: &MessagePlan,
+    kind: AddressKind,
+    bytes: &'b [u8],
+    depth: usize,
+) -> Result<Scalar<'b>, Retry> {
+    if depth + 1 == MAX_DEPTH {
+        return Err(Retry);
+    }
+    address_scalar(plan, kind, bytes).map_err(|_| Retry)
+}
+
+/// Writes `bytes`, a message of plan `index`, as JSON into `out`.
+pub fn write_json(plans: &Plans, index: usize, bytes: &[u8], out: &mut Vec<u8>) -> Walk {
+    let mut writer = JsonWriter::new(out);
+    match read(plans, index, bytes, &mut writer) {
+        Ok(()) => Ok(()),
+        Err(Retry) => {
+            writer.restart();
+            Walker::new(plans).walk(index, bytes, &mut writer)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Decoder;
+    use crate::simulator::sample_frames;
+    use crate::topic::Topic;
+
+    #[test]
+    fn readers_are_numbered_as_the_plans() {
+        let decoder = Decoder::new();
+        let names: Vec<&str> = decoder
+            .plans()
+            .messages
+            .iter()
+            .map(|plan| plan.full_name.as_str())
+            .collect();
+        assert_eq!(names, MESSAGE_NAMES);
+    }
+
+    #[test]
+    fn generated_json_is_what_the_walk_writes_for_every_topic() {
+        let decoder = Decoder::new();
+        let plans = decoder.plans();
+        for topic in Topic::ALL {
+            let index = decoder.topic_plan(topic);
+            for frame in sample_frames(topic, 4) {
+                let payload = decoder.decode_envelope(&frame, topic).unwrap().data;
+                let mut generated = Vec::new();
+                read(plans, index, &payload, &mut JsonWriter::new(&mut generated))
+                    .unwrap_or_else(|_| panic!("{topic}: the generated reader gave up"));
+                let mut walked = Vec::new();
+                Walker::new(plans)
+                    .walk(index, &payload, &mut JsonWriter::new(&mut walked))
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8(generated).unwrap(),
+                    String::from_utf8(walked).unwrap(),
+                    "{topic}"
+                );
+            }
+        }
+    }
+}
