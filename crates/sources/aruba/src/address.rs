@@ -24,7 +24,7 @@ impl Address<'_> {
         match *self {
             Address::Mac(addr) => write_mac(out, addr),
             Address::Ip(v6, addr) => match ip_text(v6, addr) {
-                Some((text, len)) => out.extend_from_slice(&text[..len]),
+                Some((text, len)) => append_prefix(out, &text, len),
                 None => write_hex(out, addr),
             },
         }
@@ -41,10 +41,13 @@ impl Address<'_> {
     pub fn text_len(&self) -> usize {
         match *self {
             Address::Mac(addr) => (3 * addr.len()).saturating_sub(1),
-            // Dotted quads counted: 1 to 3 digits an octet, 3 dots.
+            // Dotted quads counted: each octet's digits and dot, less the last dot.
             Address::Ip(Some(false) | None, &[a, b, c, d]) => {
-                let digits = |octet: u8| 1 + usize::from(octet >= 10) + usize::from(octet >= 100);
-                3 + digits(a) + digits(b) + digits(c) + digits(d)
+                [a, b, c, d]
+                    .map(|octet| OCTETS[usize::from(octet)].1)
+                    .iter()
+                    .sum::<usize>()
+                    - 1
             }
             Address::Ip(v6, addr) => match ip_text(v6, addr) {
                 Some((_, len)) => len,
@@ -64,8 +67,18 @@ fn write_mac(out: &mut Vec<u8>, addr: &[u8]) {
         }
         // Each byte is `:xx`; the address's first has no colon.
         let start = usize::from(n == 0);
-        out.extend_from_slice(&text[start..3 * chunk.len()]);
+        append_prefix(out, &text[start..], 3 * chunk.len() - start);
     }
+}
+
+/// Appends the first `len` bytes of `text`, a short buffer: copied whole
+/// (a fixed-size copy, inlined) and cut back, where a copy of a length
+/// known only now is a call.
+#[inline(always)]
+fn append_prefix(out: &mut Vec<u8>, text: &[u8], len: usize) {
+    let end = out.len() + len;
+    out.extend_from_slice(text);
+    out.truncate(end);
 }
 
 /// `0x` and the bytes in hex: what is neither IPv4 nor IPv6.
@@ -88,26 +101,43 @@ fn ip_text(v6: Option<bool>, addr: &[u8]) -> Option<IpText> {
     }
 }
 
+/// Each octet's decimal digits and a dot after them, padded to four bytes,
+/// and how many of the bytes are used.
+const OCTETS: [([u8; 4], usize); 256] = {
+    let mut table = [([0; 4], 0); 256];
+    let mut octet = 0;
+    while octet < 256 {
+        let (hundreds, tens, ones) = (octet / 100, octet / 10 % 10, octet % 10);
+        let digits = 1 + (octet >= 10) as usize + (octet >= 100) as usize;
+        let all = [
+            b'0' + hundreds as u8,
+            b'0' + tens as u8,
+            b'0' + ones as u8,
+            b'.',
+        ];
+        let mut text = [0; 4];
+        let mut i = 0;
+        while i <= digits {
+            text[i] = all[3 - digits + i];
+            i += 1;
+        }
+        table[octet] = (text, digits + 1);
+        octet += 1;
+    }
+    table
+};
+
 fn ipv4_text(octets: [u8; 4]) -> IpText {
+    // Room for a whole padded octet after the last dot.
     let mut text = [0u8; 39];
     let mut len = 0;
-    for (i, octet) in octets.into_iter().enumerate() {
-        if i > 0 {
-            text[len] = b'.';
-            len += 1;
-        }
-        if octet >= 100 {
-            text[len] = b'0' + octet / 100;
-            len += 1;
-        }
-        if octet >= 10 {
-            text[len] = b'0' + octet / 10 % 10;
-            len += 1;
-        }
-        text[len] = b'0' + octet % 10;
-        len += 1;
+    for octet in octets {
+        let (digits, used) = OCTETS[usize::from(octet)];
+        text[len..len + 4].copy_from_slice(&digits);
+        len += used;
     }
-    (text, len)
+    // Without the last octet's dot.
+    (text, len - 1)
 }
 
 /// RFC 5952: lowercase groups without leading zeros, the longest run of two

@@ -421,13 +421,32 @@ pub(crate) fn address_scalar<'b>(
     kind: AddressKind,
     bytes: &'b [u8],
 ) -> Result<Scalar<'b>, Box<DecodeError>> {
+    // Slots follow declaration: `{addr}` or `{af, addr}`. Encoders write
+    // them in order, with one-byte keys and lengths: that is read at once.
+    let key =
+        |byte: u8, slot| byte < 0x80 && key_plan(plan, u64::from(byte)) == KeyPlan::Value(slot);
+    match (kind, bytes) {
+        (AddressKind::Mac, &[k, len, ref addr @ ..])
+            if key(k, 0) && usize::from(len) == addr.len() =>
+        {
+            return Ok(Scalar::Address(Address::Mac(addr)));
+        }
+        (AddressKind::Ip, &[k0, af, k1, len, ref addr @ ..])
+            if key(k0, 0) && af < 0x80 && key(k1, 1) && usize::from(len) == addr.len() =>
+        {
+            return Ok(Scalar::Address(Address::Ip(
+                ip_family(plan, Some(af.into())),
+                addr,
+            )));
+        }
+        _ => {}
+    }
     let (mut family, mut addr) = (None, &[][..]);
     let mut reader = Reader::new(bytes);
     while !reader.is_empty() {
         let Ok(key) = reader.varint() else {
             return Err(address_error(plan, bytes));
         };
-        // Slots follow declaration: `{addr}` or `{af, addr}`.
         let read = match (key_plan(plan, key), kind) {
             (KeyPlan::Value(0), AddressKind::Mac) | (KeyPlan::Value(1), AddressKind::Ip) => {
                 reader.bytes().map(|bytes| addr = bytes)
@@ -442,14 +461,18 @@ pub(crate) fn address_scalar<'b>(
     }
     Ok(Scalar::Address(match kind {
         AddressKind::Mac => Address::Mac(addr),
-        AddressKind::Ip => {
-            let family = match (&plan.fields[0].kind, family) {
-                (FieldKind::Enum(names), Some(af)) => names.get(af as i32),
-                _ => None,
-            };
-            Address::Ip(family.map(|f| f.ends_with("INET6")), addr)
-        }
+        AddressKind::Ip => Address::Ip(ip_family(plan, family), addr),
     }))
+}
+
+/// Whether address family `af` of an IP address message is IPv6, by its
+/// name (each file numbers families its own way); `None` when unnamed.
+fn ip_family(plan: &MessagePlan, af: Option<u64>) -> Option<bool> {
+    let name = match (&plan.fields[0].kind, af) {
+        (FieldKind::Enum(names), Some(af)) => names.get(af as i32),
+        _ => None,
+    };
+    name.map(|f| f.ends_with("INET6"))
 }
 
 /// Why an address message could not be read, named as for any message.
