@@ -525,3 +525,59 @@ pub(crate) fn check_packed(wire: u8, run: &[u8]) -> Result<(), Malformed> {
         _ => Err(Malformed),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::Decoder;
+
+    fn text(plan: &MessagePlan, kind: AddressKind, bytes: &[u8]) -> String {
+        match address_scalar(plan, kind, bytes) {
+            Ok(Scalar::Address(address)) => address.to_text().to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn addresses_read_at_once_or_field_by_field_agree() {
+        let decoder = Decoder::new();
+        let plans = decoder.plans();
+        let plan = |name| &plans.messages[plans.index_of(name).unwrap()];
+        let (ip, mac) = (plan("Monitoring.IpAddress"), plan("Monitoring.MacAddress"));
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        // Plan, kind, the usual encoding, an unusual one, the text.
+        let cases = [
+            (
+                ip,
+                AddressKind::Ip,
+                // As encoders write it: af (INET = 2), then addr.
+                vec![0x08, 2, 0x12, 4, 10, 1, 10, 103],
+                // addr first, and an unknown field 9 after.
+                vec![0x12, 4, 10, 1, 10, 103, 0x08, 2, 0x48, 1],
+                "10.1.10.103",
+            ),
+            (
+                ip,
+                AddressKind::Ip,
+                [&[0x08, 10, 0x12, 16][..], &v6].concat(),
+                // af as a two-byte varint.
+                [&[0x08, 0x8a, 0x00, 0x12, 16][..], &v6].concat(),
+                "2001:db8::1",
+            ),
+            (
+                mac,
+                AddressKind::Mac,
+                vec![0x0a, 6, 0xaa, 0xbb, 0xcc, 1, 2, 3],
+                // The address twice: the last counts.
+                vec![0x0a, 1, 0xff, 0x0a, 6, 0xaa, 0xbb, 0xcc, 1, 2, 3],
+                "aa:bb:cc:01:02:03",
+            ),
+        ];
+        for (plan, kind, usual, unusual, expected) in cases {
+            assert_eq!(text(plan, kind, &usual), expected);
+            assert_eq!(text(plan, kind, &unusual), expected);
+        }
+        // A length past the end is an error either way.
+        assert!(address_scalar(mac, AddressKind::Mac, &[0x0a, 7, 1, 2]).is_err());
+    }
+}
