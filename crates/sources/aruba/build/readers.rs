@@ -103,7 +103,7 @@ fn field_arms(
         code,
         "            {number} => {{\n                fields.open(h, {at}, {key})?;\n                {handle};\n            }}",
         number = number << 3 | wire,
-        handle = handle(read_code(wire, "r")),
+        handle = handle(&read_code(wire, "r")),
     )
     .unwrap();
     let mut valid = vec![wire];
@@ -113,7 +113,7 @@ fn field_arms(
             code,
             "            {number} => fields.packed(h, {at}, {key}, r.bytes()?, |p, h| {{\n                {handle};\n                Ok(())\n            }})?,",
             number = number << 3 | LEN,
-            handle = handle(read_code(wire, "p")),
+            handle = handle(&read_code(wire, "p")),
         )
         .unwrap();
     }
@@ -136,17 +136,13 @@ fn field_arms(
     .unwrap();
 }
 
-/// How a value of wire type `wire` is read from reader `r`.
-fn read_code(wire: u32, r: &str) -> &'static str {
-    match (wire, r) {
-        (VARINT, "r") => "r.varint()?",
-        (FIXED64, "r") => "r.fixed64()?",
-        (FIXED32, "r") => "u64::from(r.fixed32()?)",
-        (LEN, "r") => "r.bytes()?",
-        (VARINT, _) => "p.varint()?",
-        (FIXED64, _) => "p.fixed64()?",
-        (FIXED32, _) => "u64::from(p.fixed32()?)",
-        _ => unreachable!("packed runs hold no length-delimited values"),
+/// How a value of wire type `wire` is read from `reader`.
+fn read_code(wire: u32, reader: &str) -> String {
+    match wire {
+        VARINT => format!("{reader}.varint()?"),
+        FIXED64 => format!("{reader}.fixed64()?"),
+        FIXED32 => format!("u64::from({reader}.fixed32()?)"),
+        _ => format!("{reader}.bytes()?"),
     }
 }
 

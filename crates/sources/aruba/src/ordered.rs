@@ -1,8 +1,9 @@
 //! A message's fields read in declaration order, each value typed as it is
-//! read: how encoders write messages, and so the fast way through them. The
-//! walk ([`crate::walk`]) and the arrival check ([`crate::summary`]) both
-//! read with it; when a message is in another order (or malformed) they
-//! hand it to the general walk, which takes any order and names any error.
+//! read: how encoders write messages, and so the fast way through them.
+//! The walk ([`crate::walk`]) reads with it first (the generated readers of
+//! [`crate::generated`] do the same per message type); when a message is in
+//! another order (or malformed) it gathers the message's fields instead,
+//! which takes any order and names any error.
 
 use crate::schema::{BytesAs, FieldKind, FieldPlan, KeyPlan, MessagePlan};
 use crate::walk::{Scalar, check_packed, key_plan, scalar};

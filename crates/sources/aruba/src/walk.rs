@@ -1,8 +1,9 @@
 //! One pass over a message's wire bytes, following its plan, reporting
-//! typed fields to a [`Visitor`]. The same walk builds records
-//! ([`crate::decode`]), writes JSON ([`crate::transcode`]) and sums up the
-//! payloads that the lean arrival check cannot take ([`crate::summary`]),
-//! so they cannot disagree.
+//! typed fields to a [`Visitor`]. The walk builds records
+//! ([`crate::decode`]), and writes JSON ([`crate::transcode`]) and sums up
+//! ([`crate::summary`]) the payloads that the generated readers
+//! ([`crate::generated`]) cannot take; tests hold its results and theirs
+//! equal.
 //!
 //! Fields are reported in declaration order, each once, a repeated field as
 //! one list. Encoders write them so, and the walk reports each value as it
