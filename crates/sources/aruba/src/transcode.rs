@@ -7,6 +7,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
+use crate::address::Address;
 use crate::decode::lossless_text;
 use crate::generated::Handler;
 use crate::schema::MessagePlan;
@@ -134,21 +135,40 @@ fn write_scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
         Scalar::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
         Scalar::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
         Scalar::Float(f) => write_float(out, f),
-        Scalar::String(bytes) if plain(bytes) => write_quoted(out, bytes),
-        Scalar::String(bytes) => write_escaped(out, &String::from_utf8_lossy(bytes)),
-        // A `bytes` field that holds a name, losslessly.
-        Scalar::Text(bytes) if plain(bytes) => write_quoted(out, bytes),
-        Scalar::Text(bytes) => write_escaped(out, &lossless_text(bytes)),
+        Scalar::String(bytes) => write_string(out, bytes),
+        Scalar::Text(bytes) => write_text(out, bytes),
         Scalar::Bytes(bytes) => write_base64(out, bytes),
         Scalar::Enum(name) => write_quoted(out, name.as_bytes()),
         Scalar::UnknownEnum(n) => write_quoted(out, itoa::Buffer::new().format(n).as_bytes()),
         // Addresses are hex digits, dots and colons: nothing to escape.
-        Scalar::Address(address) => {
-            out.push(b'"');
-            address.write(out);
-            out.push(b'"');
-        }
+        Scalar::Address(address) => write_address(out, address),
     }
+}
+
+/// Most text is plain ASCII, copied as it is.
+#[inline(never)]
+fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    match plain(bytes) {
+        true => write_quoted(out, bytes),
+        false => write_escaped(out, &String::from_utf8_lossy(bytes)),
+    }
+}
+
+/// A `bytes` field that holds a name, losslessly.
+#[inline(never)]
+fn write_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    match plain(bytes) {
+        true => write_quoted(out, bytes),
+        false => write_escaped(out, &lossless_text(bytes)),
+    }
+}
+
+/// Addresses are hex digits, dots and colons: nothing to escape.
+#[inline(never)]
+fn write_address(out: &mut Vec<u8>, address: Address<'_>) {
+    out.push(b'"');
+    address.write(out);
+    out.push(b'"');
 }
 
 /// Printable ASCII but `"` and `\`: valid UTF-8 that JSON takes as it is,
