@@ -1,7 +1,8 @@
-//! Protobuf straight to JSON: a [`crate::walk`] that writes each value as
-//! it is read, with no record in between. The text is exactly what
-//! `netpipe_core::json` writes for the decoded record (a test holds the two
-//! together), at a fraction of the cost: a dense monitoring message is
+//! Protobuf straight to JSON: the generated readers ([`crate::generated`])
+//! or a [`crate::walk`] write each value as it is read, with no record in
+//! between, through the same value writers. The text is exactly what
+//! `netpipe_core::json` writes for the decoded record (a test holds the
+//! three together), at a fraction of the cost: a dense monitoring message is
 //! thousands of values, and building them is most of decoding's work.
 
 use base64::Engine as _;
@@ -129,6 +130,9 @@ fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// A value as JSON, for the walk's writer and the generated readers alike.
+/// Inlined at every field of the generated readers, so the longer writers
+/// stay out of line: inlined too, they made the readers' code outgrow the
+/// caches.
 #[inline(always)]
 fn write_scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
     match value {
@@ -140,7 +144,6 @@ fn write_scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
         Scalar::Bytes(bytes) => write_base64(out, bytes),
         Scalar::Enum(name) => write_quoted(out, name.as_bytes()),
         Scalar::UnknownEnum(n) => write_quoted(out, itoa::Buffer::new().format(n).as_bytes()),
-        // Addresses are hex digits, dots and colons: nothing to escape.
         Scalar::Address(address) => write_address(out, address),
     }
 }

@@ -101,8 +101,8 @@ pub(crate) fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
     }
 }
 
-// A wire value as its protobuf type reads it (the generated JSON writers
-// call these too).
+// A wire value as its protobuf type reads it (the generated readers call
+// these too).
 
 #[inline(always)]
 pub(crate) fn int32(bits: u64) -> i64 {
@@ -428,12 +428,16 @@ pub(crate) fn address_scalar<'b>(
         |byte: u8, slot| byte < 0x80 && key_plan(plan, u64::from(byte)) == KeyPlan::Value(slot);
     match (kind, bytes) {
         (AddressKind::Mac, &[k, len, ref addr @ ..])
-            if key(k, 0) && usize::from(len) == addr.len() =>
+            if key(k, 0) && len < 0x80 && usize::from(len) == addr.len() =>
         {
             return Ok(Scalar::Address(Address::Mac(addr)));
         }
         (AddressKind::Ip, &[k0, af, k1, len, ref addr @ ..])
-            if key(k0, 0) && af < 0x80 && key(k1, 1) && usize::from(len) == addr.len() =>
+            if key(k0, 0)
+                && af < 0x80
+                && key(k1, 1)
+                && len < 0x80
+                && usize::from(len) == addr.len() =>
         {
             return Ok(Scalar::Address(Address::Ip(
                 ip_family(plan, Some(af.into())),
@@ -578,6 +582,11 @@ mod tests {
             assert_eq!(text(plan, kind, &usual), expected);
             assert_eq!(text(plan, kind, &unusual), expected);
         }
+        // A two-byte length (134) is not read as one byte (6, and 128 + 6 left).
+        let long: Vec<u8> = [&[0x0a, 0x86, 0x01][..], &[7; 134]].concat();
+        assert_eq!(text(mac, AddressKind::Mac, &long).len(), 134 * 3 - 1);
+        let cut = &long[..long.len() - 1];
+        assert!(address_scalar(mac, AddressKind::Mac, cut).is_err());
         // A length past the end is an error either way.
         assert!(address_scalar(mac, AddressKind::Mac, &[0x0a, 7, 1, 2]).is_err());
     }
