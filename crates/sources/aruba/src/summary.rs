@@ -239,8 +239,11 @@ impl Visitor for Summing<'_> {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
     use crate::decode::Decoder;
+    use crate::generated::write_json;
     use crate::simulator::sample_frames;
     use crate::topic::Topic;
 
@@ -278,6 +281,48 @@ mod tests {
         assert!(
             keys > 0 && timestamps > 0,
             "{keys} keys, {timestamps} timestamps"
+        );
+    }
+
+    #[test]
+    fn damaged_payloads_are_summed_up_or_refused_as_the_walk_does() {
+        let decoder = Decoder::new();
+        let plans = decoder.plans();
+        let (mut refused, mut accepted) = (0, 0);
+        for topic in Topic::ALL {
+            let summarizer = Summarizer::new(plans, decoder.topic_plan(topic));
+            for frame in sample_frames(topic, 1) {
+                let payload = decoder.decode_envelope(&frame, topic).unwrap().data;
+                // Every 23rd byte in turn set to values that break keys,
+                // lengths and varints, or that only change a value.
+                for at in (0..payload.len()).step_by(23) {
+                    for byte in [0x00, 0x07, 0x7f, 0x80, 0xff] {
+                        let mut damaged = payload.to_vec();
+                        damaged[at] = byte;
+                        let generated = summarizer.summarize(plans, &damaged);
+                        assert_eq!(
+                            generated,
+                            summarizer.walked(plans, &damaged),
+                            "{topic} {at}"
+                        );
+                        let mut json = Vec::new();
+                        let written = write_json(plans, summarizer.index, &damaged, &mut json);
+                        // What the check accepts, sinks can read: the codec relies on it.
+                        assert_eq!(written.is_ok(), generated.is_ok(), "{topic} {at}");
+                        let damaged = Bytes::from(damaged);
+                        let record = decoder.decode_message(summarizer.index, &damaged, &damaged);
+                        assert_eq!(record.is_ok(), generated.is_ok(), "{topic} {at}");
+                        match generated {
+                            Ok(_) => accepted += 1,
+                            Err(_) => refused += 1,
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            refused > 0 && accepted > 0,
+            "{refused} refused, {accepted} accepted"
         );
     }
 }
