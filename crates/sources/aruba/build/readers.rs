@@ -72,7 +72,7 @@ fn message_reader(
     )
     .unwrap();
     for (slot, field) in fields.iter().enumerate() {
-        field_arms(code, field, slot, index, enums);
+        field_arms(code, i, field, slot, index, enums);
     }
     code.push_str(
         "            key => r.skip((key & 7) as u8)?,\n        }\n    }\n    fields.end(h);\n    Ok(())\n}\n\n",
@@ -83,6 +83,7 @@ fn message_reader(
 /// types (which the general walk names as errors).
 fn field_arms(
     code: &mut String,
+    message: usize,
     field: &FieldDescriptor,
     slot: usize,
     index: &BTreeMap<String, usize>,
@@ -97,7 +98,7 @@ fn field_arms(
     let number = field.number();
     let at = format!("{slot}, {repeated}");
     let key = format!("b\"\\\"{name}\\\":\"");
-    let (wire, value) = value_code(field, index, enums);
+    let (wire, value) = value_code(message, field, index, enums);
     let handle = |read: &str| value.replace("VALUE", read).replace("AT", &at);
     writeln!(
         code,
@@ -149,6 +150,7 @@ fn read_code(wire: u32, reader: &str) -> String {
 /// A field's wire type, and how its value is handled: `VALUE` stands for
 /// the read, `AT` for the field's slot and repetition.
 fn value_code(
+    message: usize,
     field: &FieldDescriptor,
     index: &BTreeMap<String, usize>,
     enums: &mut Enums,
@@ -176,7 +178,10 @@ fn value_code(
             let (n, _) = enums
                 .entry(descriptor.full_name().to_string())
                 .or_insert((count, descriptor.clone()));
-            (VARINT, format!("handle_enum(h, AT, VALUE, e{n})"))
+            (
+                VARINT,
+                format!("handle_enum(h, {message}, AT, VALUE, e{n})"),
+            )
         }
         Kind::Message(message) => {
             let i = index[message.full_name()];

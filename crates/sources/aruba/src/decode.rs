@@ -1,8 +1,9 @@
 //! Sans-IO decoding of Aruba Central streaming frames: bytes in, typed
 //! records out. Each frame is a `StreamMessage.MsgProto` whose `data` holds
-//! the topic's message. The decoder builds netpipe values from a
-//! [`crate::walk`] over the wire bytes, following plans made once from the
-//! descriptors, and renders addresses as people read them
+//! the topic's message. The decoder builds netpipe values from a reader
+//! generated for the message type ([`crate::generated`]), or from a
+//! [`crate::walk`] when that gives up, both following plans made once from
+//! the descriptors, and renders addresses as people read them
 //! ([`crate::address`]), ESSIDs as text, enums by name. 64-bit integers
 //! stay numbers.
 
@@ -13,7 +14,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use netpipe_core::{FieldNames, Record, Value};
 
-use crate::schema::{MessagePlan, Plans, descriptor_pool};
+use crate::generated::{self, Handler};
+use crate::schema::{FieldKind, MessagePlan, Plans, descriptor_pool};
 use crate::topic::Topic;
 use crate::walk::{Scalar, Visitor, Walker};
 
@@ -68,8 +70,9 @@ pub fn lossless_text(bytes: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Builds records from a walk.
-struct RecordBuilder {
+/// Builds records from a generated reader or a walk.
+struct RecordBuilder<'p> {
+    plans: &'p Plans,
     /// The frame every walked slice lies in, so bytes values share it.
     frame: Bytes,
     levels: Vec<Level>,
@@ -84,9 +87,10 @@ struct Level {
     list: Option<Vec<Value>>,
 }
 
-impl RecordBuilder {
-    fn new(frame: Bytes) -> Self {
+impl<'p> RecordBuilder<'p> {
+    fn new(plans: &'p Plans, frame: Bytes) -> Self {
         RecordBuilder {
+            plans,
             frame,
             levels: Vec::with_capacity(8),
             record: None,
@@ -95,6 +99,28 @@ impl RecordBuilder {
 
     fn top(&mut self) -> &mut Level {
         self.levels.last_mut().expect("a value inside a message")
+    }
+
+    fn begin_level(&mut self, plan: &MessagePlan) {
+        self.levels.push(Level {
+            names: plan.names.clone(),
+            // Filled in place: `vec![Value::Null; n]` would clone a value per field.
+            values: std::iter::repeat_with(|| Value::Null)
+                .take(plan.fields.len())
+                .collect(),
+            slot: 0,
+            list: None,
+        });
+    }
+
+    fn end_level(&mut self) {
+        let level = self.levels.pop().expect("a message was begun");
+        let record = Record::new(level.names, level.values);
+        if self.levels.is_empty() {
+            self.record = Some(record);
+        } else {
+            self.place(Value::Record(record));
+        }
     }
 
     fn place(&mut self, value: Value) {
@@ -106,17 +132,58 @@ impl RecordBuilder {
     }
 }
 
-impl Visitor for RecordBuilder {
+impl Handler for RecordBuilder<'_> {
+    fn begin(&mut self, index: usize) {
+        let plans = self.plans;
+        self.begin_level(&plans.messages[index]);
+    }
+
+    fn open(&mut self, _: bool, close_list: bool, slot: usize, _: &'static [u8], repeated: bool) {
+        if close_list {
+            self.end_list();
+        }
+        self.top().slot = slot;
+        if repeated {
+            self.begin_list();
+        }
+    }
+
+    fn next(&mut self) {}
+
+    fn end(&mut self, close_list: bool) {
+        if close_list {
+            self.end_list();
+        }
+        self.end_level();
+    }
+
+    fn scalar(&mut self, _: usize, _: bool, value: Scalar<'_>) {
+        Visitor::scalar(self, value);
+    }
+
+    fn enum_name(
+        &mut self,
+        message: usize,
+        slot: usize,
+        _: bool,
+        number: i32,
+        quoted: &'static [u8],
+    ) {
+        // The plan's name, shared by every record that holds it (readers and
+        // plans come from the same descriptors, so it is there).
+        let name = match &self.plans.messages[message].fields[slot].kind {
+            FieldKind::Enum(names) => names.get(number).cloned(),
+            _ => None,
+        };
+        let name = name
+            .unwrap_or_else(|| Arc::from(String::from_utf8_lossy(&quoted[1..quoted.len() - 1])));
+        self.place(Value::String(name));
+    }
+}
+
+impl Visitor for RecordBuilder<'_> {
     fn begin_message(&mut self, plan: &MessagePlan) {
-        self.levels.push(Level {
-            names: plan.names.clone(),
-            // Filled in place: `vec![Value::Null; n]` would clone a value per field.
-            values: std::iter::repeat_with(|| Value::Null)
-                .take(plan.fields.len())
-                .collect(),
-            slot: 0,
-            list: None,
-        });
+        self.begin_level(plan);
     }
 
     fn field(&mut self, _: &MessagePlan, slot: usize) {
@@ -151,18 +218,7 @@ impl Visitor for RecordBuilder {
     }
 
     fn end_message(&mut self, _: &MessagePlan) {
-        let level = self.levels.pop().expect("a message was begun");
-        let record = Record::new(level.names, level.values);
-        if self.levels.is_empty() {
-            self.record = Some(record);
-        } else {
-            self.place(Value::Record(record));
-        }
-    }
-
-    fn restart(&mut self) {
-        self.levels.clear();
-        self.record = None;
+        self.end_level();
     }
 }
 
@@ -193,10 +249,13 @@ impl Decoder {
         frame: &Bytes,
         bytes: &[u8],
     ) -> Result<Record, DecodeError> {
-        let mut builder = RecordBuilder::new(frame.clone());
-        Walker::new(&self.plans)
-            .walk(index, bytes, &mut builder)
-            .map_err(|e| *e)?;
+        let mut builder = RecordBuilder::new(&self.plans, frame.clone());
+        if generated::read(&self.plans, index, bytes, &mut builder).is_err() {
+            builder = RecordBuilder::new(&self.plans, frame.clone());
+            Walker::new(&self.plans)
+                .walk(index, bytes, &mut builder)
+                .map_err(|e| *e)?;
+        }
         Ok(builder
             .record
             .expect("topic and envelope messages are records, not addresses"))

@@ -268,8 +268,9 @@ mod tests {
             decoder.decode_message(plan, &moved, &moved).unwrap(),
             record
         );
-        // The ordered walk gives up on the moved payload part-way: JSON and
-        // the arrival summary start over and come out as for the original.
+        // The generated readers give up on the moved payload part-way:
+        // records, JSON and the arrival summary start over with the walk and
+        // come out as for the original.
         let (mut transcoded, mut expected) = (Vec::new(), Vec::new());
         write_json(decoder.plans(), plan, &moved, &mut transcoded).unwrap();
         json::write_payload(&Payload::from(record), &mut expected);

@@ -5,37 +5,63 @@
 //! check ([`crate::summary`]). Once inlined, a handler's work on a value
 //! is all that is left of it: no plan is looked up, no kind matched.
 //!
-//! Like the ordered walk, the readers take fields in declaration order
-//! only (as encoders write them). A message in another order, or
-//! malformed, makes them give up ([`Retry`]); their callers then start
-//! over with the general walk, which takes any order and names any error,
-//! so the result is the same either way.
+//! The readers take fields in declaration order only, as encoders write
+//! them. A message in another order, or malformed, makes them give up
+//! ([`Retry`]); their callers then start over with the general walk
+//! ([`crate::walk`]), which takes any order and names any error, so the
+//! result is the same either way.
 
-use crate::ordered::Retry;
 use crate::rules::AddressKind;
 use crate::schema::{MessagePlan, Plans};
 use crate::transcode::JsonWriter;
-use crate::walk::{self, MAX_DEPTH, Scalar, Visitor, Walk, Walker, address_scalar};
-use crate::wire::Reader;
+use crate::walk::{self, MAX_DEPTH, Scalar, Walk, Walker, address_scalar};
+use crate::wire::{Malformed, Reader};
 
 include!(concat!(env!("OUT_DIR"), "/readers.rs"));
+
+/// A generated reader cannot go on: a field came out of declaration
+/// order, a singular field came twice, or the bytes are malformed. The
+/// general walk takes the message (and names any error).
+#[derive(Debug)]
+pub(crate) struct Retry;
+
+impl From<Malformed> for Retry {
+    fn from(_: Malformed) -> Self {
+        Retry
+    }
+}
 
 /// What a generated reader does with what it reads. Fields are numbered by
 /// declaration (`slot`).
 pub(crate) trait Handler {
     /// A message of plan `index` begins.
     fn begin(&mut self, index: usize);
-    /// A field's first value follows. `after` says whether another field
-    /// came before it, `close_list` whether that one's list is still open;
-    /// `key` is the field's `"name":` in JSON.
-    fn open(&mut self, after: bool, close_list: bool, key: &'static [u8], repeated: bool);
+    /// Field `slot`'s first value follows. `after` says whether another
+    /// field came before it, `close_list` whether that one's list is still
+    /// open; `key` is the field's `"name":` in JSON.
+    fn open(
+        &mut self,
+        after: bool,
+        close_list: bool,
+        slot: usize,
+        key: &'static [u8],
+        repeated: bool,
+    );
     /// Another element of the open list follows.
     fn next(&mut self);
     /// The message ends, after a list when `close_list`.
     fn end(&mut self, close_list: bool);
     fn scalar(&mut self, slot: usize, repeated: bool, value: Scalar<'_>);
-    /// An enum value by name, quoted as in JSON.
-    fn enum_name(&mut self, slot: usize, repeated: bool, quoted: &'static [u8]);
+    /// A named enum value of field `slot` of a message of plan `message`:
+    /// its number, and its name quoted as in JSON.
+    fn enum_name(
+        &mut self,
+        message: usize,
+        slot: usize,
+        repeated: bool,
+        number: i32,
+        quoted: &'static [u8],
+    );
 }
 
 /// Reads `bytes` as the message of plan `index` into `handler`.
@@ -87,7 +113,7 @@ impl Fields {
         if self.last > number {
             return Err(Retry);
         }
-        h.open(self.last != 0, self.list, key, repeated);
+        h.open(self.last != 0, self.list, slot, key, repeated);
         self.last = number;
         self.list = repeated;
         Ok(())
@@ -128,6 +154,7 @@ impl Fields {
 #[inline(always)]
 fn handle_enum<H: Handler>(
     h: &mut H,
+    message: usize,
     slot: usize,
     repeated: bool,
     bits: u64,
@@ -135,7 +162,7 @@ fn handle_enum<H: Handler>(
 ) {
     let number = bits as i32;
     match names(number) {
-        Some(quoted) => h.enum_name(slot, repeated, quoted),
+        Some(quoted) => h.enum_name(message, slot, repeated, number, quoted),
         None => h.scalar(slot, repeated, Scalar::UnknownEnum(number)),
     }
 }
@@ -155,14 +182,12 @@ fn address<'b>(
 
 /// Writes `bytes`, a message of plan `index`, as JSON into `out`.
 pub fn write_json(plans: &Plans, index: usize, bytes: &[u8], out: &mut Vec<u8>) -> Walk {
-    let mut writer = JsonWriter::new(out);
-    match read(plans, index, bytes, &mut writer) {
-        Ok(()) => Ok(()),
-        Err(Retry) => {
-            writer.restart();
-            Walker::new(plans).walk(index, bytes, &mut writer)
-        }
+    let start = out.len();
+    if read(plans, index, bytes, &mut JsonWriter::new(out)).is_ok() {
+        return Ok(());
     }
+    out.truncate(start);
+    Walker::new(plans).walk(index, bytes, &mut JsonWriter::new(out))
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 //! frames that do not decode. Also `netpipe simulate aruba`, a Central
 //! stand-in that speaks the same protocol on loopback.
 //!
-//! Decoding is sans-IO ([`wire`], [`ordered`], [`walk`], [`address`],
-//! [`decode`], [`transcode`], [`generated`], [`summary`], [`events`]): bytes in, events
+//! Decoding is sans-IO ([`wire`], [`generated`], [`walk`], [`address`],
+//! [`decode`], [`transcode`], [`summary`], [`events`]): bytes in, events
 //! out, so it is tested and benchmarked apart from the connection code
 //! ([`connect`]). Frames are checked whole when they arrive (a bad one
 //! becomes a dead letter) but their payload is decoded only when a sink
@@ -19,7 +19,6 @@ pub mod customers_file;
 pub mod decode;
 pub mod events;
 pub mod generated;
-pub mod ordered;
 mod rules;
 pub mod schema;
 pub mod simulator;

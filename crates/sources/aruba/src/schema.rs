@@ -107,7 +107,7 @@ pub struct FieldPlan {
 }
 
 /// What a field key (number and wire type) means in a message, looked up
-/// by the key itself: the ordered walk's one step from key to field.
+/// by the key itself: the walk's one step from key to field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPlan {
     /// A number the message does not have: skip the value.

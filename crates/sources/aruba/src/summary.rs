@@ -12,8 +12,7 @@
 use std::sync::Arc;
 
 use crate::decode::{DecodeError, lossless_text};
-use crate::generated::{self, Handler};
-use crate::ordered::Retry;
+use crate::generated::{self, Handler, Retry};
 use crate::schema::{MessagePlan, Plans};
 use crate::walk::{Scalar, Visitor, Walker};
 
@@ -178,7 +177,7 @@ impl Handler for Summing<'_> {
     }
 
     #[inline(always)]
-    fn open(&mut self, _: bool, _: bool, _: &'static [u8], repeated: bool) {
+    fn open(&mut self, _: bool, _: bool, _: usize, _: &'static [u8], repeated: bool) {
         self.summary.size = with_field(self.summary.size, repeated);
     }
 
@@ -196,7 +195,7 @@ impl Handler for Summing<'_> {
     }
 
     #[inline(always)]
-    fn enum_name(&mut self, slot: usize, repeated: bool, quoted: &'static [u8]) {
+    fn enum_name(&mut self, _: usize, slot: usize, repeated: bool, _: i32, quoted: &'static [u8]) {
         let name = &quoted[1..quoted.len() - 1];
         self.value(slot, repeated, &Scalar::String(name));
     }
@@ -230,10 +229,6 @@ impl Visitor for Summing<'_> {
 
     fn end_message(&mut self, _: &MessagePlan) {
         self.depth -= 1;
-    }
-
-    fn restart(&mut self) {
-        *self = Summing::new(self.summarizer, self.plans);
     }
 }
 

@@ -73,23 +73,16 @@ impl JsonKey {
     }
 }
 
-/// Writes the walked message as JSON into `out`.
+/// Writes the walked or read message as JSON into `out`.
 pub struct JsonWriter<'o> {
     out: &'o mut Vec<u8>,
-    /// Where the message begins in `out`.
-    start: usize,
-    /// A value was just completed, so the next one needs a comma.
+    /// Walk only: a value was just completed, so the next one needs a comma.
     comma: bool,
 }
 
 impl<'o> JsonWriter<'o> {
     pub fn new(out: &'o mut Vec<u8>) -> Self {
-        let start = out.len();
-        JsonWriter {
-            out,
-            start,
-            comma: false,
-        }
+        JsonWriter { out, comma: false }
     }
 
     #[inline(always)]
@@ -239,11 +232,6 @@ impl Visitor for JsonWriter<'_> {
         self.out.push(b'}');
         self.comma = true;
     }
-
-    fn restart(&mut self) {
-        self.out.truncate(self.start);
-        self.comma = false;
-    }
 }
 
 /// The generated readers' JSON: the same text as the walk's, with the
@@ -255,7 +243,14 @@ impl Handler for JsonWriter<'_> {
     }
 
     #[inline(always)]
-    fn open(&mut self, after: bool, close_list: bool, key: &'static [u8], repeated: bool) {
+    fn open(
+        &mut self,
+        after: bool,
+        close_list: bool,
+        _: usize,
+        key: &'static [u8],
+        repeated: bool,
+    ) {
         if close_list {
             self.out.push(b']');
         }
@@ -287,7 +282,7 @@ impl Handler for JsonWriter<'_> {
     }
 
     #[inline(always)]
-    fn enum_name(&mut self, _: usize, _: bool, quoted: &'static [u8]) {
+    fn enum_name(&mut self, _: usize, _: usize, _: bool, _: i32, quoted: &'static [u8]) {
         self.out.extend_from_slice(quoted);
     }
 }

@@ -6,19 +6,16 @@
 //! equal.
 //!
 //! Fields are reported in declaration order, each once, a repeated field as
-//! one list. Encoders write them so, and the walk reports each value as it
-//! reads it ([`crate::ordered`]). Protobuf also allows fields in any order
-//! and repeated elements interleaved with others: when a message turns out
-//! so, the visitor starts over and the walk gathers each message's fields
-//! as wire positions (nothing decoded, nothing allocated but the shared
-//! list of positions) and sorts them before reporting. A singular field
-//! seen twice keeps its last value.
+//! one list, whatever order they came in: protobuf allows any, and
+//! repeated elements interleaved with others. The walk gathers each
+//! message's fields as wire positions (nothing decoded, nothing allocated
+//! but the shared list of positions) and sorts them before reporting. A
+//! singular field seen twice keeps its last value.
 
 use std::sync::Arc;
 
 use crate::address::Address;
 use crate::decode::DecodeError;
-use crate::ordered::{Occurrence, Ordered, Retry, Value};
 use crate::schema::{AddressKind, BytesAs, FieldKind, FieldPlan, KeyPlan, MessagePlan, Plans};
 use crate::wire::{FIXED32, FIXED64, LEN, Malformed, Reader, VARINT};
 
@@ -58,8 +55,6 @@ pub trait Visitor {
     fn end_list(&mut self);
     fn scalar(&mut self, value: Scalar<'_>);
     fn end_message(&mut self, plan: &MessagePlan);
-    /// Forgets everything reported so far: the walk starts over.
-    fn restart(&mut self);
 }
 
 /// Where one occurrence of a field sits in its message.
@@ -134,25 +129,6 @@ pub(crate) fn float(bits: u64) -> f64 {
     f64::from(f32::from_bits(bits as u32))
 }
 
-/// Why a walk stopped early.
-enum Stop {
-    Invalid(Box<DecodeError>),
-    /// See [`Retry`].
-    Retry,
-}
-
-impl From<Box<DecodeError>> for Stop {
-    fn from(error: Box<DecodeError>) -> Self {
-        Stop::Invalid(error)
-    }
-}
-
-impl From<Retry> for Stop {
-    fn from(_: Retry) -> Self {
-        Stop::Retry
-    }
-}
-
 /// Walks messages; keeps its scratch space between them.
 pub struct Walker<'p> {
     plans: &'p Plans,
@@ -164,58 +140,29 @@ impl<'p> Walker<'p> {
     pub fn new(plans: &'p Plans) -> Self {
         Walker {
             plans,
-            // Only messages out of order need it.
             entries: Vec::new(),
             depth: 0,
         }
     }
 
     /// Walks `bytes` as the message of plan `index`.
-    ///
-    /// Encoders write fields in declaration order, so the walk first reports
-    /// each value as it reads it; only when a message turns out to be in
-    /// another order (or malformed) does it restart the visitor and walk the
-    /// whole message again, gathering each message's fields before reporting
-    /// them (or naming the error).
     pub fn walk<V: Visitor>(&mut self, index: usize, bytes: &[u8], visitor: &mut V) -> Walk {
         self.entries.clear();
         self.depth = 0;
-        let mut result = self.message::<true, V>(index, bytes, visitor);
-        if let Err(Stop::Retry) = result {
-            self.entries.clear();
-            self.depth = 0;
-            visitor.restart();
-            result = self.message::<false, V>(index, bytes, visitor);
-        }
-        match result {
-            Ok(()) => Ok(()),
-            Err(Stop::Invalid(error)) => Err(error),
-            Err(Stop::Retry) => unreachable!("only the ordered walk retries"),
-        }
+        self.message(index, bytes, visitor)
     }
 
-    fn message<const ORDERED: bool, V: Visitor>(
-        &mut self,
-        index: usize,
-        bytes: &[u8],
-        visitor: &mut V,
-    ) -> Result<(), Stop> {
+    fn message<V: Visitor>(&mut self, index: usize, bytes: &[u8], visitor: &mut V) -> Walk {
         let plan = &self.plans.messages[index];
         if self.depth == MAX_DEPTH {
-            return Err(Stop::Invalid(Box::new(DecodeError::Invalid {
-                message: plan.full_name.clone(),
-                detail: format!("nested more than {MAX_DEPTH} deep"),
-            })));
+            return Err(invalid(plan, format!("nested more than {MAX_DEPTH} deep")));
         }
         if let Some(address) = plan.address {
             visitor.scalar(address_scalar(plan, address, bytes)?);
             return Ok(());
         }
         self.depth += 1;
-        let result = match ORDERED {
-            true => self.report_ordered(plan, bytes, visitor),
-            false => self.report_gathered(plan, bytes, visitor),
-        };
+        let result = self.report(plan, bytes, visitor);
         self.depth -= 1;
         result
     }
@@ -290,53 +237,8 @@ impl<'p> Walker<'p> {
         Ok(())
     }
 
-    /// Reports each field as it is read, while they come in declaration order.
-    fn report_ordered<V: Visitor>(
-        &mut self,
-        plan: &MessagePlan,
-        bytes: &[u8],
-        visitor: &mut V,
-    ) -> Result<(), Stop> {
-        visitor.begin_message(plan);
-        let mut in_list = false;
-        let mut fields = Ordered::new(plan, bytes);
-        while let Some(Occurrence {
-            slot,
-            field,
-            first,
-            value,
-        }) = fields.next_field()?
-        {
-            if first {
-                if in_list {
-                    visitor.end_list();
-                }
-                in_list = field.repeated;
-                visitor.field(plan, slot);
-                if in_list {
-                    visitor.begin_list();
-                }
-            }
-            match value {
-                Value::Scalar(value) => visitor.scalar(value),
-                Value::Packed(run) => packed_values(field, run).for_each(|v| visitor.scalar(v)),
-                Value::Message(index, bytes) => self.message::<true, V>(index, bytes, visitor)?,
-            }
-        }
-        if in_list {
-            visitor.end_list();
-        }
-        visitor.end_message(plan);
-        Ok(())
-    }
-
     /// Reports the message's fields in declaration order, whatever order they came in.
-    fn report_gathered<V: Visitor>(
-        &mut self,
-        plan: &MessagePlan,
-        bytes: &[u8],
-        visitor: &mut V,
-    ) -> Result<(), Stop> {
+    fn report<V: Visitor>(&mut self, plan: &MessagePlan, bytes: &[u8], visitor: &mut V) -> Walk {
         let base = self.entries.len();
         self.gather(plan, bytes)?;
         let end = self.entries.len();
@@ -380,7 +282,7 @@ impl<'p> Walker<'p> {
         entry: Entry,
         bytes: &[u8],
         visitor: &mut V,
-    ) -> Result<(), Stop> {
+    ) -> Walk {
         let kind = &field.kind;
         match kind {
             _ if entry.packed => {
@@ -389,9 +291,7 @@ impl<'p> Walker<'p> {
             FieldKind::String => visitor.scalar(Scalar::String(entry.slice(bytes))),
             FieldKind::Bytes(BytesAs::Text) => visitor.scalar(Scalar::Text(entry.slice(bytes))),
             FieldKind::Bytes(BytesAs::Bytes) => visitor.scalar(Scalar::Bytes(entry.slice(bytes))),
-            FieldKind::Message(index) => {
-                self.message::<false, V>(*index, entry.slice(bytes), visitor)?
-            }
+            FieldKind::Message(index) => self.message(*index, entry.slice(bytes), visitor)?,
             _ => visitor.scalar(scalar(kind, entry.bits)),
         }
         Ok(())
@@ -399,10 +299,7 @@ impl<'p> Walker<'p> {
 }
 
 /// The values of a packed run, checked whole when read.
-pub(crate) fn packed_values<'f>(
-    field: &'f FieldPlan,
-    run: &[u8],
-) -> impl Iterator<Item = Scalar<'f>> {
+fn packed_values<'f>(field: &'f FieldPlan, run: &[u8]) -> impl Iterator<Item = Scalar<'f>> {
     let mut reader = Reader::new(run);
     std::iter::from_fn(move || {
         match field.wire {
@@ -516,7 +413,7 @@ fn invalid(plan: &MessagePlan, detail: String) -> Box<DecodeError> {
 }
 
 /// A packed run must hold whole values.
-pub(crate) fn check_packed(wire: u8, run: &[u8]) -> Result<(), Malformed> {
+fn check_packed(wire: u8, run: &[u8]) -> Result<(), Malformed> {
     match wire {
         FIXED64 if run.len().is_multiple_of(8) => Ok(()),
         FIXED32 if run.len().is_multiple_of(4) => Ok(()),
