@@ -1,9 +1,9 @@
 //! One pass over a message's wire bytes, following its plan, reporting
-//! typed fields to a [`Visitor`]. The walk builds records
-//! ([`crate::decode`]), and writes JSON ([`crate::transcode`]) and sums up
-//! ([`crate::summary`]) the payloads that the generated readers
-//! ([`crate::generated`]) cannot take; tests hold its results and theirs
-//! equal.
+//! typed fields to a [`Visitor`]. It takes the payloads that the generated
+//! readers ([`crate::generated`]) give up on: builds their records
+//! ([`crate::decode`]), writes their JSON ([`crate::transcode`]), sums them
+//! up ([`crate::summary`]) and names their errors. Tests hold its results
+//! and the readers' equal.
 //!
 //! Fields are reported in declaration order, each once, a repeated field as
 //! one list, whatever order they came in: protobuf allows any, and
@@ -78,7 +78,7 @@ impl Entry {
 
 /// A fixed-width or varint value, typed.
 #[inline]
-pub(crate) fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
+fn scalar(kind: &FieldKind, bits: u64) -> Scalar<'_> {
     match kind {
         FieldKind::Int32 => Scalar::Int(int32(bits)),
         FieldKind::UInt32 | FieldKind::Fixed32 => Scalar::Int(uint32(bits)),
