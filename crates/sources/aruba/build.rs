@@ -1,8 +1,8 @@
 //! Compiles `proto/aruba/*.proto` into a descriptor set with protox (pure
-//! Rust), so the build needs no system `protoc`. The decoder reads the
-//! descriptors at run time; readers per message type are generated from them here
-//! (`build/readers.rs`), with the same rendering rules
-//! (`src/rules.rs`).
+//! Rust), so the build needs no system `protoc`. The plans read the
+//! descriptors at run time; from the same descriptors and rendering rules
+//! (`src/rules.rs`) this also generates a reader per message type
+//! (`build/readers.rs`).
 
 use std::path::PathBuf;
 
