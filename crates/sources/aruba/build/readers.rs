@@ -112,7 +112,7 @@ fn field_arms(
         valid.push(LEN);
         writeln!(
             code,
-            "            {number} => fields.packed(h, {at}, {key}, r.bytes()?, |p, h| {{\n                {handle};\n                Ok(())\n            }})?,",
+            "            {number} => fields.packed(h, {slot}, {key}, r.bytes()?, |p, h| {{\n                {handle};\n                Ok(())\n            }})?,",
             number = number << 3 | LEN,
             handle = handle(&read_code(wire, "p")),
         )

@@ -126,7 +126,6 @@ impl Fields {
         &mut self,
         h: &mut H,
         slot: usize,
-        repeated: bool,
         key: &'static [u8],
         run: &[u8],
         mut read: impl FnMut(&mut Reader<'_>, &mut H) -> Result<(), Retry>,
@@ -134,7 +133,7 @@ impl Fields {
         if run.is_empty() {
             return Ok(());
         }
-        self.open(h, slot, repeated, key)?;
+        self.open(h, slot, true, key)?;
         let mut values = Reader::new(run);
         read(&mut values, h)?;
         while !values.is_empty() {
