@@ -285,11 +285,19 @@ sinks:
             broker.address()
         ),
     );
-    let child = spawn_run(&file);
+    let mut child = spawn_run(&file);
     std::thread::sleep(Duration::from_secs(2));
     broker.signal("STOP");
-    let rss = |pid: u32| -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    // The pipeline's resident memory; it must still be running (a process
+    // that ended has none), and if it is not, its stderr says why.
+    let rss = |child: &mut std::process::Child| -> u64 {
+        if let Ok(Some(status)) = child.try_wait() {
+            broker.signal("CONT");
+            let mut stderr = String::new();
+            let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
+            panic!("the pipeline ended ({status}) while the broker was frozen:\n{stderr}");
+        }
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -299,11 +307,11 @@ sinks:
             .parse()
             .unwrap()
     };
-    let steady = rss(child.id());
+    let steady = rss(&mut child);
     let mut peak = steady;
     for _ in 0..20 {
         std::thread::sleep(Duration::from_secs(1));
-        peak = peak.max(rss(child.id()));
+        peak = peak.max(rss(&mut child));
     }
     broker.signal("CONT");
     let output = wait_with_limit(child, Duration::from_secs(120));
