@@ -43,7 +43,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 10] = [
+pub const ALL: [Scenario; 11] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -62,7 +62,15 @@ pub const ALL: [Scenario; 10] = [
     },
     Scenario {
         name: "decode",
-        title: "Aruba monitoring frames → decode → JSON, 1 core",
+        title: "Aruba monitoring frames → decode → JSON (every sink writes JSON: rendered on arrival, one pass), 1 core",
+        unit: "msg/s",
+        baseline: Baseline::Python,
+        baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
+        goal: 100.0,
+    },
+    Scenario {
+        name: "decode_transcode",
+        title: "Aruba monitoring frames → decode → JSON (another sink reads records: checked on arrival, transcoded by the sink), 1 core",
         unit: "msg/s",
         baseline: Baseline::Python,
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
@@ -146,13 +154,16 @@ const REPLAY_ROWS: u64 = 3_000_000;
 pub fn run_side(spec: &str) -> anyhow::Result<f64> {
     match spec {
         "core:netpipe" => core(),
-        "decode_blackhole:netpipe" => decode(100_000, |event, _| {
+        "decode_blackhole:netpipe" => decode(100_000, false, |event, _| {
             std::hint::black_box(event);
         }),
-        "decode:netpipe" => decode(50_000, |event, buffer| {
+        "decode:netpipe" => decode(50_000, true, |event, buffer| {
             json::write_event(event, buffer, false)
         }),
-        "decode_records:netpipe" => decode(25_000, |event, _| {
+        "decode_transcode:netpipe" => decode(50_000, false, |event, buffer| {
+            json::write_event(event, buffer, false)
+        }),
+        "decode_records:netpipe" => decode(25_000, false, |event, _| {
             std::hint::black_box(event.payload.record());
         }),
         "websocket:netpipe" => websocket_netpipe(),
@@ -225,19 +236,25 @@ fn core() -> anyhow::Result<f64> {
 /// batch they make (batches hold up to 10,000 events by default).
 const DECODE_BATCH: usize = 64;
 
-/// `n` frames of one connection become events (checked, keyed, timed), then
-/// `consume` reads each, as a sink would, a batch at a time. `n` makes
+/// `n` frames of one connection become events (checked, keyed, timed; their
+/// JSON rendered too when `render_json`, as for sinks that all write JSON),
+/// then `consume` reads each, as a sink would, a batch at a time. `n` makes
 /// about two seconds of work, so that a run sees the machine's drift over
 /// about as long as the Python run it is paired with (2,000 messages, about
 /// five seconds).
-fn decode(n: u64, consume: impl Fn(&Event, &mut Vec<u8>)) -> anyhow::Result<f64> {
+fn decode(
+    n: u64,
+    render_json: bool,
+    consume: impl Fn(&Event, &mut Vec<u8>),
+) -> anyhow::Result<f64> {
     let frames = sample_frames(Topic::Monitoring, DECODE_BATCH as u64);
     let mut builder = EventBuilder::new(
         Arc::new(Decoder::new()),
         Arc::from("bench"),
         Topic::Monitoring,
         false,
-    );
+    )
+    .render_json(render_json);
     let mut buffer = Vec::with_capacity(1 << 16);
     let mut batch = Vec::with_capacity(DECODE_BATCH);
     let mut total = 0usize;

@@ -71,3 +71,50 @@ pub fn write_schemas(dir: &std::path::Path) -> std::io::Result<usize> {
     }
     Ok(schemas.iter().count())
 }
+
+#[cfg(test)]
+mod tests {
+    use netpipe_core::config::parse;
+
+    use super::*;
+
+    /// Whether source `central` of a pipeline with these sinks (and one
+    /// that reads another source) is told that its readers all write JSON.
+    fn readers_write_json(sinks: &str) -> bool {
+        let yaml = format!(
+            "sources:\n  central: {{ type: demo }}\n  other: {{ type: demo }}\nsinks:\n{sinks}  rest: {{ type: blackhole, inputs: [other] }}\n"
+        );
+        let pipeline = parse("test.yaml", &yaml, &registry(), &|_| None).unwrap();
+        pipeline.readers_write_json("central")
+    }
+
+    #[test]
+    fn a_source_renders_json_only_when_every_sink_reading_it_writes_json() {
+        let stdout = "  out: { type: stdout, inputs: [central] }\n";
+        let kafka = |options: &str| {
+            format!(
+                "  kafka: {{ type: kafka, inputs: [central], bootstrap_servers: b:9092{options} }}\n"
+            )
+        };
+        assert!(readers_write_json(stdout));
+        assert!(readers_write_json(&(kafka("") + stdout)));
+        assert!(readers_write_json(&kafka(", key: none")));
+        // A sink that reads records, or the original bytes, or a payload
+        // field for its key, needs the payload as it came.
+        assert!(!readers_write_json(
+            "  out: { type: stdout, encoding: json_pretty, inputs: [central] }\n"
+        ));
+        assert!(!readers_write_json(&kafka(", encoding: protobuf")));
+        assert!(!readers_write_json(&kafka(", key: serial")));
+        assert!(!readers_write_json(
+            &(kafka("") + "  lake: { type: parquet, path: lake, inputs: [central] }\n")
+        ));
+        assert!(!readers_write_json(
+            "  none: { type: blackhole, inputs: [central] }\n"
+        ));
+        // Sinks of other sources do not count.
+        assert!(readers_write_json(
+            &(stdout.to_string() + "  lake: { type: parquet, path: lake, inputs: [other] }\n")
+        ));
+    }
+}

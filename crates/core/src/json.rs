@@ -96,9 +96,13 @@ impl Serialize for JsonMetadata<'_> {
     }
 }
 
-/// Appends a payload as JSON, transcoding it from its bytes when nobody
-/// has decoded it yet.
+/// Appends a payload as JSON: as the source rendered it, else transcoded
+/// from its bytes when nobody has decoded it yet.
 pub fn write_payload(payload: &Payload, out: &mut Vec<u8>) {
+    if let Some(json) = payload.rendered_json() {
+        out.extend_from_slice(json);
+        return;
+    }
     match payload.undecoded() {
         Some((bytes, codec)) => codec.write_json(bytes, out),
         // Serializing into a Vec cannot fail: every map key is a string.

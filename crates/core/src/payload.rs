@@ -6,7 +6,10 @@
 //! the wire. A source whose input is costly to turn into values (a dense
 //! protobuf message becomes thousands of them) validates the bytes when it
 //! receives them and keeps them with a [`Codec`]; the [`Record`] is built on
-//! first access, once, and shared by every sink reading the event.
+//! first access, once, and shared by every sink reading the event. When
+//! every sink that reads the source writes JSON, the source may render the
+//! JSON on arrival instead ([`Payload::with_json`]): one pass over the
+//! bytes that both checks them and writes what the sinks copy.
 
 use std::fmt;
 use std::ops::Deref;
@@ -38,6 +41,8 @@ enum Repr {
         bytes: Bytes,
         codec: Arc<dyn Codec>,
         record: OnceLock<Record>,
+        /// The JSON [`Codec::write_json`] writes, when rendered on arrival.
+        json: Option<Bytes>,
     },
 }
 
@@ -48,7 +53,27 @@ impl Payload {
             bytes,
             codec,
             record: OnceLock::new(),
+            json: None,
         })
+    }
+
+    /// A payload kept as `bytes` whose JSON, `json`, is already rendered:
+    /// JSON sinks copy it, and the record is still decoded from `bytes`.
+    pub fn with_json(bytes: Bytes, codec: Arc<dyn Codec>, json: Bytes) -> Self {
+        Payload(Repr::Encoded {
+            bytes,
+            codec,
+            record: OnceLock::new(),
+            json: Some(json),
+        })
+    }
+
+    /// The JSON the source rendered on arrival, if it did.
+    pub fn rendered_json(&self) -> Option<&Bytes> {
+        match &self.0 {
+            Repr::Encoded { json, .. } => json.as_ref(),
+            Repr::Decoded(_) => None,
+        }
     }
 
     /// The record, decoded now if it was not yet.
@@ -59,6 +84,7 @@ impl Payload {
                 bytes,
                 codec,
                 record,
+                ..
             } => record.get_or_init(|| codec.decode(bytes)),
         }
     }
@@ -70,6 +96,7 @@ impl Payload {
                 bytes,
                 codec,
                 record,
+                ..
             } if record.get().is_none() => Some((bytes, &**codec)),
             _ => None,
         }
@@ -144,5 +171,23 @@ mod tests {
         assert!(copy.undecoded().is_some());
         assert_eq!(copy, payload);
         assert_eq!(codec.0.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn json_rendered_on_arrival_is_written_as_it_is_and_the_record_still_decodes() {
+        let codec = Arc::new(TextCodec::default());
+        let rendered = Bytes::from_static(b"{\"text\":\"rendered\"}");
+        let payload =
+            Payload::with_json(Bytes::from_static(b"hi"), codec.clone(), rendered.clone());
+        let mut out = Vec::new();
+        crate::json::write_payload(&payload, &mut out);
+        assert_eq!(out, rendered);
+        assert_eq!(codec.0.load(Ordering::Relaxed), 0);
+        assert_eq!(payload.get("text"), Some(&Value::string("hi")));
+        assert_eq!(payload.rendered_json(), Some(&rendered));
+        assert_eq!(
+            Payload::from(payload.record().clone()).rendered_json(),
+            None
+        );
     }
 }

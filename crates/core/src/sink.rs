@@ -12,6 +12,14 @@ pub trait SinkConfig: std::fmt::Debug + Send + Sync {
     /// Builds the sink, connecting where it must; an error here stops the
     /// pipeline before any source starts.
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError>;
+
+    /// Whether the sink writes payloads as compact JSON and no other way.
+    /// When every sink reading a source does, the source is told so
+    /// ([`BuildContext::readers_write_json`]) and may render each payload's
+    /// JSON once, on arrival.
+    fn writes_payload_json(&self) -> bool {
+        false
+    }
 }
 
 /// A running consumer of batches.

@@ -38,6 +38,10 @@ pub struct BuildContext {
     pub base_dir: PathBuf,
     /// Avro schemas of every stream, for sinks that write typed data.
     pub schemas: Arc<crate::schema::StreamSchemas>,
+    /// A source's readers are sinks that all write payloads as compact JSON
+    /// (at least one; see [`crate::sink::SinkConfig::writes_payload_json`]).
+    /// Always false for sinks.
+    pub readers_write_json: bool,
 }
 
 impl BuildContext {

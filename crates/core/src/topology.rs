@@ -45,6 +45,7 @@ pub async fn run(
         name: Arc::from(name),
         base_dir: pipeline.base_dir.clone(),
         schemas: pipeline.schemas.clone(),
+        readers_write_json: pipeline.readers_write_json(name),
     };
     let mut sources: Vec<(String, Box<dyn Source>)> = Vec::new();
     for spec in &pipeline.sources {

@@ -129,6 +129,19 @@ pub struct PipelineConfig {
     pub schemas: std::sync::Arc<crate::schema::StreamSchemas>,
 }
 
+impl PipelineConfig {
+    /// Whether source `source` has readers, all of them sinks that write
+    /// payloads as compact JSON: such a source may render JSON on arrival.
+    pub fn readers_write_json(&self, source: &str) -> bool {
+        let mut readers = self
+            .sinks
+            .iter()
+            .filter(|sink| sink.inputs.iter().any(|input| input == source))
+            .peekable();
+        readers.peek().is_some() && readers.all(|sink| sink.config.writes_payload_json())
+    }
+}
+
 const TOP_LEVEL_KEYS: [&str; 3] = ["sources", "sinks", "metrics"];
 
 /// Reads and checks a pipeline file, taking `${VAR}`s from the process environment.

@@ -118,4 +118,9 @@ impl SinkConfig for KafkaConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError> {
         Ok(Box::new(crate::sink::KafkaSink::connect(self, cx).await?))
     }
+
+    /// JSON values, keyed by the event rather than a payload field.
+    fn writes_payload_json(&self) -> bool {
+        self.encoding == Encoding::Json && matches!(self.key.as_str(), "event" | "none")
+    }
 }

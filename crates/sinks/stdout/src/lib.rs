@@ -42,6 +42,11 @@ impl SinkConfig for StdoutConfig {
             self.encoding,
         )))
     }
+
+    /// Pretty JSON is written from the decoded record.
+    fn writes_payload_json(&self) -> bool {
+        self.encoding == Encoding::Json
+    }
 }
 
 /// Writes JSON lines to any async writer (stdout in a pipeline, a buffer in tests).

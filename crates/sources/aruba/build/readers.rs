@@ -10,7 +10,7 @@ use prost_reflect::{
     Cardinality, DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor,
 };
 
-use crate::rules::{AddressKind, BytesAs, address_of, bytes_as};
+use crate::rules::{AddressKind, BytesAs, KEY_FIELDS, TIMESTAMP_FIELD, address_of, bytes_as};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -137,6 +137,11 @@ fn field_arms(
     .unwrap();
 }
 
+/// Whether a field named `name` may be a payload's timestamp or key.
+fn identifies(name: &str) -> bool {
+    name == TIMESTAMP_FIELD || KEY_FIELDS.contains(&name)
+}
+
 /// How a value of wire type `wire` is read from `reader`.
 fn read_code(wire: u32, reader: &str) -> String {
     match wire {
@@ -155,8 +160,15 @@ fn value_code(
     index: &BTreeMap<String, usize>,
     enums: &mut Enums,
 ) -> (u32, String) {
+    // A value that may identify the payload is shown to the handler first.
+    let hand = |value: String| match identifies(field.name()) {
+        true => format!(
+            "{{\n                    let value = {value};\n                    h.identifying(depth, AT, value);\n                    h.scalar(AT, value)\n                }}"
+        ),
+        false => format!("h.scalar(AT, {value})"),
+    };
     // Conversions are named by their module's path: a proto need not use them all.
-    let scalar = |wire, value: &str| (wire, format!("h.scalar(AT, Scalar::{value})"));
+    let scalar = |wire, value: &str| (wire, hand(format!("Scalar::{value}")));
     match field.kind() {
         Kind::Int32 => scalar(VARINT, "Int(walk::int32(VALUE))"),
         Kind::Uint32 => scalar(VARINT, "Int(walk::uint32(VALUE))"),
@@ -174,6 +186,11 @@ fn value_code(
             BytesAs::Bytes => scalar(LEN, "Bytes(VALUE)"),
         },
         Kind::Enum(descriptor) => {
+            assert!(
+                !identifies(field.name()),
+                "{}: an enum that may identify the payload; the readers hand it over as a name only",
+                field.full_name()
+            );
             let count = enums.len();
             let (n, _) = enums
                 .entry(descriptor.full_name().to_string())
@@ -193,9 +210,9 @@ fn value_code(
                     };
                     (
                         LEN,
-                        format!(
-                            "h.scalar(AT, address(&plans.messages[{i}], AddressKind::{kind}, VALUE, depth)?)"
-                        ),
+                        hand(format!(
+                            "address(&plans.messages[{i}], AddressKind::{kind}, VALUE, depth)?"
+                        )),
                     )
                 }
                 None => (LEN, format!("m{i}(VALUE, h, plans, depth + 1)?")),

@@ -22,11 +22,19 @@ impl Address<'_> {
     /// Appends the address's text.
     pub fn write(&self, out: &mut Vec<u8>) {
         match *self {
+            Address::Mac(&[a, b, c, d, e, f]) => {
+                out.extend_from_slice(&mac_text([a, b, c, d, e, f]))
+            }
             Address::Mac(addr) => write_mac(out, addr),
-            Address::Ip(v6, addr) => match ip_text(v6, addr) {
-                Some((text, len)) => append_prefix(out, &text, len),
-                None => write_hex(out, addr),
-            },
+            Address::Ip(Some(false) | None, &[a, b, c, d]) => {
+                let (text, len) = ipv4_text([a, b, c, d]);
+                append_prefix(out, &text, len);
+            }
+            Address::Ip(Some(true) | None, addr) if addr.len() == 16 => {
+                let (text, len) = ipv6_text(addr.try_into().expect("16 bytes"));
+                append_prefix(out, &text, len);
+            }
+            Address::Ip(_, addr) => write_hex(out, addr),
         }
     }
 
@@ -49,12 +57,33 @@ impl Address<'_> {
                     .sum::<usize>()
                     - 1
             }
-            Address::Ip(v6, addr) => match ip_text(v6, addr) {
-                Some((_, len)) => len,
-                None => 2 + 2 * addr.len(),
-            },
+            Address::Ip(Some(true) | None, addr) if addr.len() == 16 => {
+                ipv6_text(addr.try_into().expect("16 bytes")).1
+            }
+            Address::Ip(_, addr) => 2 + 2 * addr.len(),
         }
     }
+}
+
+/// Each byte's two hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0; 2]; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        pairs[byte] = [HEX[byte >> 4], HEX[byte & 15]];
+        byte += 1;
+    }
+    pairs
+};
+
+/// The usual six-byte MAC address, in one fixed-size buffer.
+#[inline(always)]
+fn mac_text(mac: [u8; 6]) -> [u8; 17] {
+    let mut text = [b':'; 17];
+    for (i, byte) in mac.into_iter().enumerate() {
+        text[3 * i..3 * i + 2].copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
+    }
+    text
 }
 
 /// Appends `aa:bb:cc:dd:ee:ff` (any length: nothing is dropped).
@@ -92,15 +121,6 @@ fn write_hex(out: &mut Vec<u8>, addr: &[u8]) {
 /// The longest IP text: IPv6 with eight full groups.
 type IpText = ([u8; 39], usize);
 
-/// An IP address's text, when it is one.
-fn ip_text(v6: Option<bool>, addr: &[u8]) -> Option<IpText> {
-    match (v6, addr.len()) {
-        (Some(false) | None, 4) => Some(ipv4_text(addr.try_into().expect("4 bytes"))),
-        (Some(true) | None, 16) => Some(ipv6_text(addr.try_into().expect("16 bytes"))),
-        _ => None,
-    }
-}
-
 /// Each octet's decimal digits and a dot after them, padded to four bytes,
 /// and how many of the bytes are used.
 const OCTETS: [([u8; 4], usize); 256] = {
@@ -127,9 +147,9 @@ const OCTETS: [([u8; 4], usize); 256] = {
     table
 };
 
-fn ipv4_text(octets: [u8; 4]) -> IpText {
-    // Room for a whole padded octet after the last dot.
-    let mut text = [0u8; 39];
+/// A dotted quad: at most 15 bytes, with room for the last octet's padding.
+fn ipv4_text(octets: [u8; 4]) -> ([u8; 16], usize) {
+    let mut text = [0u8; 16];
     let mut len = 0;
     for octet in octets {
         let (digits, used) = OCTETS[usize::from(octet)];

@@ -166,6 +166,7 @@ impl SourceConfig for ArubaConfig {
                 .as_ref()
                 .map(|p| Arc::new(cx.resolve(p))),
             split: self.split,
+            render_json: cx.readers_write_json,
             ping_interval: self.ping_interval.0,
             idle_timeout: self.idle_timeout.0,
             max_backoff: self.max_backoff.0,

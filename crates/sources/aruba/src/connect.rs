@@ -40,6 +40,8 @@ pub struct ArubaSource {
     pub entries: Vec<Entry>,
     pub customers_file: Option<Arc<PathBuf>>,
     pub split: bool,
+    /// Every sink reading the source writes JSON: render it on arrival.
+    pub render_json: bool,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub max_backoff: Duration,
@@ -397,7 +399,8 @@ impl Connection {
             self.name.clone(),
             entry.topic,
             s.split,
-        );
+        )
+        .render_json(s.render_json);
         let origin = format!("aruba.{}", entry.topic);
         let mut ping = tokio::time::interval(s.ping_interval);
         let mut last_heard = Instant::now();

@@ -12,7 +12,8 @@ use netpipe_core::{Codec, Event, FieldNames, Payload, Record, Timestamp, Value};
 
 use crate::decode::{DecodeError, Decoder, Envelope};
 use crate::generated::write_json;
-use crate::summary::{KEY_FIELDS, Summarizer};
+use crate::rules::KEY_FIELDS;
+use crate::summary::Summarizer;
 use crate::topic::Topic;
 
 /// Monitoring fields that are not lists of elements.
@@ -66,6 +67,10 @@ pub struct EventBuilder {
     stream: Arc<str>,
     customer_header: Arc<str>,
     summarizer: Summarizer,
+    /// Render each unsplit payload's JSON on arrival ([`Self::render_json`]),
+    /// into this much room: the last one's length and an eighth, as the
+    /// payloads of one connection are alike.
+    json_room: Option<usize>,
     /// Split element streams and their field names (parent fields first), by element field.
     elements: HashMap<String, (Arc<str>, FieldNames)>,
 }
@@ -101,32 +106,59 @@ impl EventBuilder {
             topic,
             split: split && topic == Topic::Monitoring,
             customer_header: Arc::from("customer_id"),
+            json_room: None,
             elements: HashMap::new(),
         }
     }
 
+    /// Renders each unsplit payload's JSON as its frame arrives, in the pass
+    /// that checks it, for sources whose every reader writes JSON: one pass
+    /// instead of a check now and a transcode later. The payload's bytes are
+    /// kept too, for anything that still decodes it.
+    pub fn render_json(mut self, render: bool) -> Self {
+        self.json_room = render.then_some(0);
+        self
+    }
+
     /// Turns one frame into events (one, or one per monitoring element when
     /// split). The whole frame is checked now; an unsplit payload stays
-    /// encoded until a sink reads it.
+    /// encoded until a sink reads it, its JSON rendered already when
+    /// [`Self::render_json`] says so.
     pub fn events(&mut self, frame: Bytes, received: Timestamp) -> Result<Vec<Event>, DecodeError> {
         if self.split {
             let (envelope, payload) = self.decoder.decode_frame(&frame, self.topic)?;
             return Ok(self.split_events(&envelope, &payload, received));
         }
         let envelope = self.decoder.decode_envelope(&frame, self.topic)?;
-        let summary = self
-            .summarizer
-            .summarize(self.decoder.plans(), &envelope.data)?;
+        let plans = self.decoder.plans();
+        let codec: Arc<dyn Codec> = self.codec.clone();
+        let (summary, payload) = match &mut self.json_room {
+            Some(room) => {
+                let mut json = Vec::with_capacity(*room);
+                let summary =
+                    self.summarizer
+                        .summarize_to_json(plans, &envelope.data, &mut json)?;
+                *room = json.len() + json.len() / 8;
+                (
+                    summary,
+                    Payload::with_json(envelope.data, codec, json.into()),
+                )
+            }
+            None => {
+                let summary = self.summarizer.summarize(plans, &envelope.data)?;
+                (summary, Payload::encoded(envelope.data, codec))
+            }
+        };
         let time = event_time(summary.timestamp, envelope.timestamp, received);
         let key = summary.key().cloned();
-        // Sized by the decoded payload, not the (much smaller) frame: batch
-        // limits must follow what events hold once a sink decodes them.
-        let codec: Arc<dyn Codec> = self.codec.clone();
+        // Sized by the decoded payload (or the JSON rendered now), not the
+        // much smaller frame: batch limits must follow what events hold once
+        // a sink reads them.
         let mut event = Event::sized(
             self.source.clone(),
             self.stream.clone(),
             time,
-            Payload::encoded(envelope.data, codec),
+            payload,
             summary.size,
         )
         .with_key(Some(key.unwrap_or_else(|| envelope.customer_id.clone())))
@@ -220,12 +252,19 @@ mod tests {
     #[test]
     fn encoded_payloads_read_and_transcode_as_decoded_ones_for_every_topic() {
         let decoder = Arc::new(Decoder::new());
-        for topic in Topic::ALL {
-            let mut builder = EventBuilder::new(decoder.clone(), "src".into(), topic, false);
+        for (topic, render) in Topic::ALL.into_iter().flat_map(|t| [(t, false), (t, true)]) {
+            let mut builder =
+                EventBuilder::new(decoder.clone(), "src".into(), topic, false).render_json(render);
             for frame in sample_frames(topic, 8) {
                 let received = Timestamp(1);
                 let event = builder.events(frame.clone(), received).unwrap().remove(0);
-                let expected = decoded_event(&decoder, topic, frame, received);
+                let mut expected = decoded_event(&decoder, topic, frame, received);
+                if let Some(json) = event.payload.rendered_json() {
+                    // Sized by what it holds: the JSON.
+                    assert_eq!(event.size, json.len(), "{topic}");
+                    expected.size = event.size;
+                }
+                assert_eq!(event.payload.rendered_json().is_some(), render, "{topic}");
                 let (mut transcoded, mut serialized) = (Vec::new(), Vec::new());
                 json::write_event(&event, &mut transcoded, false);
                 assert!(event.payload.undecoded().is_some(), "{topic}");
@@ -233,10 +272,10 @@ mod tests {
                 assert_eq!(
                     String::from_utf8(transcoded).unwrap(),
                     String::from_utf8(serialized).unwrap(),
-                    "{topic}"
+                    "{topic} rendering JSON: {render}"
                 );
                 // Key, time, estimated size and the payload itself, decoded now.
-                assert_eq!(event, expected, "{topic}");
+                assert_eq!(event, expected, "{topic} rendering JSON: {render}");
             }
         }
     }

@@ -2,7 +2,8 @@
 //! descriptors and rules as the plans. Each is a `match` from field key to
 //! the code that reads that field, typed, and hands the value to a
 //! [`Handler`]: one writes JSON ([`write_json`]), one makes the arrival
-//! check ([`crate::summary`]). Once inlined, a handler's work on a value
+//! check ([`crate::summary`]) or both at once, one builds records
+//! ([`crate::decode`]). Once inlined, a handler's work on a value
 //! is all that is left of it: no plan is looked up, no kind matched.
 //!
 //! The readers take fields in declaration order only, as encoders write
@@ -52,6 +53,11 @@ pub(crate) trait Handler {
     /// The message ends, after a list when `close_list`.
     fn end(&mut self, close_list: bool);
     fn scalar(&mut self, slot: usize, repeated: bool, value: Scalar<'_>);
+    /// Before [`Handler::scalar`], for the fields that may identify a
+    /// payload (its timestamp and key fields, [`crate::rules`]):
+    /// the value, and the depth of its message (0: the payload's own
+    /// fields). Only these sites pay for looking at depth.
+    fn identifying(&mut self, _depth: usize, _slot: usize, _repeated: bool, _value: Scalar<'_>) {}
     /// A named enum value of field `slot` of a message of plan `message`:
     /// its number, and its name quoted as in JSON.
     fn enum_name(

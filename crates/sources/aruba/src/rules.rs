@@ -1,5 +1,6 @@
 //! The rules that decide how a descriptor's fields render beyond their
-//! protobuf type: which `bytes` are names, which messages are addresses.
+//! protobuf type (which `bytes` are names, which messages are addresses)
+//! and which fields identify a payload (its time and key).
 //! Shared by the run-time plans ([`crate::schema`]) and the build script,
 //! which generates the JSON writers from the same descriptors.
 
@@ -23,6 +24,21 @@ pub enum AddressKind {
     /// family's name (the files number families differently).
     Ip,
 }
+
+/// Fields that identify a device or client, in order of preference.
+pub const KEY_FIELDS: [&str; 8] = [
+    "serial_number",
+    "serial",
+    "device_id",
+    "sta_eth_mac",
+    "macaddr",
+    "mac",
+    "ap_mac",
+    "client_mac",
+];
+
+/// The field that holds a payload's own time.
+pub const TIMESTAMP_FIELD: &str = "timestamp";
 
 pub fn bytes_as(field: &FieldDescriptor) -> BytesAs {
     match field.name() {

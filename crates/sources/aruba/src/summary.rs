@@ -1,7 +1,8 @@
 //! What an event needs from its payload before anyone decodes it: the
 //! payload's timestamp, its key, and the size its decoded record would
 //! have. Gathered in one pass over the whole payload, which also checks it,
-//! so that the walks sinks make later cannot fail.
+//! so that the walks sinks make later cannot fail. When every sink writes
+//! JSON, the same pass writes it ([`Summarizer::summarize_to_json`]).
 //!
 //! The pass is a generated reader ([`crate::generated`]) that builds
 //! nothing. A payload it cannot take as it reads (fields out of
@@ -13,20 +14,10 @@ use std::sync::Arc;
 
 use crate::decode::{DecodeError, lossless_text};
 use crate::generated::{self, Handler, Retry};
+use crate::rules::{KEY_FIELDS, TIMESTAMP_FIELD};
 use crate::schema::{MessagePlan, Plans};
+use crate::transcode::JsonWriter;
 use crate::walk::{Scalar, Visitor, Walker};
-
-/// Fields that identify a device or client, in order of preference.
-pub(crate) const KEY_FIELDS: [&str; 8] = [
-    "serial_number",
-    "serial",
-    "device_id",
-    "sta_eth_mac",
-    "macaddr",
-    "mac",
-    "ap_mac",
-    "client_mac",
-];
 
 /// What an event needs from its payload.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -35,7 +26,8 @@ pub struct Summary {
     pub timestamp: Option<i64>,
     /// The value of the most preferred key field present, and its rank.
     key: Option<(usize, Arc<str>)>,
-    /// [`netpipe_core::Record::estimated_size`] of the decoded payload.
+    /// [`netpipe_core::Record::estimated_size`] of the decoded payload, or
+    /// the length of its JSON when that was written in the same pass.
     pub size: usize,
 }
 
@@ -63,7 +55,7 @@ impl Summarizer {
                 .iter()
                 .map(|n| KEY_FIELDS.iter().position(|k| **k == **n))
                 .collect(),
-            timestamp_slot: names.iter().position(|n| &**n == "timestamp"),
+            timestamp_slot: names.iter().position(|n| &**n == TIMESTAMP_FIELD),
         }
     }
 
@@ -76,6 +68,35 @@ impl Summarizer {
         }
     }
 
+    /// Checks `payload` whole and appends its JSON to `json`, in one pass:
+    /// what a source does when every sink reading it writes JSON (twice the
+    /// work otherwise, checked now and transcoded later). The summary's size
+    /// is the JSON's length, what the event then holds.
+    pub fn summarize_to_json(
+        &self,
+        plans: &Plans,
+        payload: &[u8],
+        json: &mut Vec<u8>,
+    ) -> Result<Summary, DecodeError> {
+        let start = json.len();
+        let mut rendering = Rendering {
+            summarizer: self,
+            summary: Summary::default(),
+            json: JsonWriter::new(json),
+        };
+        let mut summary = match generated::read(plans, self.index, payload, &mut rendering) {
+            Ok(()) => rendering.summary,
+            Err(Retry) => {
+                json.truncate(start);
+                let summary = self.walked(plans, payload)?;
+                generated::write_json(plans, self.index, payload, json).map_err(|e| *e)?;
+                summary
+            }
+        };
+        summary.size = json.len() - start;
+        Ok(summary)
+    }
+
     /// The summary the general walk makes: any field order, and errors named.
     fn walked(&self, plans: &Plans, payload: &[u8]) -> Result<Summary, DecodeError> {
         let mut summing = Summing::new(self, plans);
@@ -85,7 +106,25 @@ impl Summarizer {
         Ok(summing.summary)
     }
 
+    /// Notes a value of field `slot` of a message at `depth` when it is the
+    /// payload's own (depth 0, not a list's element): its timestamp or a key.
+    #[inline(always)]
+    fn note(
+        &self,
+        summary: &mut Summary,
+        depth: usize,
+        slot: usize,
+        in_list: bool,
+        value: &Scalar<'_>,
+    ) {
+        if depth == 0 && !in_list {
+            self.capture(summary, slot, value);
+        }
+    }
+
     /// Notes a top-level value that is the payload's timestamp or a key.
+    /// Out of line: it matters for a few values a payload.
+    #[inline(never)]
     fn capture(&self, summary: &mut Summary, slot: usize, value: &Scalar<'_>) {
         if let Scalar::Int(t) = value
             && Some(slot) == self.timestamp_slot
@@ -138,7 +177,7 @@ struct Summing<'s> {
     summarizer: &'s Summarizer,
     plans: &'s Plans,
     summary: Summary,
-    /// How deep the current message is: 1 for the payload's own fields.
+    /// Walk only: how deep the current message is, 1 for the payload's own fields.
     depth: usize,
     /// Walk only: inside a list of the top-level message.
     in_list: bool,
@@ -157,22 +196,11 @@ impl<'s> Summing<'s> {
             slot: 0,
         }
     }
-
-    /// Counts a value of field `slot`, and notes it when it is a top-level
-    /// timestamp or key (never a list's element).
-    #[inline(always)]
-    fn value(&mut self, slot: usize, in_list: bool, value: &Scalar<'_>) {
-        self.summary.size += value_size(value);
-        if self.depth == 1 && !in_list {
-            self.summarizer.capture(&mut self.summary, slot, value);
-        }
-    }
 }
 
 impl Handler for Summing<'_> {
     #[inline(always)]
     fn begin(&mut self, index: usize) {
-        self.depth += 1;
         self.summary.size += self.plans.messages[index].empty_size;
     }
 
@@ -185,19 +213,82 @@ impl Handler for Summing<'_> {
     fn next(&mut self) {}
 
     #[inline(always)]
-    fn end(&mut self, _: bool) {
-        self.depth -= 1;
+    fn end(&mut self, _: bool) {}
+
+    #[inline(always)]
+    fn scalar(&mut self, _: usize, _: bool, value: Scalar<'_>) {
+        self.summary.size += value_size(&value);
+    }
+
+    #[inline(always)]
+    fn identifying(&mut self, depth: usize, slot: usize, repeated: bool, value: Scalar<'_>) {
+        self.summarizer
+            .note(&mut self.summary, depth, slot, repeated, &value);
+    }
+
+    #[inline(always)]
+    fn enum_name(&mut self, _: usize, _: usize, _: bool, _: i32, quoted: &'static [u8]) {
+        // The name without its quotes, as a string.
+        self.summary.size += quoted.len();
+    }
+}
+
+/// The one-pass handler: JSON, and the key and time found on the way.
+struct Rendering<'s, 'o> {
+    summarizer: &'s Summarizer,
+    summary: Summary,
+    json: JsonWriter<'o>,
+}
+
+impl Handler for Rendering<'_, '_> {
+    #[inline(always)]
+    fn begin(&mut self, index: usize) {
+        self.json.begin(index);
+    }
+
+    #[inline(always)]
+    fn open(
+        &mut self,
+        after: bool,
+        close_list: bool,
+        slot: usize,
+        key: &'static [u8],
+        repeated: bool,
+    ) {
+        self.json.open(after, close_list, slot, key, repeated);
+    }
+
+    #[inline(always)]
+    fn next(&mut self) {
+        self.json.next();
+    }
+
+    #[inline(always)]
+    fn end(&mut self, close_list: bool) {
+        self.json.end(close_list);
     }
 
     #[inline(always)]
     fn scalar(&mut self, slot: usize, repeated: bool, value: Scalar<'_>) {
-        self.value(slot, repeated, &value);
+        Handler::scalar(&mut self.json, slot, repeated, value);
     }
 
     #[inline(always)]
-    fn enum_name(&mut self, _: usize, slot: usize, repeated: bool, _: i32, quoted: &'static [u8]) {
-        let name = &quoted[1..quoted.len() - 1];
-        self.value(slot, repeated, &Scalar::String(name));
+    fn identifying(&mut self, depth: usize, slot: usize, repeated: bool, value: Scalar<'_>) {
+        self.summarizer
+            .note(&mut self.summary, depth, slot, repeated, &value);
+    }
+
+    #[inline(always)]
+    fn enum_name(
+        &mut self,
+        message: usize,
+        slot: usize,
+        repeated: bool,
+        number: i32,
+        quoted: &'static [u8],
+    ) {
+        self.json.enum_name(message, slot, repeated, number, quoted);
     }
 }
 
@@ -224,7 +315,14 @@ impl Visitor for Summing<'_> {
     }
 
     fn scalar(&mut self, value: Scalar<'_>) {
-        self.value(self.slot, self.in_list, &value);
+        self.summary.size += value_size(&value);
+        self.summarizer.note(
+            &mut self.summary,
+            self.depth - 1,
+            self.slot,
+            self.in_list,
+            &value,
+        );
     }
 
     fn end_message(&mut self, _: &MessagePlan) {
@@ -235,10 +333,13 @@ impl Visitor for Summing<'_> {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use prost::Message as _;
+    use prost_reflect::DynamicMessage;
 
     use super::*;
     use crate::decode::Decoder;
     use crate::generated::write_json;
+    use crate::schema::descriptor_pool;
     use crate::simulator::sample_frames;
     use crate::topic::Topic;
 
@@ -279,6 +380,51 @@ mod tests {
         );
     }
 
+    /// `payload` with its first field moved to the end: out of declaration
+    /// order, which the generated readers leave to the walk.
+    fn first_field_last(index: usize, plans: &Plans, payload: &[u8]) -> Vec<u8> {
+        let descriptor = descriptor_pool()
+            .get_message_by_name(&plans.messages[index].full_name)
+            .unwrap();
+        let mut rest = DynamicMessage::decode(descriptor.clone(), payload).unwrap();
+        let first = descriptor.fields().find(|f| rest.has_field(f)).unwrap();
+        let mut moved = DynamicMessage::new(descriptor);
+        moved.set_field(&first, rest.take_field(&first).unwrap());
+        [rest.encode_to_vec(), moved.encode_to_vec()].concat()
+    }
+
+    #[test]
+    fn one_pass_sums_up_and_writes_json_as_the_check_and_the_transcode_do() {
+        let decoder = Decoder::new();
+        let plans = decoder.plans();
+        for topic in Topic::ALL {
+            let summarizer = Summarizer::new(plans, decoder.topic_plan(topic));
+            for frame in sample_frames(topic, 2) {
+                let payload = decoder.decode_envelope(&frame, topic).unwrap().data;
+                let reordered = first_field_last(summarizer.index, plans, &payload);
+                let mut summing = Summing::new(&summarizer, plans);
+                assert!(
+                    generated::read(plans, summarizer.index, &reordered, &mut summing).is_err()
+                );
+                for payload in [&payload[..], &reordered] {
+                    let mut transcoded = Vec::new();
+                    write_json(plans, summarizer.index, payload, &mut transcoded).unwrap();
+                    let mut one_pass = b"[".to_vec();
+                    let summary = summarizer
+                        .summarize_to_json(plans, payload, &mut one_pass)
+                        .unwrap();
+                    let checked = summarizer.summarize(plans, payload).unwrap();
+                    assert_eq!(one_pass[1..], transcoded, "{topic}");
+                    assert_eq!(
+                        (summary.timestamp, summary.key(), summary.size),
+                        (checked.timestamp, checked.key(), transcoded.len()),
+                        "{topic}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn damaged_payloads_are_summed_up_or_refused_as_the_walk_does() {
         let decoder = Decoder::new();
@@ -304,6 +450,18 @@ mod tests {
                         let written = write_json(plans, summarizer.index, &damaged, &mut json);
                         // What the check accepts, sinks can read: the codec relies on it.
                         assert_eq!(written.is_ok(), generated.is_ok(), "{topic} {at}");
+                        let mut one_pass = Vec::new();
+                        let summed = summarizer.summarize_to_json(plans, &damaged, &mut one_pass);
+                        let found = |summary: &Summary| (summary.timestamp, summary.key().cloned());
+                        assert_eq!(
+                            summed.as_ref().map(found),
+                            generated.as_ref().map(found),
+                            "{topic} {at}"
+                        );
+                        match summed {
+                            Ok(_) => assert_eq!(one_pass, json, "{topic} {at}"),
+                            Err(_) => assert!(one_pass.is_empty(), "{topic} {at}"),
+                        }
                         let damaged = Bytes::from(damaged);
                         let record = decoder.decode_message(summarizer.index, &damaged, &damaged);
                         assert_eq!(record.is_ok(), generated.is_ok(), "{topic} {at}");
