@@ -2,8 +2,8 @@
 //! descriptors and rules as the plans. Each is a `match` from field key to
 //! the code that reads that field, typed, and hands the value to a
 //! [`Handler`]: one writes JSON ([`write_json`]), one makes the arrival
-//! check ([`crate::summary`]) or both at once, one builds records
-//! ([`crate::decode`]). Once inlined, a handler's work on a value
+//! check ([`crate::summary`]), one does both in one pass (also there), one
+//! builds records ([`crate::decode`]). Once inlined, a handler's work on a value
 //! is all that is left of it: no plan is looked up, no kind matched.
 //!
 //! The readers take fields in declaration order only, as encoders write
