@@ -3,7 +3,7 @@
 //! handler (`src/generated.rs` says what handlers do), so a message costs
 //! its values and little else. This file only decides what to call.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use prost_reflect::{
@@ -34,8 +34,19 @@ pub fn generate(pool: &DescriptorPool) -> String {
     let readers: Vec<usize> = (0..messages.len())
         .filter(|&i| address_of(&messages[i]).is_none())
         .collect();
+    // Messages no other message holds: payloads' own types, always read at
+    // the top, where a field may be the payload's time or key.
+    let nested: BTreeSet<String> = messages
+        .iter()
+        .flat_map(|m| m.fields())
+        .filter_map(|f| match f.kind() {
+            Kind::Message(m) => Some(m.full_name().to_string()),
+            _ => None,
+        })
+        .collect();
     for &i in &readers {
-        message_reader(&mut code, i, &messages[i], &index, &mut enums);
+        let top = !nested.contains(messages[i].full_name());
+        message_reader(&mut code, i, &messages[i], top, &index, &mut enums);
     }
     for (name, (n, descriptor)) in &enums {
         enum_names(&mut code, name, *n, descriptor);
@@ -52,11 +63,13 @@ pub fn generate(pool: &DescriptorPool) -> String {
     code
 }
 
-/// `m{i}`: reads message `i`'s fields in declaration order.
+/// `m{i}`: reads message `i`'s fields in declaration order; `top` when it
+/// is only ever a payload's own type.
 fn message_reader(
     code: &mut String,
     i: usize,
     message: &MessageDescriptor,
+    top: bool,
     index: &BTreeMap<String, usize>,
     enums: &mut Enums,
 ) {
@@ -72,7 +85,7 @@ fn message_reader(
     )
     .unwrap();
     for (slot, field) in fields.iter().enumerate() {
-        field_arms(code, i, field, slot, index, enums);
+        field_arms(code, i, field, slot, top, index, enums);
     }
     code.push_str(
         "            key => r.skip((key & 7) as u8)?,\n        }\n    }\n    fields.end(h);\n    Ok(())\n}\n\n",
@@ -86,6 +99,7 @@ fn field_arms(
     message: usize,
     field: &FieldDescriptor,
     slot: usize,
+    top: bool,
     index: &BTreeMap<String, usize>,
     enums: &mut Enums,
 ) {
@@ -98,7 +112,13 @@ fn field_arms(
     let number = field.number();
     let at = format!("{slot}, {repeated}");
     let key = format!("b\"\\\"{name}\\\":\"");
-    let (wire, value) = value_code(message, field, index, enums);
+    let (wire, value) = value_code(
+        message,
+        field,
+        top && identifies(field.name()),
+        index,
+        enums,
+    );
     let handle = |read: &str| value.replace("VALUE", read).replace("AT", &at);
     writeln!(
         code,
@@ -157,13 +177,14 @@ fn read_code(wire: u32, reader: &str) -> String {
 fn value_code(
     message: usize,
     field: &FieldDescriptor,
+    identifying: bool,
     index: &BTreeMap<String, usize>,
     enums: &mut Enums,
 ) -> (u32, String) {
     // A value that may identify the payload is shown to the handler first.
-    let hand = |value: String| match identifies(field.name()) {
+    let hand = |value: String| match identifying {
         true => format!(
-            "{{\n                    let value = {value};\n                    h.identifying(depth, AT, value);\n                    h.scalar(AT, value)\n                }}"
+            "{{\n                    let value = {value};\n                    h.identifying(AT, value);\n                    h.scalar(AT, value)\n                }}"
         ),
         false => format!("h.scalar(AT, {value})"),
     };
@@ -187,7 +208,7 @@ fn value_code(
         },
         Kind::Enum(descriptor) => {
             assert!(
-                !identifies(field.name()),
+                !identifying,
                 "{}: an enum that may identify the payload; the readers hand it over as a name only",
                 field.full_name()
             );

@@ -54,10 +54,10 @@ pub(crate) trait Handler {
     fn end(&mut self, close_list: bool);
     fn scalar(&mut self, slot: usize, repeated: bool, value: Scalar<'_>);
     /// Before [`Handler::scalar`], for the fields that may identify a
-    /// payload (its timestamp and key fields, [`crate::rules`]):
-    /// the value, and the depth of its message (0: the payload's own
-    /// fields). Only these sites pay for looking at depth.
-    fn identifying(&mut self, _depth: usize, _slot: usize, _repeated: bool, _value: Scalar<'_>) {}
+    /// payload (its timestamp and key fields, [`crate::rules`]) in the
+    /// messages that are only ever payloads, never held by another: always
+    /// the payload's own fields, so no site elsewhere pays for the question.
+    fn identifying(&mut self, _slot: usize, _repeated: bool, _value: Scalar<'_>) {}
     /// A named enum value of field `slot` of a message of plan `message`:
     /// its number, and its name quoted as in JSON.
     fn enum_name(

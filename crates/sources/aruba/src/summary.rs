@@ -221,9 +221,9 @@ impl Handler for Summing<'_> {
     }
 
     #[inline(always)]
-    fn identifying(&mut self, depth: usize, slot: usize, repeated: bool, value: Scalar<'_>) {
+    fn identifying(&mut self, slot: usize, repeated: bool, value: Scalar<'_>) {
         self.summarizer
-            .note(&mut self.summary, depth, slot, repeated, &value);
+            .note(&mut self.summary, 0, slot, repeated, &value);
     }
 
     #[inline(always)]
@@ -274,9 +274,9 @@ impl Handler for Rendering<'_, '_> {
     }
 
     #[inline(always)]
-    fn identifying(&mut self, depth: usize, slot: usize, repeated: bool, value: Scalar<'_>) {
+    fn identifying(&mut self, slot: usize, repeated: bool, value: Scalar<'_>) {
         self.summarizer
-            .note(&mut self.summary, depth, slot, repeated, &value);
+            .note(&mut self.summary, 0, slot, repeated, &value);
     }
 
     #[inline(always)]
