@@ -121,6 +121,10 @@ impl SinkConfig for KafkaConfig {
 
     /// JSON values, keyed by the event rather than a payload field.
     fn writes_payload_json(&self) -> bool {
-        self.encoding == Encoding::Json && matches!(self.key.as_str(), "event" | "none")
+        self.encoding == Encoding::Json
+            && !matches!(
+                crate::sink::KeyMode::of(&self.key),
+                crate::sink::KeyMode::Path(_)
+            )
     }
 }

@@ -38,10 +38,21 @@ pub enum KafkaSinkError {
     CreateTopic { topic: String, detail: String },
 }
 
-enum KeyMode {
+/// Where a message's key comes from: the `key` option, read.
+pub(crate) enum KeyMode {
     Event,
     None,
     Path(String),
+}
+
+impl KeyMode {
+    pub(crate) fn of(option: &str) -> Self {
+        match option {
+            "event" => KeyMode::Event,
+            "none" => KeyMode::None,
+            path => KeyMode::Path(path.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -209,11 +220,7 @@ impl KafkaSink {
             )),
             None => None,
         };
-        let key = match config.key.as_str() {
-            "event" => KeyMode::Event,
-            "none" => KeyMode::None,
-            path => KeyMode::Path(path.to_string()),
-        };
+        let key = KeyMode::of(&config.key);
         Ok(KafkaSink {
             producer,
             admin,

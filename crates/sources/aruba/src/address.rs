@@ -91,8 +91,7 @@ fn write_mac(out: &mut Vec<u8>, addr: &[u8]) {
     for (n, chunk) in addr.chunks(8).enumerate() {
         let mut text = [b':'; 3 * 8];
         for (i, &b) in chunk.iter().enumerate() {
-            text[3 * i + 1] = HEX[usize::from(b >> 4)];
-            text[3 * i + 2] = HEX[usize::from(b & 15)];
+            text[3 * i + 1..3 * i + 3].copy_from_slice(&HEX_PAIRS[usize::from(b)]);
         }
         // Each byte is `:xx`; the address's first has no colon.
         let start = usize::from(n == 0);
@@ -114,7 +113,7 @@ fn append_prefix(out: &mut Vec<u8>, text: &[u8], len: usize) {
 fn write_hex(out: &mut Vec<u8>, addr: &[u8]) {
     out.extend_from_slice(b"0x");
     for &b in addr {
-        out.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+        out.extend_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 

@@ -227,10 +227,10 @@ impl EventBuilder {
 #[cfg(test)]
 mod tests {
     use netpipe_core::json;
-    use prost::bytes::Buf;
 
     use super::*;
     use crate::simulator::sample_frames;
+    use crate::wire::first_field_last;
 
     /// The event as built before payloads stayed encoded: decoded first.
     fn decoded_event(decoder: &Decoder, topic: Topic, frame: Bytes, received: Timestamp) -> Event {
@@ -286,23 +286,7 @@ mod tests {
         let plan = decoder.topic_plan(Topic::Monitoring);
         let frame = &sample_frames(Topic::Monitoring, 1)[0];
         let (envelope, record) = decoder.decode_frame(frame, Topic::Monitoring).unwrap();
-        // Every occurrence of the first field moves behind all the others.
-        let (mut first, mut rest) = (Vec::new(), Vec::new());
-        let mut buf = &envelope.data[..];
-        let mut first_tag = None;
-        while buf.has_remaining() {
-            let start = buf;
-            let (tag, wire) = prost::encoding::decode_key(&mut buf).unwrap();
-            prost::encoding::skip_field(wire, tag, &mut buf, Default::default()).unwrap();
-            let field = &start[..start.len() - buf.len()];
-            match *first_tag.get_or_insert(tag) == tag {
-                true => first.extend_from_slice(field),
-                false => rest.extend_from_slice(field),
-            }
-        }
-        assert!(!first.is_empty() && !rest.is_empty());
-        rest.extend_from_slice(&first);
-        let moved = Bytes::from(rest);
+        let moved = Bytes::from(first_field_last(&envelope.data));
         assert_eq!(
             decoder.decode_message(plan, &moved, &moved).unwrap(),
             record

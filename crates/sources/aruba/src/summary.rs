@@ -333,15 +333,13 @@ impl Visitor for Summing<'_> {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use prost::Message as _;
-    use prost_reflect::DynamicMessage;
 
     use super::*;
     use crate::decode::Decoder;
     use crate::generated::write_json;
-    use crate::schema::descriptor_pool;
     use crate::simulator::sample_frames;
     use crate::topic::Topic;
+    use crate::wire::first_field_last;
 
     #[test]
     fn the_generated_pass_sums_up_as_the_walk_does() {
@@ -380,19 +378,6 @@ mod tests {
         );
     }
 
-    /// `payload` with its first field moved to the end: out of declaration
-    /// order, which the generated readers leave to the walk.
-    fn first_field_last(index: usize, plans: &Plans, payload: &[u8]) -> Vec<u8> {
-        let descriptor = descriptor_pool()
-            .get_message_by_name(&plans.messages[index].full_name)
-            .unwrap();
-        let mut rest = DynamicMessage::decode(descriptor.clone(), payload).unwrap();
-        let first = descriptor.fields().find(|f| rest.has_field(f)).unwrap();
-        let mut moved = DynamicMessage::new(descriptor);
-        moved.set_field(&first, rest.take_field(&first).unwrap());
-        [rest.encode_to_vec(), moved.encode_to_vec()].concat()
-    }
-
     #[test]
     fn one_pass_sums_up_and_writes_json_as_the_check_and_the_transcode_do() {
         let decoder = Decoder::new();
@@ -401,7 +386,7 @@ mod tests {
             let summarizer = Summarizer::new(plans, decoder.topic_plan(topic));
             for frame in sample_frames(topic, 2) {
                 let payload = decoder.decode_envelope(&frame, topic).unwrap().data;
-                let reordered = first_field_last(summarizer.index, plans, &payload);
+                let reordered = first_field_last(&payload);
                 let mut summing = Summing::new(&summarizer, plans);
                 assert!(
                     generated::read(plans, summarizer.index, &reordered, &mut summing).is_err()

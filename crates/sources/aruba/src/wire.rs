@@ -98,6 +98,33 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// `payload` with every occurrence of its first field moved behind all the
+/// others: out of declaration order, which the generated readers leave to
+/// the walk. Read with prost, independently of this module.
+#[cfg(test)]
+pub(crate) fn first_field_last(payload: &[u8]) -> Vec<u8> {
+    use prost::bytes::Buf;
+    let (mut first, mut rest) = (Vec::new(), Vec::new());
+    let mut buf = payload;
+    let mut first_tag = None;
+    while buf.has_remaining() {
+        let start = buf;
+        let (tag, wire) = prost::encoding::decode_key(&mut buf).unwrap();
+        prost::encoding::skip_field(wire, tag, &mut buf, Default::default()).unwrap();
+        let field = &start[..start.len() - buf.len()];
+        match *first_tag.get_or_insert(tag) == tag {
+            true => first.extend_from_slice(field),
+            false => rest.extend_from_slice(field),
+        }
+    }
+    assert!(
+        !first.is_empty() && !rest.is_empty(),
+        "a payload of two fields or more"
+    );
+    rest.extend_from_slice(&first);
+    rest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
