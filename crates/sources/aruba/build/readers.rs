@@ -10,15 +10,34 @@ use prost_reflect::{
     Cardinality, DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor,
 };
 
-use crate::rules::{AddressKind, BytesAs, KEY_FIELDS, TIMESTAMP_FIELD, address_of, bytes_as};
+use crate::rules::{
+    AddressKind, BytesAs, KEY_FIELDS, TIMESTAMP_FIELD, address_of, bytes_as, is_ipv6_family,
+};
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 const FIXED32: u32 = 5;
 
-/// Names of generated enums, by full name: `e0`, `e1`, ...
-type Enums = BTreeMap<String, (usize, EnumDescriptor)>;
+/// Generated functions of enums, by full name and numbered: `e0`, `e1`,
+/// ... (value names) and `f0`, `f1`, ... (address families).
+#[derive(Default)]
+struct Enums {
+    names: BTreeMap<String, (usize, EnumDescriptor)>,
+    families: BTreeMap<String, (usize, EnumDescriptor)>,
+}
+
+/// The number of `descriptor`'s function in `functions`, added if new.
+fn number_of(
+    functions: &mut BTreeMap<String, (usize, EnumDescriptor)>,
+    descriptor: &EnumDescriptor,
+) -> usize {
+    let count = functions.len();
+    functions
+        .entry(descriptor.full_name().to_string())
+        .or_insert((count, descriptor.clone()))
+        .0
+}
 
 /// The Rust source of every message's reader, numbered in the pool's
 /// message order (the order of the run-time plans).
@@ -29,7 +48,7 @@ pub fn generate(pool: &DescriptorPool) -> String {
         .enumerate()
         .map(|(i, m)| (m.full_name().to_string(), i))
         .collect();
-    let mut enums = Enums::new();
+    let mut enums = Enums::default();
     let mut code = String::new();
     let readers: Vec<usize> = (0..messages.len())
         .filter(|&i| address_of(&messages[i]).is_none())
@@ -48,8 +67,11 @@ pub fn generate(pool: &DescriptorPool) -> String {
         let top = !nested.contains(messages[i].full_name());
         message_reader(&mut code, i, &messages[i], top, &index, &mut enums);
     }
-    for (name, (n, descriptor)) in &enums {
+    for (name, (n, descriptor)) in &enums.names {
         enum_names(&mut code, name, *n, descriptor);
+    }
+    for (name, (n, descriptor)) in &enums.families {
+        family_kinds(&mut code, name, *n, descriptor);
     }
     code.push_str("/// Reads a message of plan `index` into `h`.\nfn message<H: Handler>(index: usize, bytes: &[u8], h: &mut H, plans: &Plans, depth: usize) -> Result<(), Retry> {\n    match index {\n");
     for i in readers {
@@ -212,10 +234,7 @@ fn value_code(
                 "{}: an enum that may identify the payload; the readers hand it over as a name only",
                 field.full_name()
             );
-            let count = enums.len();
-            let (n, _) = enums
-                .entry(descriptor.full_name().to_string())
-                .or_insert((count, descriptor.clone()));
+            let n = number_of(&mut enums.names, &descriptor);
             (
                 VARINT,
                 format!("handle_enum(h, {message}, AT, VALUE, e{n})"),
@@ -224,20 +243,50 @@ fn value_code(
         Kind::Message(message) => {
             let i = index[message.full_name()];
             match address_of(&message) {
-                Some(kind) => {
-                    let kind = match kind {
-                        AddressKind::Mac => "Mac",
-                        AddressKind::Ip => "Ip",
-                    };
-                    (
-                        LEN,
-                        hand(format!(
-                            "address(&plans.messages[{i}], AddressKind::{kind}, VALUE, depth)?"
-                        )),
-                    )
-                }
+                Some(kind) => (
+                    LEN,
+                    hand(address_code(&message, kind, i, &mut enums.families)),
+                ),
                 None => (LEN, format!("m{i}(VALUE, h, plans, depth + 1)?")),
             }
+        }
+    }
+}
+
+/// How address message `i` is read: at once in its usual encoding, from
+/// its one-byte keys (`src/generated.rs`).
+fn address_code(
+    message: &MessageDescriptor,
+    kind: AddressKind,
+    i: usize,
+    families: &mut BTreeMap<String, (usize, EnumDescriptor)>,
+) -> String {
+    let key = |name: &str, wire: u32| {
+        let field = message.get_field_by_name(name).expect("an address field");
+        let key = field.number() << 3 | wire;
+        assert!(
+            key < 0x80,
+            "{}: a key of more than one byte",
+            field.full_name()
+        );
+        key
+    };
+    match kind {
+        AddressKind::Mac => format!(
+            "mac(&plans.messages[{i}], VALUE, depth, {})?",
+            key("addr", LEN)
+        ),
+        AddressKind::Ip => {
+            let af = message.get_field_by_name("af").expect("an address family");
+            let Kind::Enum(family) = af.kind() else {
+                panic!("{}: not an enum", af.full_name())
+            };
+            let n = number_of(families, &family);
+            format!(
+                "ip(&plans.messages[{i}], VALUE, depth, [{}, {}], f{n})?",
+                key("af", VARINT),
+                key("addr", LEN)
+            )
         }
     }
 }
@@ -262,6 +311,33 @@ fn enum_names(code: &mut String, name: &str, n: usize, descriptor: &EnumDescript
             "enum value {name:?} would need escaping in JSON"
         );
         writeln!(code, "        {} => b\"\\\"{name}\\\"\",", value.number()).unwrap();
+    }
+    code.push_str("        _ => return None,\n    })\n}\n\n");
+}
+
+/// `f{n}`: whether an address family, by number, is IPv6 (by its name, as
+/// the walk tells it); `None` for numbers without a name.
+fn family_kinds(code: &mut String, name: &str, n: usize, descriptor: &EnumDescriptor) {
+    writeln!(
+        code,
+        "/// `{name}`.\nfn f{n}(number: u8) -> Option<bool> {{\n    Some(match number {{"
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    for value in descriptor.values() {
+        let Ok(number) = u8::try_from(value.number()) else {
+            continue;
+        };
+        if seen.contains(&number) {
+            continue;
+        }
+        seen.push(number);
+        writeln!(
+            code,
+            "        {number} => {},",
+            is_ipv6_family(value.name())
+        )
+        .unwrap();
     }
     code.push_str("        _ => return None,\n    })\n}\n\n");
 }

@@ -159,55 +159,71 @@ fn ipv4_text(octets: [u8; 4]) -> ([u8; 16], usize) {
     (text, len - 1)
 }
 
+/// For each pattern of zero groups in an IPv6 address (bit `i` set when
+/// group `i` is zero), the longest run of two or more (the first, on a tie)
+/// as `(start, end)`; `(8, 8)` when there is none.
+const ZERO_RUNS: [(u8, u8); 256] = {
+    let mut table = [(8, 8); 256];
+    let mut pattern = 0;
+    while pattern < 256 {
+        let (mut best, mut run_start, mut i) = ((8, 8), 0, 0);
+        while i <= 8 {
+            if i < 8 && pattern >> i & 1 == 1 {
+                i += 1;
+                continue;
+            }
+            if i - run_start >= 2 && i - run_start > best.1 - best.0 {
+                best = (run_start, i);
+            }
+            i += 1;
+            run_start = i;
+        }
+        table[pattern] = (best.0 as u8, best.1 as u8);
+        pattern += 1;
+    }
+    table
+};
+
 /// RFC 5952: lowercase groups without leading zeros, the longest run of two
 /// or more zero groups (the first, on a tie) as `::`.
 fn ipv6_text(octets: [u8; 16]) -> IpText {
-    let addr = Ipv6Addr::from(octets);
     let mut text = [0u8; 39];
-    if let Some(v4) = addr.to_ipv4_mapped() {
+    if let Some(v4) = Ipv6Addr::from(octets).to_ipv4_mapped() {
         // `::ffff:a.b.c.d`, as the standard library writes it.
         let (v4, len) = ipv4_text(v4.octets());
         text[..7].copy_from_slice(b"::ffff:");
         text[7..7 + len].copy_from_slice(&v4[..len]);
         return (text, 7 + len);
     }
-    let groups = addr.segments();
-    let (mut zeros, mut run) = (0..0, 0..0);
-    for (i, &group) in groups.iter().enumerate() {
-        if group != 0 {
-            continue;
-        }
-        run = if run.end == i {
-            run.start..i + 1
-        } else {
-            i..i + 1
-        };
-        if run.len() > zeros.len() {
-            zeros = run.clone();
-        }
-    }
-    if zeros.len() < 2 {
-        zeros = 8..8;
-    }
+    let groups: [[u8; 2]; 8] = std::array::from_fn(|i| [octets[2 * i], octets[2 * i + 1]]);
+    let zero_groups = (0..8).fold(0, |pattern, i| {
+        pattern | usize::from(groups[i] == [0, 0]) << i
+    });
+    let (zeros_start, zeros_end) = ZERO_RUNS[zero_groups];
+    let (zeros_start, zeros_end) = (usize::from(zeros_start), usize::from(zeros_end));
     let mut len = 0;
     let mut i = 0;
     while i < 8 {
-        if i == zeros.start {
+        if i == zeros_start {
             text[len..len + 2].copy_from_slice(b"::");
             len += 2;
-            i = zeros.end;
+            i = zeros_end;
             continue;
         }
-        if i > 0 && i != zeros.end {
+        if i > 0 && i != zeros_end {
             text[len] = b':';
             len += 1;
         }
-        let group = groups[i];
-        let digits = (16 - group.leading_zeros() as usize).div_ceil(4).max(1);
-        for d in (0..digits).rev() {
-            text[len] = HEX[usize::from((group >> (4 * d)) & 15)];
-            len += 1;
-        }
+        // The group's four hex digits as one word, less its leading zeros:
+        // always a four-byte write, which fits (a group of fewer digits
+        // leaves the text at least that much shorter).
+        let [hi, lo] = groups[i].map(|b| HEX_PAIRS[usize::from(b)]);
+        let hex = u32::from_le_bytes([hi[0], hi[1], lo[0], lo[1]]);
+        let digits = (16 - u16::from_be_bytes(groups[i]).leading_zeros() as usize)
+            .div_ceil(4)
+            .max(1);
+        text[len..len + 4].copy_from_slice(&(hex >> (8 * (4 - digits))).to_le_bytes());
+        len += digits;
         i += 1;
     }
     (text, len)

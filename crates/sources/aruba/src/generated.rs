@@ -12,6 +12,7 @@
 //! ([`crate::walk`]), which takes any order and names any error, so the
 //! result is the same either way.
 
+use crate::address::Address;
 use crate::rules::AddressKind;
 use crate::schema::{MessagePlan, Plans};
 use crate::transcode::JsonWriter;
@@ -172,7 +173,57 @@ fn handle_enum<H: Handler>(
     }
 }
 
-/// An address message nested at `depth + 1`, as one value.
+/// A MAC address message nested at `depth + 1`, as one value: read at
+/// once when it is as encoders write it (`addr` under the one-byte key
+/// `addr_key`, with a one-byte length), else as the walk reads it.
+#[inline(always)]
+fn mac<'b>(
+    plan: &MessagePlan,
+    bytes: &'b [u8],
+    depth: usize,
+    addr_key: u8,
+) -> Result<Scalar<'b>, Retry> {
+    match *bytes {
+        [key, len, ref addr @ ..]
+            if key == addr_key
+                && len < 0x80
+                && usize::from(len) == addr.len()
+                && depth + 1 < MAX_DEPTH =>
+        {
+            Ok(Scalar::Address(Address::Mac(addr)))
+        }
+        _ => address(plan, AddressKind::Mac, bytes, depth),
+    }
+}
+
+/// An IP address message nested at `depth + 1`, as one value: read at
+/// once when it is as encoders write it (`af` then `addr`, under the
+/// one-byte `keys`, with one-byte values and length), else as the walk
+/// reads it. `ipv6` tells the family by its number.
+#[inline(always)]
+fn ip<'b>(
+    plan: &MessagePlan,
+    bytes: &'b [u8],
+    depth: usize,
+    keys: [u8; 2],
+    ipv6: fn(u8) -> Option<bool>,
+) -> Result<Scalar<'b>, Retry> {
+    match *bytes {
+        [af_key, af, addr_key, len, ref addr @ ..]
+            if [af_key, addr_key] == keys
+                && af < 0x80
+                && len < 0x80
+                && usize::from(len) == addr.len()
+                && depth + 1 < MAX_DEPTH =>
+        {
+            Ok(Scalar::Address(Address::Ip(ipv6(af), addr)))
+        }
+        _ => address(plan, AddressKind::Ip, bytes, depth),
+    }
+}
+
+/// An address message nested at `depth + 1`, as one value, in any form.
+#[inline(never)]
 fn address<'b>(
     plan: &MessagePlan,
     kind: AddressKind,
@@ -212,6 +263,59 @@ mod tests {
             .map(|plan| plan.full_name.as_str())
             .collect();
         assert_eq!(names, MESSAGE_NAMES);
+    }
+
+    #[test]
+    fn addresses_read_at_once_or_not_are_what_the_walk_reads() {
+        let decoder = Decoder::new();
+        let plans = decoder.plans();
+        let index = plans
+            .messages
+            .iter()
+            .position(|plan| plan.full_name == "Monitoring.Interface")
+            .unwrap();
+        let mac = [0x20, 0x4c, 0x03, 0x00, 0x00, 0x2a];
+        let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let field = |key: u8, body: &[u8]| [&[key, body.len() as u8][..], body].concat();
+        // `{addr = 1}`: as encoders write it, twice (the last counts), with
+        // an unknown field, eight bytes long.
+        let macs = [
+            field(0x0a, &mac),
+            [field(0x0a, &[1; 6]), field(0x0a, &mac)].concat(),
+            [field(0x0a, &mac), vec![0x18, 1]].concat(),
+            field(0x0a, &[7; 8]),
+        ];
+        // `{af = 1, addr = 2}`, families INET = 2 and INET6 = 10: as
+        // encoders write them, with unnamed families, in reverse, without af.
+        let ips = [
+            [vec![0x08, 2], field(0x12, &[10, 1, 2, 3])].concat(),
+            [vec![0x08, 10], field(0x12, &v6)].concat(),
+            [vec![0x08, 3], field(0x12, &v6)].concat(),
+            [vec![0x08, 1], field(0x12, &[10, 1, 2, 3])].concat(),
+            [field(0x12, &v6), vec![0x08, 10]].concat(),
+            field(0x12, &[10, 1, 2, 3]),
+        ];
+        for mac in &macs {
+            for ip in &ips {
+                let bytes = [field(0x12, b"sw1"), field(0x1a, mac), field(0x2a, ip)].concat();
+                let (mut generated, mut walked) = (Vec::new(), Vec::new());
+                read(plans, index, &bytes, &mut JsonWriter::new(&mut generated)).unwrap();
+                Walker::new(plans)
+                    .walk(index, &bytes, &mut JsonWriter::new(&mut walked))
+                    .unwrap();
+                assert_eq!(
+                    String::from_utf8(generated).unwrap(),
+                    String::from_utf8(walked).unwrap()
+                );
+            }
+        }
+        let mut usual = Vec::new();
+        let bytes = [field(0x1a, &macs[0]), field(0x2a, &ips[1])].concat();
+        read(plans, index, &bytes, &mut JsonWriter::new(&mut usual)).unwrap();
+        assert_eq!(
+            String::from_utf8(usual).unwrap(),
+            r#"{"macaddr":"20:4c:03:00:00:2a","ipaddr":"2001:db8::1"}"#
+        );
     }
 
     #[test]

@@ -40,6 +40,11 @@ pub const KEY_FIELDS: [&str; 8] = [
 /// The field that holds a payload's own time.
 pub const TIMESTAMP_FIELD: &str = "timestamp";
 
+/// Whether the address family named `name` is IPv6.
+pub fn is_ipv6_family(name: &str) -> bool {
+    name.ends_with("INET6")
+}
+
 pub fn bytes_as(field: &FieldDescriptor) -> BytesAs {
     match field.name() {
         "essid" | "network" | "dest_url_prefix" => BytesAs::Text,

@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use crate::address::Address;
 use crate::decode::DecodeError;
+use crate::rules::is_ipv6_family;
 use crate::schema::{AddressKind, BytesAs, FieldKind, FieldPlan, KeyPlan, MessagePlan, Plans};
 use crate::wire::{FIXED32, FIXED64, LEN, Malformed, Reader, VARINT};
 
@@ -374,7 +375,7 @@ fn ip_family(plan: &MessagePlan, af: Option<u64>) -> Option<bool> {
         (FieldKind::Enum(names), Some(af)) => names.get(af as i32),
         _ => None,
     };
-    name.map(|f| f.ends_with("INET6"))
+    name.map(|family| is_ipv6_family(family))
 }
 
 /// Why an address message could not be read, named as for any message.
