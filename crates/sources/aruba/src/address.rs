@@ -31,11 +31,8 @@ impl Address<'_> {
                 append_prefix(out, &text, len);
             }
             Address::Ip(Some(true) | None, addr) if addr.len() == 16 => {
-                let start = out.len();
-                out.resize(start + IPV6_MAX, 0);
-                let text = (&mut out[start..]).try_into().expect("the room resized");
-                let len = ipv6_text(addr.try_into().expect("16 bytes"), text);
-                out.truncate(start + len);
+                let (text, len) = ipv6_text(addr.try_into().expect("16 bytes"));
+                append_prefix(out, &text, len);
             }
             Address::Ip(_, addr) => write_hex(out, addr),
         }
@@ -61,7 +58,7 @@ impl Address<'_> {
                     - 1
             }
             Address::Ip(Some(true) | None, addr) if addr.len() == 16 => {
-                ipv6_text(addr.try_into().expect("16 bytes"), &mut [0; IPV6_MAX])
+                ipv6_text(addr.try_into().expect("16 bytes")).1
             }
             Address::Ip(_, addr) => 2 + 2 * addr.len(),
         }
@@ -120,8 +117,8 @@ fn write_hex(out: &mut Vec<u8>, addr: &[u8]) {
     }
 }
 
-/// The longest IPv6 text: eight full groups.
-const IPV6_MAX: usize = 39;
+/// The longest IP text: IPv6 with eight full groups.
+type IpText = ([u8; 39], usize);
 
 /// Each octet's decimal digits and a dot after them, padded to four bytes,
 /// and how many of the bytes are used.
@@ -149,20 +146,17 @@ const OCTETS: [([u8; 4], usize); 256] = {
     table
 };
 
-/// A dotted quad (at most 15 bytes), and its length. Built in a register:
-/// written in pieces into a buffer at offsets known only then, and read back
-/// whole, it stalled the CPU's forwarding of stores to loads, which cost
-/// more than all the rest of writing an address.
+/// A dotted quad: at most 15 bytes, with room for the last octet's padding.
 fn ipv4_text(octets: [u8; 4]) -> ([u8; 16], usize) {
-    let mut text = 0u128;
+    let mut text = [0u8; 16];
     let mut len = 0;
     for octet in octets {
         let (digits, used) = OCTETS[usize::from(octet)];
-        text |= u128::from(u32::from_le_bytes(digits)) << (8 * len);
+        text[len..len + 4].copy_from_slice(&digits);
         len += used;
     }
     // Without the last octet's dot.
-    (text.to_le_bytes(), len - 1)
+    (text, len - 1)
 }
 
 /// For each pattern of zero groups in an IPv6 address (bit `i` set when
@@ -191,17 +185,15 @@ const ZERO_RUNS: [(u8, u8); 256] = {
 };
 
 /// RFC 5952: lowercase groups without leading zeros, the longest run of two
-/// or more zero groups (the first, on a tie) as `::`. Written into `text`,
-/// where it stays (the output's own room), and its length returned: written
-/// in pieces into a buffer that was then copied whole, it stalled store
-/// forwarding as IPv4 did.
-fn ipv6_text(octets: [u8; 16], text: &mut [u8; IPV6_MAX]) -> usize {
+/// or more zero groups (the first, on a tie) as `::`.
+fn ipv6_text(octets: [u8; 16]) -> IpText {
+    let mut text = [0u8; 39];
     if let Some(v4) = Ipv6Addr::from(octets).to_ipv4_mapped() {
         // `::ffff:a.b.c.d`, as the standard library writes it.
         let (v4, len) = ipv4_text(v4.octets());
         text[..7].copy_from_slice(b"::ffff:");
-        text[7..7 + 16].copy_from_slice(&v4);
-        return 7 + len;
+        text[7..7 + len].copy_from_slice(&v4[..len]);
+        return (text, 7 + len);
     }
     let groups: [[u8; 2]; 8] = std::array::from_fn(|i| [octets[2 * i], octets[2 * i + 1]]);
     let zero_groups = (0..8).fold(0, |pattern, i| {
@@ -234,7 +226,7 @@ fn ipv6_text(octets: [u8; 16], text: &mut [u8; IPV6_MAX]) -> usize {
         len += digits;
         i += 1;
     }
-    len
+    (text, len)
 }
 
 #[cfg(test)]
