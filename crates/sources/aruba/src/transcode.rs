@@ -384,7 +384,16 @@ mod tests {
             let ten = 10i64.pow(power);
             [ten - 1, ten, ten + 1, -ten + 1, -ten, -ten - 1]
         });
-        for value in edges.chain([i64::MIN, i64::MAX, i64::MIN + 1, 42, -7]) {
+        // Values of every length, from a xorshift sequence cut to a random width.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let sweep = std::iter::repeat_with(move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> (state % 64)) as i64
+        });
+        let fixed = [i64::MIN, i64::MAX, i64::MIN + 1, 0, 42, -7];
+        for value in edges.chain(fixed).chain(sweep.take(100_000)) {
             let mut out = b"x".to_vec();
             write_int(&mut out, value);
             assert_eq!(
