@@ -12,6 +12,7 @@ use futures::StreamExt;
 use netpipe_core::config::parse;
 use netpipe_core::metrics::{ComponentKind, Metrics};
 use netpipe_core::{Event, Timestamp, json, topology};
+use netpipe_sink_stdout::Lines;
 use netpipe_source_aruba::Topic;
 use netpipe_source_aruba::decode::Decoder;
 use netpipe_source_aruba::events::EventBuilder;
@@ -154,17 +155,21 @@ const REPLAY_ROWS: u64 = 3_000_000;
 pub fn run_side(spec: &str) -> anyhow::Result<f64> {
     match spec {
         "core:netpipe" => core(),
-        "decode_blackhole:netpipe" => decode(100_000, false, |event, _| {
-            std::hint::black_box(event);
+        "decode_blackhole:netpipe" => decode(100_000, false, |events| {
+            std::hint::black_box(events);
         }),
-        "decode:netpipe" => decode(50_000, true, |event, buffer| {
-            json::write_event(event, buffer, false)
-        }),
-        "decode_transcode:netpipe" => decode(50_000, false, |event, buffer| {
-            json::write_event(event, buffer, false)
-        }),
-        "decode_records:netpipe" => decode(25_000, false, |event, _| {
-            std::hint::black_box(event.payload.record());
+        "decode:netpipe" => {
+            let mut lines = Lines::default();
+            decode(50_000, true, |events| write_json_lines(&mut lines, events))
+        }
+        "decode_transcode:netpipe" => {
+            let mut lines = Lines::default();
+            decode(50_000, false, |events| write_json_lines(&mut lines, events))
+        }
+        "decode_records:netpipe" => decode(25_000, false, |events| {
+            for event in events {
+                std::hint::black_box(event.payload.record());
+            }
         }),
         "websocket:netpipe" => websocket_netpipe(),
         "websocket:baseline" => websocket_baseline(),
@@ -236,17 +241,20 @@ fn core() -> anyhow::Result<f64> {
 /// batch they make (batches hold up to 10,000 events by default).
 const DECODE_BATCH: usize = 64;
 
+/// What the stdout sink does with a batch, short of the write itself: its
+/// JSON Lines laid out, and the pieces of one vectored write.
+fn write_json_lines(lines: &mut Lines, events: &[Event]) {
+    lines.render(events.iter(), false);
+    std::hint::black_box(lines.slices(events.iter()));
+}
+
 /// `n` frames of one connection become events (checked, keyed, timed; their
 /// JSON rendered too when `render_json`, as for sinks that all write JSON),
-/// then `consume` reads each, as a sink would, a batch at a time. `n` makes
+/// then `consume` reads them, as a sink would, a batch at a time. `n` makes
 /// about two seconds of work, so that a run sees the machine's drift over
 /// about as long as the Python run it is paired with (2,000 messages, about
 /// five seconds).
-fn decode(
-    n: u64,
-    render_json: bool,
-    consume: impl Fn(&Event, &mut Vec<u8>),
-) -> anyhow::Result<f64> {
+fn decode(n: u64, render_json: bool, mut consume: impl FnMut(&[Event])) -> anyhow::Result<f64> {
     let frames = sample_frames(Topic::Monitoring, DECODE_BATCH as u64);
     let mut builder = EventBuilder::new(
         Arc::new(Decoder::new()),
@@ -255,7 +263,6 @@ fn decode(
         false,
     )
     .render_json(render_json);
-    let mut buffer = Vec::with_capacity(1 << 16);
     let mut batch = Vec::with_capacity(DECODE_BATCH);
     let mut total = 0usize;
     let start = Instant::now();
@@ -264,11 +271,9 @@ fn decode(
         if batch.len() < DECODE_BATCH && i + 1 < n as usize {
             continue;
         }
-        for event in batch.drain(..) {
-            buffer.clear();
-            consume(&event, &mut buffer);
-            total += event.size;
-        }
+        consume(&batch);
+        total += batch.iter().map(|event| event.size).sum::<usize>();
+        batch.clear();
     }
     let elapsed = start.elapsed();
     anyhow::ensure!(total > 0);

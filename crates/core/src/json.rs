@@ -110,16 +110,24 @@ pub fn write_payload(payload: &Payload, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends an event's compact JSON up to its payload: the metadata members
+/// and `,"payload":`. Its payload and a `}` complete it; a sink that writes
+/// a rendered payload from where it is ([`Payload::rendered_json`]) starts
+/// with this.
+pub fn write_head(event: &Event, out: &mut Vec<u8>) {
+    let _ = serde_json::to_writer(&mut *out, &JsonMetadata(event));
+    // Reopen the metadata object to append the payload member.
+    out.pop();
+    out.extend_from_slice(b",\"payload\":");
+}
+
 /// Appends an event as one line of JSON (no trailing newline).
 pub fn write_event(event: &Event, out: &mut Vec<u8>, pretty: bool) {
     if pretty {
         let _ = serde_json::to_writer_pretty(&mut *out, &JsonEvent(event));
         return;
     }
-    let _ = serde_json::to_writer(&mut *out, &JsonMetadata(event));
-    // Reopen the metadata object to append the payload member.
-    out.pop();
-    out.extend_from_slice(b",\"payload\":");
+    write_head(event, out);
     write_payload(&event.payload, out);
     out.push(b'}');
 }

@@ -58,7 +58,8 @@ impl Payload {
     }
 
     /// A payload kept as `bytes` whose JSON, `json`, is already rendered:
-    /// JSON sinks copy it, and the record is still decoded from `bytes`.
+    /// JSON sinks write it as it is, and the record is still decoded from
+    /// `bytes`.
     pub fn with_json(bytes: Bytes, codec: Arc<dyn Codec>, json: Bytes) -> Self {
         Payload(Repr::Encoded {
             bytes,

@@ -1,14 +1,21 @@
 //! The `stdout` sink: one JSON object per line (metadata and payload), so
-//! that netpipe's output pipes into `jq`, `head` or a file. A batch is
-//! acknowledged once it is written and flushed. A closed pipe (`| head -3`)
-//! ends the sink quietly: the run stops as if interrupted, with no error.
+//! that netpipe's output pipes into `jq`, `head` or a file. A batch goes out
+//! in vectored writes, the payloads sources rendered written from where they
+//! are ([`Lines`]), and is acknowledged once written and flushed. A closed
+//! pipe (`| head -3`) ends the sink quietly: the run stops as if
+//! interrupted, with no error.
+
+mod lines;
+
+use std::io::{self, IoSlice, Write};
 
 use netpipe_core::config::SinkType;
 use netpipe_core::sink::EndOfOutput;
-use netpipe_core::{Batch, BoxError, BuildContext, Sink, SinkConfig, async_trait, json};
+use netpipe_core::{Batch, BoxError, BuildContext, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+pub use lines::Lines;
 
 /// How each event is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -37,10 +44,7 @@ pub fn sink_type() -> SinkType {
 #[async_trait]
 impl SinkConfig for StdoutConfig {
     async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError> {
-        Ok(Box::new(WriterSink::new(
-            tokio::io::stdout(),
-            self.encoding,
-        )))
+        Ok(Box::new(WriterSink::new(std::io::stdout(), self.encoding)))
     }
 
     /// Pretty JSON is written from the decoded record.
@@ -49,48 +53,109 @@ impl SinkConfig for StdoutConfig {
     }
 }
 
-/// Writes JSON lines to any async writer (stdout in a pipeline, a buffer in tests).
+/// Writes JSON Lines to any blocking writer (standard output in a
+/// pipeline, a buffer in tests) with vectored writes, on tokio's blocking
+/// threads: tokio's own standard output copies what it is given and writes
+/// one slice at a time.
 pub struct WriterSink<W> {
-    writer: W,
+    /// The writer and the lines' buffers, away on a blocking thread while a
+    /// batch is written; gone if that thread panicked.
+    state: Option<(W, Lines)>,
     encoding: Encoding,
-    buffer: Vec<u8>,
 }
 
-impl<W: AsyncWrite + Unpin + Send> WriterSink<W> {
+impl<W: Write + Send + 'static> WriterSink<W> {
     pub fn new(writer: W, encoding: Encoding) -> Self {
         WriterSink {
-            writer,
+            state: Some((writer, Lines::default())),
             encoding,
-            buffer: Vec::with_capacity(1 << 20),
         }
     }
+}
 
-    async fn write_all(&mut self) -> Result<(), BoxError> {
-        let written = async {
-            self.writer.write_all(&self.buffer).await?;
-            self.writer.flush().await
-        }
-        .await;
-        self.buffer.clear();
-        match written {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Box::new(EndOfOutput(
-                "standard output was closed by its reader",
-            ))),
-            other => Ok(other?),
+/// Writes every byte of `slices` and flushes.
+fn write_all_vectored(writer: &mut impl Write, mut slices: &mut [IoSlice<'_>]) -> io::Result<()> {
+    while !slices.is_empty() {
+        match writer.write_vectored(slices) {
+            Ok(0) if slices.iter().any(|slice| !slice.is_empty()) => {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            Ok(written) => IoSlice::advance_slices(&mut slices, written),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
+    writer.flush()
 }
 
 #[async_trait]
-impl<W: AsyncWrite + Unpin + Send> Sink for WriterSink<W> {
+impl<W: Write + Send + 'static> Sink for WriterSink<W> {
     async fn write(&mut self, batch: Batch) -> Result<(), BoxError> {
-        let pretty = self.encoding == Encoding::JsonPretty;
-        for event in batch.events() {
-            json::write_event(event, &mut self.buffer, pretty);
-            self.buffer.push(b'\n');
+        let (mut writer, mut lines) = self
+            .state
+            .take()
+            .ok_or("the stdout sink lost its writer in an earlier failed write")?;
+        lines.render(batch.events(), self.encoding == Encoding::JsonPretty);
+        let (writer, lines, batch, written) = tokio::task::spawn_blocking(move || {
+            let written = write_all_vectored(&mut writer, &mut lines.slices(batch.events()));
+            (writer, lines, batch, written)
+        })
+        .await?;
+        self.state = Some((writer, lines));
+        match written {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(Box::new(EndOfOutput(
+                "standard output was closed by its reader",
+            ))),
+            Err(e) => Err(format!("could not write to standard output: {e}").into()),
+            Ok(()) => {
+                batch.acknowledge();
+                Ok(())
+            }
         }
-        self.write_all().await?;
-        batch.acknowledge();
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes at most five bytes a call, as a pipe that is nearly full does.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let taken = bytes.len().min(5);
+            self.0.extend_from_slice(&bytes[..taken]);
+            Ok(taken)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn short_writes_go_on_until_every_piece_is_written() {
+        let pieces: [&[u8]; 5] = [b"", b"{\"payload\":", b"[1,2,3]", b"", b"}\n"];
+        let mut slices: Vec<_> = pieces.iter().map(|piece| IoSlice::new(piece)).collect();
+        let mut out = Trickle(Vec::new());
+        write_all_vectored(&mut out, &mut slices).unwrap();
+        assert_eq!(out.0, b"{\"payload\":[1,2,3]}\n");
+    }
+
+    #[test]
+    fn a_writer_that_takes_nothing_is_an_error_not_a_loop() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Ok(0)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let error = write_all_vectored(&mut Full, &mut [IoSlice::new(b"x")]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WriteZero);
+        write_all_vectored(&mut Full, &mut [IoSlice::new(b"")]).unwrap();
     }
 }
