@@ -33,14 +33,149 @@ fn every_shipped_pipeline_validates() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     assert!(!files.is_empty());
+    // The replay pipeline reads a lake that must exist; an empty one will do.
+    let lake = tempfile::tempdir().unwrap();
     let output = netpipe()
         .arg("validate")
         .args(&files)
         .env("ARUBA_WSSKEY", "test-key")
         .env("PF_API_KEY", "test-key")
+        .env("LAKE", lake.path())
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", text(&output.stderr));
+}
+
+/// Mistakes that only a component's own checks find, each with where the
+/// mistake is, what is wrong and a hint: `validate` reports what `run`
+/// would have failed on at start.
+#[test]
+fn component_checks_run_at_validate_with_locations_and_hints() {
+    let demo_sink =
+        |source: &str| format!("sinks:\n  out: {{ type: stdout, inputs: [{source}] }}\n");
+    let aruba = |options: &str| {
+        format!(
+            "sources:\n  central:\n    type: aruba_central\n{options}{}",
+            demo_sink("central")
+        )
+    };
+    let customers = "    customers: [{ name: A, key: k, topics: [monitoring] }]\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            aruba(&format!("    hostname: h.example.com\n    url: wss://h.example.com/streaming/api\n{customers}")),
+            "p.yaml:5:5: `sources.central.url`: give `hostname` or `url`, not both",
+            "hint: `hostname` for Central",
+        ),
+        (
+            aruba(&format!("    url: http://127.0.0.1:8765/streaming/api\n{customers}")),
+            "p.yaml:4:5: `sources.central.url`: `url` must start with ws:// or wss://",
+            "hint: Central streams over wss://",
+        ),
+        (
+            aruba("    hostname: h\n    customers:\n      - { name: A, key: k, topics: [] }\n"),
+            "p.yaml:6:28: `sources.central.customers.0.topics`: customer `A` has no `topics`",
+            "hint: e.g. topics:",
+        ),
+        (
+            format!("sources:\n  pf:\n    type: packetfabric\n    streams: [{{ type: port }}]\n{}", demo_sink("pf")),
+            "p.yaml:2:3: `sources.pf`: no credentials: give `api_key` (preferred) or `login` + `password`",
+            "hint: an API key is preferred",
+        ),
+        (
+            format!("sources:\n  pf:\n    type: packetfabric\n    api_key: k\n    streams:\n      - {{ type: port, events: [metrix] }}\n{}", demo_sink("pf")),
+            "p.yaml:6:32: `sources.pf.streams.0.events.0`: `metrix` is not an event of `port` streams",
+            "hint: did you mean `metrics`?",
+        ),
+        (
+            format!("sources:\n  demo: {{ type: demo, rate: -1 }}\n{}", demo_sink("demo")),
+            "p.yaml:2:23: `sources.demo.rate`: `rate` must be a positive number",
+            "hint: omit `rate`",
+        ),
+        (
+            format!("sources:\n  replay: {{ type: parquet, path: /nonexistent/lake }}\n{}", demo_sink("replay")),
+            "p.yaml:2:28: `sources.replay.path`: no Parquet files at `/nonexistent/lake`",
+            "",
+        ),
+        (
+            "sources:\n  demo: { type: demo }\nsinks:\n  k:\n    type: kafka\n    inputs: [demo]\n    bootstrap_servers: 127.0.0.1:9\n    topic: \"netops.{strem}\"\n".into(),
+            "p.yaml:8:5: `sinks.k.topic`: topic template `netops.{strem}` has an unknown placeholder `{strem}`",
+            "hint: did you mean `{stream}`?",
+        ),
+        (
+            "sources:\n  demo: { type: demo }\nsinks:\n  k:\n    type: kafka\n    inputs: [demo]\n    bootstrap_servers: 127.0.0.1:9\n    encoding: protobuf\n".into(),
+            "p.yaml:8:5: `sinks.k.encoding`: `encoding: protobuf` writes the bytes a source received, and source `demo` (type `demo`) keeps none",
+            "hint: use `json` or `avro`",
+        ),
+        (
+            "sources:\n  demo: { type: demo }\nsinks:\n  lake: { type: parquet, inputs: [demo], path: /proc/self/lake }\n".into(),
+            "p.yaml:4:42: `sinks.lake.path`: cannot write in /proc/self",
+            "hint: give a directory this user may write",
+        ),
+    ];
+    for (yaml, error, hint) in &cases {
+        let (ok, err) = validate(yaml);
+        assert!(!ok, "validate accepted:\n{yaml}");
+        assert!(
+            err.contains(error),
+            "expected `{error}` for\n{yaml}\ngot:\n{err}"
+        );
+        assert!(
+            err.contains(hint),
+            "expected `{hint}` for\n{yaml}\ngot:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn run_reports_every_check_error_at_once_and_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "p.yaml",
+        "sources:\n  demo: { type: demo, count: 5, rate: 0 }\nsinks:\n  out: { type: stdout, inputs: [demo] }\n  k:\n    type: kafka\n    inputs: [demo]\n    bootstrap_servers: 127.0.0.1:9\n    topic: \"{source}.{strem}\"\n",
+    );
+    let output = run(&file);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(output.stdout.is_empty(), "events were written: {stderr}");
+    assert!(stderr.contains(":2:33: `sources.demo.rate`"), "{stderr}");
+    assert!(stderr.contains(":9:5: `sinks.k.topic`"), "{stderr}");
+    // The Kafka sink never tried to connect.
+    assert!(!stderr.contains("cannot reach Kafka"), "{stderr}");
+}
+
+#[test]
+fn validate_no_env_reports_unset_variables_as_notes() {
+    let yaml = "sources:\n  demo:\n    type: demo\n    count: 5\n    rate: ${DEMO_RATE:-50}\nsinks:\n  out: { type: kafka, inputs: [demo], bootstrap_servers: \"${BROKERS}\", librdkafka: { sasl.password: ${KAFKA_PW} } }\n";
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(dir.path(), "p.yaml", yaml);
+    let output = netpipe()
+        .args(["validate", "--no-env"])
+        .arg(&file)
+        .env("BROKERS", "127.0.0.1:9")
+        .env_remove("KAFKA_PW")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(":7:")
+            && stderr.contains("note: environment variable `KAFKA_PW` is not set"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("BROKERS"),
+        "a set variable was noted: {stderr}"
+    );
+    // Without --no-env the same file is an error.
+    let output = netpipe()
+        .arg("validate")
+        .arg(&file)
+        .env("BROKERS", "b:9")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains("environment variable `KAFKA_PW` is not set"));
 }
 
 #[test]

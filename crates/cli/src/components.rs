@@ -82,7 +82,7 @@ mod tests {
     /// that reads another source) is told that its readers all write JSON.
     fn readers_write_json(sinks: &str) -> bool {
         let yaml = format!(
-            "sources:\n  central: {{ type: demo }}\n  other: {{ type: demo }}\nsinks:\n{sinks}  rest: {{ type: blackhole, inputs: [other] }}\n"
+            "sources:\n  central: {{ type: aruba_central, url: \"ws://127.0.0.1:1/streaming/api\", customers: [{{ name: A, key: k, topic: monitoring }}] }}\n  other: {{ type: demo }}\nsinks:\n{sinks}  rest: {{ type: blackhole, inputs: [other] }}\n"
         );
         let pipeline = parse("test.yaml", &yaml, &registry(), &|_| None).unwrap();
         pipeline.readers_write_json("central")

@@ -37,6 +37,10 @@ enum Command {
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Report unset `${VAR}`s as notes, not errors (files whose secrets
+        /// come from the environment, checked where it is not set, as in CI).
+        #[arg(long)]
+        no_env: bool,
     },
     /// Replay captured Parquet into the sinks of a file whose sinks read `replay`.
     Replay {
@@ -96,7 +100,7 @@ fn main() -> std::process::ExitCode {
     let registry = components::registry();
     match cli.command {
         Command::Run { file, metrics_addr } => run::run(&file, metrics_addr, &registry),
-        Command::Validate { files } => run::validate(&files, &registry),
+        Command::Validate { files, no_env } => run::validate(&files, no_env, &registry),
         Command::Simulate { vendor } => simulate::run(vendor),
         Command::Replay {
             paths,

@@ -14,11 +14,16 @@ use tracing::{error, info, warn};
 
 use crate::metrics_server;
 
-pub fn validate(files: &[PathBuf], registry: &Registry) -> ExitCode {
+pub fn validate(files: &[PathBuf], no_env: bool, registry: &Registry) -> ExitCode {
     let mut failed = false;
     for file in files {
-        match config::load(file, registry) {
-            Ok(_) => println!("{}: ok", file.display()),
+        match config::load_with(file, registry, no_env) {
+            Ok(pipeline) => {
+                for note in &pipeline.notes {
+                    eprintln!("{note}");
+                }
+                println!("{}: ok", file.display());
+            }
             Err(errors) => {
                 failed = true;
                 eprintln!("{errors}");
@@ -117,17 +122,17 @@ pub fn replay(args: ReplayArgs, registry: &Registry) -> ExitCode {
         ));
     }
     let file = args.to.display().to_string();
-    match config::parse(&file, &(text + &source), registry, &|name| {
-        std::env::var(name).ok()
-    }) {
-        Ok(mut pipeline) => {
-            pipeline.base_dir = args
-                .to
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            run_pipeline(pipeline, None)
-        }
+    let options = config::ParseOptions {
+        base_dir: args
+            .to
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        lookup: &|name| std::env::var(name).ok(),
+        unset_env_is_note: false,
+    };
+    match config::parse_with(&file, &(text + &source), registry, &options) {
+        Ok(pipeline) => run_pipeline(pipeline, None),
         Err(errors) => {
             eprintln!("{errors}");
             ExitCode::FAILURE

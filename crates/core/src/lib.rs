@@ -33,7 +33,7 @@ pub use batch::{Batch, BatchAck, BatchConfig};
 pub use event::{Event, Position};
 pub use payload::{Codec, Payload};
 pub use sink::{Sink, SinkConfig};
-pub use source::{BuildContext, Source, SourceConfig, SourceContext, SourceSender};
+pub use source::{BuildContext, InputInfo, Source, SourceConfig, SourceContext, SourceSender};
 pub use value::{FieldNames, Record, Timestamp, Value};
 
 /// Errors components hand to the runtime: their own `thiserror` types, boxed.

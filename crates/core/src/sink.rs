@@ -13,6 +13,14 @@ pub trait SinkConfig: std::fmt::Debug + Send + Sync {
     /// pipeline before any source starts.
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError>;
 
+    /// The checks that need no network (a template's placeholders, a
+    /// directory that can be made, what the inputs in `cx.inputs` can
+    /// give), run when the file is loaded, by `validate` as by `run`. Name
+    /// the option at fault with [`crate::config::OptionError`].
+    fn check(&self, _cx: &BuildContext) -> Result<(), BoxError> {
+        Ok(())
+    }
+
     /// Whether the sink writes payloads as compact JSON and no other way.
     /// When every sink reading a source does, the source is told so
     /// ([`BuildContext::readers_write_json`]) and may render each payload's

@@ -16,7 +16,16 @@ use crate::metrics::ComponentMetrics;
 pub trait SourceConfig: std::fmt::Debug + Send + Sync {
     /// Builds the source. Checks that need no network (files exist, keys
     /// parse) belong here, so a bad pipeline fails before anything starts.
+    /// An error that names the option at fault is a
+    /// [`crate::config::OptionError`] (or [`crate::config::OptionErrors`]),
+    /// so that `validate` and `run` point at its line.
     fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BoxError>;
+
+    /// Whether the source's events keep the bytes it received
+    /// ([`crate::Event::raw`]), for sinks that forward them unchanged.
+    fn keeps_received_bytes(&self) -> bool {
+        false
+    }
 }
 
 /// A running producer of events.
@@ -42,6 +51,19 @@ pub struct BuildContext {
     /// (at least one; see [`crate::sink::SinkConfig::writes_payload_json`]).
     /// Always false for sinks.
     pub readers_write_json: bool,
+    /// The sources a sink reads, for its checks. Empty for sources.
+    pub inputs: Vec<InputInfo>,
+}
+
+/// A source a sink reads, as the sink's checks see it.
+#[derive(Debug, Clone)]
+pub struct InputInfo {
+    /// The source's name in the pipeline file.
+    pub name: Arc<str>,
+    /// Its component type.
+    pub type_name: &'static str,
+    /// See [`SourceConfig::keeps_received_bytes`].
+    pub keeps_received_bytes: bool,
 }
 
 impl BuildContext {

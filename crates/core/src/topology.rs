@@ -15,7 +15,7 @@ use crate::batch::{Batch, Written, run_batcher};
 use crate::config::PipelineConfig;
 use crate::metrics::{ComponentKind, Metrics};
 use crate::sink::{EndOfOutput, Sink};
-use crate::source::{BuildContext, Closed, Source, SourceContext, SourceSender};
+use crate::source::{Closed, Source, SourceContext, SourceSender};
 
 /// Chunks that may wait in front of each sink's batcher. With the batch being
 /// filled and the one being written, this bounds what a slow sink holds.
@@ -41,12 +41,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let context = |name: &str| BuildContext {
-        name: Arc::from(name),
-        base_dir: pipeline.base_dir.clone(),
-        schemas: pipeline.schemas.clone(),
-        readers_write_json: pipeline.readers_write_json(name),
-    };
+    let context = |name: &str| pipeline.build_context(name);
     let mut sources: Vec<(String, Box<dyn Source>)> = Vec::new();
     for spec in &pipeline.sources {
         let source = spec

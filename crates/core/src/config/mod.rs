@@ -4,9 +4,11 @@
 //! Parsing goes in steps, each collecting every error it finds: environment
 //! interpolation, YAML syntax, component types and options (each component's
 //! own `deny_unknown_fields` struct), then the graph (inputs that name
-//! nothing, cycles, sources nobody reads). Every error names the file, line
-//! and column, and where a near miss is likely, the nearest valid name.
+//! nothing, cycles, sources nobody reads), then each component's own checks
+//! that need no network ([`check`]). Every error names the file, line and
+//! column, and where a near miss is likely, the nearest valid name.
 
+mod check;
 mod interpolate;
 mod locate;
 mod registry;
@@ -21,8 +23,9 @@ use serde_yaml_ng::{Mapping, Value};
 
 use crate::batch::BatchConfig;
 use crate::sink::SinkConfig;
-use crate::source::SourceConfig;
+use crate::source::{BuildContext, InputInfo, SourceConfig};
 
+pub use check::{OptionError, OptionErrors, placeholder_hint, unknown_placeholder};
 pub use interpolate::{MissingVariable, interpolate};
 pub use locate::{Location, Locations};
 pub use registry::{ComponentType, OptionDoc, Registry, SinkType, SourceType};
@@ -127,9 +130,39 @@ pub struct PipelineConfig {
     pub base_dir: PathBuf,
     /// Schemas of the streams the registry's sources emit.
     pub schemas: std::sync::Arc<crate::schema::StreamSchemas>,
+    /// What is worth knowing but not wrong (an unset `${VAR}` under
+    /// [`ParseOptions::unset_env_is_note`]).
+    pub notes: Vec<ConfigError>,
 }
 
 impl PipelineConfig {
+    /// What component `name` is told when it is checked and built.
+    pub fn build_context(&self, name: &str) -> BuildContext {
+        let inputs = self
+            .sinks
+            .iter()
+            .find(|sink| sink.name == name)
+            .map(|sink| {
+                sink.inputs
+                    .iter()
+                    .filter_map(|input| self.sources.iter().find(|s| &s.name == input))
+                    .map(|source| InputInfo {
+                        name: source.name.as_str().into(),
+                        type_name: source.type_name,
+                        keeps_received_bytes: source.config.keeps_received_bytes(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        BuildContext {
+            name: name.into(),
+            base_dir: self.base_dir.clone(),
+            schemas: self.schemas.clone(),
+            readers_write_json: self.readers_write_json(name),
+            inputs,
+        }
+    }
+
     /// Whether source `source` has readers, all of them sinks that write
     /// payloads as compact JSON: such a source may render JSON on arrival.
     pub fn readers_write_json(&self, source: &str) -> bool {
@@ -144,8 +177,29 @@ impl PipelineConfig {
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["sources", "sinks", "metrics"];
 
+/// How a pipeline's text is read.
+pub struct ParseOptions<'a> {
+    /// Where relative paths in component options resolve: the file's directory.
+    pub base_dir: PathBuf,
+    /// Supplies `${VAR}` values.
+    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    /// An unset `${VAR}` (with no default) is a note, not an error, and is
+    /// left in the text as `$VAR`: for checking, in CI, files whose secrets
+    /// come from the environment (`validate --no-env`).
+    pub unset_env_is_note: bool,
+}
+
 /// Reads and checks a pipeline file, taking `${VAR}`s from the process environment.
 pub fn load(path: &Path, registry: &Registry) -> Result<PipelineConfig, ConfigErrors> {
+    load_with(path, registry, false)
+}
+
+/// [`load`], optionally with unset `${VAR}`s as notes ([`ParseOptions::unset_env_is_note`]).
+pub fn load_with(
+    path: &Path,
+    registry: &Registry,
+    unset_env_is_note: bool,
+) -> Result<PipelineConfig, ConfigErrors> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
@@ -159,9 +213,12 @@ pub fn load(path: &Path, registry: &Registry) -> Result<PipelineConfig, ConfigEr
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut pipeline = parse(&file, &text, registry, &|name| std::env::var(name).ok())?;
-    pipeline.base_dir = base_dir;
-    Ok(pipeline)
+    let options = ParseOptions {
+        base_dir,
+        lookup: &|name| std::env::var(name).ok(),
+        unset_env_is_note,
+    };
+    parse_with(&file, &text, registry, &options)
 }
 
 /// The nearest of `candidates` to `word`, if any is near enough to be a typo.
@@ -294,30 +351,86 @@ impl Checker<'_> {
     }
 }
 
-/// Checks pipeline text; `lookup` supplies `${VAR}` values.
+/// Checks pipeline text whose relative paths resolve against the current
+/// directory; `lookup` supplies `${VAR}` values.
 pub fn parse(
     file: &str,
     text: &str,
     registry: &Registry,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PipelineConfig, ConfigErrors> {
-    let text = interpolate(text, lookup).map_err(|missing| {
+    let options = ParseOptions {
+        base_dir: PathBuf::from("."),
+        lookup,
+        unset_env_is_note: false,
+    };
+    parse_with(file, text, registry, &options)
+}
+
+/// Fills in `${VAR}`s; unset ones are errors, or notes (left as `$VAR`).
+fn fill_in_variables(
+    file: &str,
+    text: &str,
+    options: &ParseOptions<'_>,
+) -> Result<(String, Vec<ConfigError>), ConfigErrors> {
+    let missing = match interpolate(text, options.lookup) {
+        Ok(filled) => return Ok((filled, Vec::new())),
+        Err(missing) => missing,
+    };
+    let located = |m: &MissingVariable, message: String, hint: String| {
+        let before = &text[..m.offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        ConfigError {
+            file: file.to_string(),
+            location: Some(Location { line, column }),
+            message,
+            hint: Some(hint),
+        }
+    };
+    if !options.unset_env_is_note {
         let errors = missing
-            .into_iter()
+            .iter()
             .map(|m| {
-                let before = &text[..m.offset];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                ConfigError {
-                    file: file.to_string(),
-                    location: Some(Location { line, column }),
-                    message: format!("environment variable `{}` is not set", m.name),
-                    hint: Some(format!("set it, or give a default: ${{{}:-value}}", m.name)),
-                }
+                located(
+                    m,
+                    format!("environment variable `{}` is not set", m.name),
+                    format!("set it, or give a default: ${{{}:-value}}", m.name),
+                )
             })
             .collect();
-        ConfigErrors(errors)
-    })?;
+        return Err(ConfigErrors(errors));
+    }
+    let notes = missing
+        .iter()
+        .map(|m| {
+            located(
+                m,
+                format!(
+                    "note: environment variable `{}` is not set; checked as `${}`",
+                    m.name, m.name
+                ),
+                "it must be set when the pipeline runs".into(),
+            )
+        })
+        .collect();
+    let unset = |name: &str| missing.iter().any(|m| m.name == name);
+    // `$NAME` is a plain scalar anywhere in YAML, braces are not.
+    let keep =
+        |name: &str| (options.lookup)(name).or_else(|| unset(name).then(|| format!("${name}")));
+    let filled = interpolate(text, &keep).map_err(|_| ConfigErrors(Vec::new()))?;
+    Ok((filled, notes))
+}
+
+/// Checks pipeline text: syntax, component options, the graph, and each
+/// component's offline checks.
+pub fn parse_with(
+    file: &str,
+    text: &str,
+    registry: &Registry,
+    options: &ParseOptions<'_>,
+) -> Result<PipelineConfig, ConfigErrors> {
+    let (text, notes) = fill_in_variables(file, text, options)?;
     let root: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: file.to_string(),
@@ -421,16 +534,47 @@ pub fn parse(
         None => None,
     };
 
+    let pipeline = PipelineConfig {
+        sources,
+        sinks,
+        metrics,
+        base_dir: options.base_dir.clone(),
+        schemas: registry.schemas.clone(),
+        notes,
+    };
+    check_components(&mut checker, &pipeline);
     if checker.errors.is_empty() {
-        Ok(PipelineConfig {
-            sources,
-            sinks,
-            metrics,
-            base_dir: PathBuf::from("."),
-            schemas: registry.schemas.clone(),
-        })
+        Ok(pipeline)
     } else {
         Err(ConfigErrors(checker.errors))
+    }
+}
+
+/// Each component's offline checks: a source's build, a sink's check.
+fn check_components(checker: &mut Checker<'_>, pipeline: &PipelineConfig) {
+    let sources = pipeline.sources.iter().map(|spec| {
+        let cx = pipeline.build_context(&spec.name);
+        (
+            format!("sources.{}", spec.name),
+            spec.config.build(&cx).err(),
+        )
+    });
+    let sinks = pipeline.sinks.iter().map(|spec| {
+        let cx = pipeline.build_context(&spec.name);
+        (format!("sinks.{}", spec.name), spec.config.check(&cx).err())
+    });
+    let failed: Vec<_> = sources
+        .chain(sinks)
+        .filter_map(|(path, error)| Some((path, error?)))
+        .collect();
+    for (component, error) in failed {
+        for e in check::option_errors(error) {
+            let path = match e.path.as_str() {
+                "" => component.clone(),
+                option => format!("{component}.{option}"),
+            };
+            checker.error(&path, format!("`{path}`: {}", e.message), e.hint);
+        }
     }
 }
 

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use netpipe_core::config::SinkType;
+use netpipe_core::config::{
+    OptionError, OptionErrors, SinkType, placeholder_hint, unknown_placeholder,
+};
 use netpipe_core::units::HumanDuration;
 use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
@@ -113,10 +115,72 @@ pub fn sink_type() -> SinkType {
     )
 }
 
+/// What `topic` may hold.
+const PLACEHOLDERS: [&str; 2] = ["{stream}", "{source}"];
+
 #[async_trait]
 impl SinkConfig for KafkaConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError> {
         Ok(Box::new(crate::sink::KafkaSink::connect(self, cx).await?))
+    }
+
+    fn check(&self, cx: &BuildContext) -> Result<(), BoxError> {
+        let mut errors = Vec::new();
+        if let Some(unknown) = unknown_placeholder(&self.topic, &PLACEHOLDERS) {
+            errors.push(
+                OptionError::new(
+                    "topic",
+                    format!(
+                        "topic template `{}` has an unknown placeholder `{unknown}`",
+                        self.topic
+                    ),
+                )
+                .hint(placeholder_hint(&unknown, &PLACEHOLDERS)),
+            );
+        }
+        if self.encoding == Encoding::Protobuf {
+            for input in cx.inputs.iter().filter(|i| !i.keeps_received_bytes) {
+                errors.push(
+                    OptionError::new(
+                        "encoding",
+                        format!(
+                            "`encoding: protobuf` writes the bytes a source received, and source `{}` (type `{}`) keeps none",
+                            input.name, input.type_name
+                        ),
+                    )
+                    .hint("use `json` or `avro` for it"),
+                );
+            }
+        }
+        if let Some(create) = &self.create_topics {
+            for (option, value) in [
+                ("create_topics.partitions", create.partitions),
+                (
+                    "create_topics.replication_factor",
+                    create.replication_factor,
+                ),
+            ] {
+                if value < 1 {
+                    errors.push(OptionError::new(
+                        option,
+                        format!("`{option}` must be at least 1"),
+                    ));
+                }
+            }
+        }
+        if !["all", "-1", "0", "1"].contains(&self.acks.as_str())
+            && self.acks.parse::<u16>().is_err()
+        {
+            errors.push(OptionError::new(
+                "acks",
+                format!("`acks` must be `all`, `1` or `0`, not `{}`", self.acks),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Box::new(OptionErrors(errors)))
+        }
     }
 
     /// JSON values, keyed by the event rather than a payload field.

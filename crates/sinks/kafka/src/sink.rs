@@ -30,8 +30,6 @@ pub enum KafkaSinkError {
     Settings(String),
     #[error("topic `{topic}`: {cause}")]
     Permanent { topic: String, cause: String },
-    #[error("topic template `{0}` has an unknown placeholder: use {{stream}} or {{source}}")]
-    Template(String),
     #[error("stream `{0}` has no original bytes to write with `encoding: protobuf`")]
     NoRawBytes(String),
     #[error("cannot create topic `{topic}`: {detail}")]
@@ -181,10 +179,6 @@ pub fn headers(event: &Event) -> OwnedHeaders {
 
 impl KafkaSink {
     pub async fn connect(config: &KafkaConfig, cx: &BuildContext) -> Result<Self, KafkaSinkError> {
-        let template = config.topic.replace("{stream}", "").replace("{source}", "");
-        if template.contains('{') || template.contains('}') {
-            return Err(KafkaSinkError::Template(config.topic.clone()));
-        }
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.bootstrap_servers)

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use netpipe_core::config::SinkType;
+use netpipe_core::config::{
+    OptionError, OptionErrors, SinkType, placeholder_hint, unknown_placeholder,
+};
 use netpipe_core::units::{ByteSize, HumanDuration};
 use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
@@ -75,9 +77,44 @@ pub fn sink_type() -> SinkType {
     )
 }
 
+/// What `partition` may hold.
+const PLACEHOLDERS: [&str; 4] = ["{stream}", "{source}", "{date}", "{hour}"];
+
 #[async_trait]
 impl SinkConfig for ParquetConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError> {
         Ok(Box::new(crate::sink::ParquetSink::open(self, cx)?))
+    }
+
+    fn check(&self, cx: &BuildContext) -> Result<(), BoxError> {
+        let mut errors = Vec::new();
+        if let Err(e) = crate::files::check_root(&cx.resolve(&self.path)) {
+            errors.push(OptionError::new("path", e).hint("give a directory this user may write"));
+        }
+        if let Some(unknown) = unknown_placeholder(&self.partition, &PLACEHOLDERS) {
+            errors.push(
+                OptionError::new(
+                    "partition",
+                    format!("`partition` has an unknown placeholder `{unknown}`"),
+                )
+                .hint(placeholder_hint(&unknown, &PLACEHOLDERS)),
+            );
+        }
+        for (option, value) in [
+            ("row_group_rows", self.row_group_rows),
+            ("roll.max_rows", self.roll.max_rows),
+        ] {
+            if value == 0 {
+                errors.push(OptionError::new(
+                    option,
+                    format!("`{option}` must be at least 1"),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Box::new(OptionErrors(errors)))
+        }
     }
 }

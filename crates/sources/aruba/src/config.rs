@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use netpipe_core::config::SourceType;
+use netpipe_core::config::{OptionError, OptionErrors, SourceType};
 use netpipe_core::units::HumanDuration;
 use netpipe_core::{BoxError, BuildContext, Source, SourceConfig};
 use schemars::JsonSchema;
@@ -104,30 +104,47 @@ pub fn validate_url(stream_url: &str) -> String {
 }
 
 impl ArubaConfig {
-    fn stream_url(&self) -> Result<String, String> {
+    fn stream_url(&self) -> Result<String, OptionError> {
         match (&self.url, &self.hostname) {
             (Some(url), None) if url.starts_with("ws://") || url.starts_with("wss://") => {
                 Ok(url.clone())
             }
-            (Some(url), None) => Err(format!(
-                "`url` must start with ws:// or wss://, not `{url}`"
-            )),
+            (Some(url), None) => Err(OptionError::new(
+                "url",
+                format!("`url` must start with ws:// or wss://, not `{url}`"),
+            )
+            .hint("Central streams over wss://; ws:// is for labs and the simulator")),
             (None, Some(host)) => Ok(format!("wss://{host}/streaming/api")),
-            (Some(_), Some(_)) => Err("give `hostname` or `url`, not both".into()),
-            (None, None) => Err("give `hostname` (or `url`)".into()),
+            (Some(_), Some(_)) => Err(OptionError::new(
+                "url",
+                "give `hostname` or `url`, not both",
+            )
+            .hint("`hostname` for Central, `url` for labs and the simulator")),
+            (None, None) => Err(OptionError::new("", "give `hostname` (or `url`)")
+                .hint("e.g. hostname: internal-ui.central.arubanetworks.com")),
         }
     }
 
-    fn entries(&self, cx: &BuildContext) -> Result<Vec<Entry>, String> {
+    /// One entry per customer and topic; every problem found goes to `errors`.
+    fn entries(&self, cx: &BuildContext, errors: &mut Vec<OptionError>) -> Vec<Entry> {
         let mut entries = Vec::new();
-        for c in &self.customers {
+        for (i, c) in self.customers.iter().enumerate() {
             let mut topics = c.topics.clone();
             topics.extend(c.topic);
             if topics.is_empty() {
-                return Err(format!("customer `{}` has no `topics`", c.name));
+                errors.push(
+                    OptionError::new(
+                        format!("customers.{i}.topics"),
+                        format!("customer `{}` has no `topics`", c.name),
+                    )
+                    .hint("e.g. topics: [monitoring, audit]"),
+                );
             }
             if c.key.trim().is_empty() {
-                return Err(format!("customer `{}` has an empty `key`", c.name));
+                errors.push(OptionError::new(
+                    format!("customers.{i}.key"),
+                    format!("customer `{}` has an empty `key`", c.name),
+                ));
             }
             for topic in topics {
                 entries.push(Entry {
@@ -140,23 +157,38 @@ impl ArubaConfig {
             }
         }
         if let Some(path) = &self.customers_file {
-            entries.extend(customers_file::read(&cx.resolve(path)).map_err(|e| e.to_string())?);
+            match customers_file::read(&cx.resolve(path)) {
+                Ok(more) => entries.extend(more),
+                Err(e) => {
+                    errors.push(OptionError::new("customers_file", e.to_string()));
+                    return entries;
+                }
+            }
         }
-        if entries.is_empty() {
-            return Err("no customers: give `customers` or `customers_file`".into());
+        if self.customers.is_empty() && entries.is_empty() {
+            errors.push(OptionError::new(
+                "",
+                "no customers: give `customers` or `customers_file`",
+            ));
         }
-        Ok(entries)
+        entries
     }
 }
 
 impl SourceConfig for ArubaConfig {
     fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
-        let url = self.stream_url()?;
-        let entries = self.entries(cx)?;
+        let mut errors = Vec::new();
+        let url = self.stream_url().map_err(|e| errors.push(e)).ok();
+        let entries = self.entries(cx, &mut errors);
         let tls = crate::connect::tls_config(
             self.ca_file.as_deref().map(|p| cx.resolve(p)),
             self.insecure_skip_verify,
-        )?;
+        )
+        .map_err(|e| errors.push(OptionError::new("ca_file", e.to_string())))
+        .ok();
+        let (Some(url), Some(tls), true) = (url, tls, errors.is_empty()) else {
+            return Err(Box::new(OptionErrors(errors)));
+        };
         Ok(Box::new(ArubaSource {
             validate_url: validate_url(&url),
             url,
@@ -173,6 +205,11 @@ impl SourceConfig for ArubaConfig {
             auth_retry: self.auth_retry.0,
             tls,
         }))
+    }
+
+    /// Frames are kept as received, for Kafka's `encoding: protobuf`.
+    fn keeps_received_bytes(&self) -> bool {
+        true
     }
 }
 

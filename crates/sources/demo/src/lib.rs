@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use netpipe_core::config::SourceType;
+use netpipe_core::config::{OptionError, OptionErrors, SourceType};
 use netpipe_core::schema::field;
 use netpipe_core::value::field_names;
 use netpipe_core::{
@@ -69,16 +69,28 @@ pub fn source_type() -> SourceType {
 
 impl SourceConfig for DemoConfig {
     fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
+        let mut errors = Vec::new();
         if let Some(rate) = self.rate
             && !(rate > 0.0 && rate.is_finite())
         {
-            return Err(format!(
-                "`rate` must be a positive number of events per second, not {rate}"
-            )
-            .into());
+            errors.push(
+                OptionError::new(
+                    "rate",
+                    format!("`rate` must be a positive number of events per second, not {rate}"),
+                )
+                .hint("omit `rate` for as fast as possible"),
+            );
         }
-        if self.devices == 0 || self.interfaces == 0 {
-            return Err("`devices` and `interfaces` must be at least 1".into());
+        for (option, value) in [("devices", self.devices), ("interfaces", self.interfaces)] {
+            if value == 0 {
+                errors.push(OptionError::new(
+                    option,
+                    format!("`{option}` must be at least 1"),
+                ));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Box::new(OptionErrors(errors)));
         }
         Ok(Box::new(Demo::new(self.clone())))
     }

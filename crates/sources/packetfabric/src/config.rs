@@ -1,6 +1,6 @@
 //! Options of the `packetfabric` source.
 
-use netpipe_core::config::SourceType;
+use netpipe_core::config::{OptionError, OptionErrors, SourceType, nearest};
 use netpipe_core::units::HumanDuration;
 use netpipe_core::{BoxError, BuildContext, Source, SourceConfig};
 use schemars::JsonSchema;
@@ -86,48 +86,90 @@ pub enum Credentials {
 }
 
 impl StreamSpec {
-    fn check(&self) -> Result<(), String> {
+    /// Problems of stream `index`, as errors at its options.
+    fn check(&self, index: usize, errors: &mut Vec<OptionError>) {
         let (name, allowed): (&str, &[&str]) = match self.stream_type {
             StreamType::Customer => ("customer", &REQUESTABLE_CUSTOMER),
             StreamType::Port => ("port", &PORT_EVENTS),
             StreamType::Vc => ("vc", &VC_EVENTS),
         };
-        if let Some(bad) = self.events.iter().find(|e| !allowed.contains(&e.as_str())) {
-            return Err(format!(
-                "`{bad}` is not an event of `{name}` streams (allowed: {})",
-                allowed.join(", ")
-            ));
+        for (i, bad) in self.events.iter().enumerate() {
+            if allowed.contains(&bad.as_str()) {
+                continue;
+            }
+            let hint = match nearest(bad, allowed.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("allowed: {}", allowed.join(", ")),
+            };
+            errors.push(
+                OptionError::new(
+                    format!("streams.{index}.events.{i}"),
+                    format!("`{bad}` is not an event of `{name}` streams"),
+                )
+                .hint(hint),
+            );
         }
         if self.stream_type != StreamType::Port && !self.ifds.is_empty() {
-            return Err("`ifds` belongs to `port` streams".into());
+            errors.push(OptionError::new(
+                format!("streams.{index}.ifds"),
+                "`ifds` belongs to `port` streams",
+            ));
         }
         if self.stream_type != StreamType::Vc && !self.vcs.is_empty() {
-            return Err("`vcs` belongs to `vc` streams".into());
+            errors.push(OptionError::new(
+                format!("streams.{index}.vcs"),
+                "`vcs` belongs to `vc` streams",
+            ));
         }
-        Ok(())
+    }
+}
+
+impl PacketFabricConfig {
+    fn credentials(&self) -> Result<Credentials, OptionError> {
+        let hint = "an API key is preferred: api_key: ${PF_API_KEY}";
+        match (&self.api_key, &self.login, &self.password) {
+            (Some(key), None, None) if !key.trim().is_empty() => {
+                Ok(Credentials::ApiKey(key.clone()))
+            }
+            (Some(_), None, None) => Err(OptionError::new("api_key", "`api_key` is empty")),
+            (None, Some(login), Some(password)) => Ok(Credentials::Login {
+                login: login.clone(),
+                password: password.clone(),
+            }),
+            (Some(_), Some(_), _) => Err(OptionError::new(
+                "login",
+                "give `api_key` or `login` + `password`, not both",
+            )
+            .hint(hint)),
+            (None, Some(_), None) => Err(OptionError::new("login", "`login` needs `password`")),
+            _ => Err(OptionError::new(
+                "",
+                "no credentials: give `api_key` (preferred) or `login` + `password`",
+            )
+            .hint(hint)),
+        }
     }
 }
 
 impl SourceConfig for PacketFabricConfig {
     fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
-        let credentials = match (&self.api_key, &self.login, &self.password) {
-            (Some(key), None, None) if !key.trim().is_empty() => Credentials::ApiKey(key.clone()),
-            (None, Some(login), Some(password)) => Credentials::Login {
-                login: login.clone(),
-                password: password.clone(),
-            },
-            (Some(_), Some(_), _) => {
-                return Err("give `api_key` or `login` + `password`, not both".into());
-            }
-            (None, Some(_), None) => return Err("`login` needs `password`".into()),
-            _ => return Err("give `api_key` (preferred) or `login` + `password`".into()),
-        };
+        let mut errors = Vec::new();
+        let credentials = self.credentials().map_err(|e| errors.push(e)).ok();
         if self.streams.is_empty() {
-            return Err("`streams` is empty: subscribe to at least one stream".into());
+            errors.push(
+                OptionError::new(
+                    "streams",
+                    "`streams` is empty: subscribe to at least one stream",
+                )
+                .hint("e.g. streams: [{ type: port }]"),
+            );
         }
-        for stream in &self.streams {
-            stream.check()?;
+        for (i, stream) in self.streams.iter().enumerate() {
+            stream.check(i, &mut errors);
         }
+        let (Some(credentials), true) = (credentials, errors.is_empty()) else {
+            return Err(Box::new(OptionErrors(errors)));
+        };
         Ok(Box::new(crate::connect::PacketFabricSource {
             base_url: self.base_url.trim_end_matches('/').to_string(),
             credentials,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use netpipe_core::config::SourceType;
+use netpipe_core::config::{OptionError, OptionErrors, SourceType};
 use netpipe_core::{BoxError, BuildContext, Source, SourceConfig, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, de};
@@ -83,11 +83,15 @@ pub fn source_type() -> SourceType {
     )
 }
 
-fn time(name: &str, text: &Option<String>) -> Result<Option<Timestamp>, String> {
+fn time(name: &str, text: &Option<String>) -> Result<Option<Timestamp>, OptionError> {
     text.as_deref()
         .map(|t| {
             Timestamp::parse_rfc3339(t).ok_or_else(|| {
-                format!("`{name}` is not an RFC 3339 time between 1677 and 2262: `{t}`")
+                OptionError::new(
+                    name,
+                    format!("`{name}` is not an RFC 3339 time between 1677 and 2262: `{t}`"),
+                )
+                .hint("e.g. 2026-11-01T00:00:00Z")
             })
         })
         .transpose()
@@ -103,13 +107,21 @@ impl SourceConfig for ReplayConfig {
             .iter()
             .map(|p| cx.resolve(std::path::Path::new(p)).display().to_string())
             .collect();
-        let files = crate::files::find(&patterns)?;
+        let mut errors = Vec::new();
+        let files = crate::files::find(&patterns)
+            .map_err(|e| errors.push(OptionError::new("path", e)))
+            .ok();
+        let start = time("start", &self.start).map_err(|e| errors.push(e)).ok();
+        let end = time("end", &self.end).map_err(|e| errors.push(e)).ok();
+        let (Some(files), Some(start), Some(end)) = (files, start, end) else {
+            return Err(Box::new(OptionErrors(errors)));
+        };
         Ok(Box::new(crate::replay::Replay {
             files,
             speed: self.speed,
             filters: crate::filters::Filters {
-                start: time("start", &self.start)?,
-                end: time("end", &self.end)?,
+                start,
+                end,
                 streams: self.streams.clone(),
             },
             checkpoint: self.checkpoint.as_ref().map(|p| cx.resolve(p)),
