@@ -130,8 +130,8 @@ sinks:
     assert!(dead[0]["payload"]["raw"].is_string());
     let gaps = of_stream(&events, "netpipe.gap");
     assert_eq!(gaps.len(), 4, "{stderr}");
-    assert_eq!(gaps[0]["payload"]["customer"], "CustomerA");
-    assert_eq!(gaps[0]["payload"]["topic"], "monitoring");
+    assert_eq!(gaps[0]["payload"]["scope"]["customer"], "CustomerA");
+    assert_eq!(gaps[0]["payload"]["scope"]["topic"], "monitoring");
     assert!(gaps[0]["payload"]["from"].as_str() <= gaps[0]["payload"]["to"].as_str());
     let (_, _) = summary_counts(&stderr, "central");
     assert!(

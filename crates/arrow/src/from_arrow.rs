@@ -145,6 +145,27 @@ fn values(
                 })
                 .collect()
         }
+        DataType::Map(_, _) => {
+            let a = array.as_map();
+            let keys = a.keys().as_string::<i32>();
+            let mut flat = values(a.values().as_ref(), names)?.into_iter();
+            let offsets = a.value_offsets();
+            (0..n)
+                .map(|i| {
+                    let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                    let entries: Vec<Value> = flat.by_ref().take(end - start).collect();
+                    if !valid(i) {
+                        return Value::Null;
+                    }
+                    // A map's keys are its own: its record's names are not shared.
+                    let names: Vec<&str> = (start..end).map(|k| keys.value(k)).collect();
+                    Value::Record(Record::new(
+                        netpipe_core::value::field_names(&names),
+                        entries,
+                    ))
+                })
+                .collect()
+        }
         other => return Err(FromArrowError(format!("unsupported column type {other}"))),
     })
 }
@@ -161,6 +182,12 @@ fn readable(data_type: &DataType) -> bool {
         | DataType::Timestamp(TimeUnit::Microsecond, _) => true,
         DataType::Struct(fields) => fields.iter().all(|f| readable(f.data_type())),
         DataType::List(item) => readable(item.data_type()),
+        DataType::Map(entries, _) => match entries.data_type() {
+            DataType::Struct(kv) => {
+                kv.len() == 2 && *kv[0].data_type() == DataType::Utf8 && readable(kv[1].data_type())
+            }
+            _ => false,
+        },
         _ => false,
     }
 }

@@ -83,6 +83,11 @@ fn avro_type(
                 named.push((format!("{ns}.{name}"), dtype.clone()));
                 (dtype, false)
             }
+            Some("map") => {
+                let (value, _) =
+                    avro_type(o.get("values").unwrap_or(&Json::Null), namespace, named)?;
+                (map_of(value), false)
+            }
             Some("array") => {
                 let (item, _) = avro_type(o.get("items").unwrap_or(&Json::Null), namespace, named)?;
                 (
@@ -100,6 +105,18 @@ fn avro_type(
         },
         other => return Err(SchemaError(format!("unexpected {other}"))),
     })
+}
+
+/// Avro's map (string keys) as Arrow's: entries of a key and a nullable value.
+fn map_of(value: DataType) -> DataType {
+    let entries = Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", value, true),
+    ]);
+    DataType::Map(
+        Arc::new(Field::new("entries", DataType::Struct(entries), false)),
+        false,
+    )
 }
 
 fn record_fields(

@@ -6,7 +6,7 @@ use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
 };
 use arrow_array::{
-    ArrayRef, ListArray, NullArray, RecordBatch, StructArray, TimestampMicrosecondArray,
+    ArrayRef, ListArray, MapArray, NullArray, RecordBatch, StructArray, TimestampMicrosecondArray,
 };
 use arrow_buffer::{NullBuffer, OffsetBuffer};
 use arrow_schema::{DataType, Fields, SchemaRef, TimeUnit};
@@ -165,6 +165,40 @@ fn array(dtype: &DataType, values: &[&Value]) -> Result<ArrayRef, ToArrowError> 
                     OffsetBuffer::from_lengths(lengths),
                     child,
                     Some(nulls),
+                )
+                .map_err(|e| ToArrowError(e.to_string()))?,
+            )
+        }
+        DataType::Map(entries, sorted) => {
+            let DataType::Struct(key_value) = entries.data_type() else {
+                return Err(ToArrowError(format!("map entries of {entries}")));
+            };
+            let mut lengths = Vec::with_capacity(values.len());
+            let mut keys = StringBuilder::new();
+            let mut flat: Vec<&Value> = Vec::new();
+            for v in values {
+                let record = v.as_record();
+                lengths.push(record.map_or(0, Record::len));
+                for (key, value) in record.into_iter().flat_map(Record::iter) {
+                    keys.append_value(key);
+                    flat.push(value);
+                }
+            }
+            let value_type = key_value[1].data_type();
+            let entries_array = StructArray::try_new(
+                key_value.clone(),
+                vec![Arc::new(keys.finish()), array(value_type, &flat)?],
+                None,
+            )
+            .map_err(|e| ToArrowError(e.to_string()))?;
+            let nulls = NullBuffer::from_iter(values.iter().map(|v| v.as_record().is_some()));
+            Arc::new(
+                MapArray::try_new(
+                    entries.clone(),
+                    OffsetBuffer::from_lengths(lengths),
+                    entries_array,
+                    Some(nulls),
+                    *sorted,
                 )
                 .map_err(|e| ToArrowError(e.to_string()))?,
             )

@@ -118,26 +118,22 @@ pub struct Gap<'a> {
 }
 
 impl Gap<'_> {
-    /// A `netpipe.gap` event: `source`, the scope fields, `from`, `to`, `reason`.
+    /// A `netpipe.gap` event: `source`, `scope` (a map of the scope's
+    /// names to values), `from`, `to`, `reason`.
     pub fn into_event(self, source: &Arc<str>) -> Event {
-        let mut names = vec!["source"];
-        let mut values = vec![Value::String(source.clone())];
-        for (name, value) in self.scope {
-            names.push(name);
-            values.push(Value::string(value));
-        }
-        names.extend(["from", "to", "reason"]);
-        values.extend([
-            Value::Timestamp(self.from),
-            Value::Timestamp(self.to),
-            Value::string(self.reason),
-        ]);
-        Event::new(
-            source.clone(),
-            Arc::from(GAP_STREAM),
-            self.to,
-            Record::new(field_names(&names), values),
-        )
+        let scope_names: Vec<&str> = self.scope.iter().map(|(name, _)| *name).collect();
+        let scope_values = self.scope.iter().map(|(_, v)| Value::string(v)).collect();
+        let payload = Record::new(
+            field_names(&["source", "scope", "from", "to", "reason"]),
+            vec![
+                Value::String(source.clone()),
+                Value::Record(Record::new(field_names(&scope_names), scope_values)),
+                Value::Timestamp(self.from),
+                Value::Timestamp(self.to),
+                Value::string(self.reason),
+            ],
+        );
+        Event::new(source.clone(), Arc::from(GAP_STREAM), self.to, payload)
     }
 }
 

@@ -70,9 +70,7 @@ fn common() -> Vec<(String, Json)> {
                 "doc": "A stretch of time in which a source may have missed events (a reconnect with no replay).",
                 "fields": [
                     field("source", string()),
-                    field("customer", optional(string())),
-                    field("topic", optional(string())),
-                    field("subscription", optional(string())),
+                    field("scope", json!({ "type": "map", "values": "string" })),
                     field("from", timestamp()),
                     field("to", timestamp()),
                     field("reason", string()),

@@ -127,7 +127,53 @@ impl StreamSchema {
                     .collect::<Result<_, _>>()?,
             ),
             (Schema::Record(_), Value::Record(r)) => self.record(r, schema)?,
+            (Schema::Map(map), Value::Record(r)) => Avro::Map(
+                r.iter()
+                    .map(|(key, v)| Ok((key.to_string(), self.value(v, &map.types)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
             (schema, value) => return Err(format!("cannot write {value:?} as {schema:?}")),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use netpipe_core::Timestamp;
+    use netpipe_core::event::Gap;
+    use netpipe_core::schema::StreamSchemas;
+
+    use super::*;
+
+    /// Any scope key a source names is written: the scope is an Avro map.
+    #[test]
+    fn a_gap_scope_key_no_schema_names_is_written() {
+        let schemas = StreamSchemas::with_common();
+        let schema =
+            StreamSchema::parse("netpipe.gap", schemas.get("netpipe.gap").unwrap()).unwrap();
+        let event = Gap {
+            scope: &[("dataset", "analytics"), ("path", "/Devices")],
+            from: Timestamp::from_secs(1),
+            to: Timestamp::from_secs(2),
+            reason: "reconnect",
+        }
+        .into_event(&Arc::from("cv"));
+        let mut out = Vec::new();
+        schema
+            .encode("netpipe.gap", event.payload.record(), &mut out)
+            .unwrap();
+        let read = apache_avro::from_avro_datum(&schema.schema, &mut out.as_slice(), None).unwrap();
+        let Avro::Record(fields) = read else {
+            panic!("not a record: {read:?}")
+        };
+        let scope = &fields.iter().find(|(name, _)| name == "scope").unwrap().1;
+        let Avro::Map(scope) = scope else {
+            panic!("scope is not a map: {scope:?}")
+        };
+        assert_eq!(scope.len(), 2);
+        assert_eq!(scope["dataset"], Avro::String("analytics".into()));
+        assert_eq!(scope["path"], Avro::String("/Devices".into()));
     }
 }
