@@ -343,3 +343,33 @@ fn the_readme_reference_matches_the_config_structs() {
         "README's component reference is stale: run scripts/update-docs.sh"
     );
 }
+
+#[test]
+fn a_misspelt_librdkafka_option_is_found_offline_without_printing_its_value() {
+    let (ok, err) = validate_with_env(
+        "sources:\n  demo: { type: demo }\nsinks:\n  k:\n    type: kafka\n    inputs: [demo]\n    bootstrap_servers: 127.0.0.1:9\n    librdkafka:\n      sasl.pasword: \"${KAFKA_PW}\"\n",
+        &[("KAFKA_PW", "hunter2-secret")],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "p.yaml:9:7: `sinks.k.librdkafka.sasl.pasword`: librdkafka option `sasl.pasword`"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "the value leaked: {err}");
+}
+
+#[test]
+fn a_numeric_secret_is_refused_without_being_printed() {
+    let (ok, err) = validate_with_env(
+        "sources:\n  pf:\n    type: packetfabric\n    api_key: ${PF_API_KEY}\n    streams: [{ type: port }]\nsinks:\n  out: { type: stdout, inputs: [pf] }\n",
+        &[("PF_API_KEY", "12345678")],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("p.yaml:4:5:") && err.contains("a secret must be text"),
+        "{err}"
+    );
+    assert!(!err.contains("12345678"), "the key leaked: {err}");
+}

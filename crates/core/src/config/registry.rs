@@ -75,7 +75,20 @@ impl SinkType {
 
 impl<C: ?Sized> ComponentType<C> {
     pub(crate) fn parse(&self, options: serde_yaml_ng::Value) -> Result<Box<C>, PathError> {
-        (self.parse)(options)
+        (self.parse)(options).map_err(|mut e| {
+            // Options flattened in from a shared struct (TLS) make serde
+            // report an unknown key without the valid ones: name them from
+            // the documented options.
+            if e.message.starts_with("unknown field") && !e.message.contains("expected") {
+                let names: Vec<String> = self
+                    .options()
+                    .into_iter()
+                    .map(|o| format!("`{}`", o.name))
+                    .collect();
+                e.message = format!("{}, expected one of {}", e.message, names.join(", "));
+            }
+            e
+        })
     }
 
     /// The documented options, in declaration order.

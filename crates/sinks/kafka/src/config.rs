@@ -176,6 +176,21 @@ impl SinkConfig for KafkaConfig {
                 format!("`acks` must be `all`, `1` or `0`, not `{}`", self.acks),
             ));
         }
+        // librdkafka checks every setting without connecting.
+        if let Err(e) = crate::sink::client_config(self).create_native_config() {
+            let path = match &e {
+                rdkafka::error::KafkaError::ClientConfig(_, _, key, _)
+                    if self.librdkafka.contains_key(key) =>
+                {
+                    format!("librdkafka.{key}")
+                }
+                _ => "librdkafka".to_string(),
+            };
+            errors.push(
+                OptionError::new(path, crate::sink::settings_error(&e))
+                    .hint("see librdkafka's CONFIGURATION.md for the property names"),
+            );
+        }
         if errors.is_empty() {
             Ok(())
         } else {

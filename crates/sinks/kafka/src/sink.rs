@@ -177,23 +177,44 @@ pub fn headers(event: &Event) -> OwnedHeaders {
     )
 }
 
+/// The producer's librdkafka settings: netpipe's, then the user's.
+pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("acks", &config.acks)
+        .set("compression.type", compression(config.compression))
+        .set("linger.ms", "20")
+        // One batch is in flight at a time; this caps what librdkafka may
+        // hold while a broker is away, so memory stays bounded.
+        .set("queue.buffering.max.kbytes", "65536");
+    for (k, v) in &config.librdkafka {
+        client.set(k, v);
+    }
+    client
+}
+
+/// A settings error without the value, which may be a password: rdkafka's
+/// own message prints it (`sasl.pasword: ${KAFKA_PW}` misspelt would).
+pub(crate) fn settings_error(error: &rdkafka::error::KafkaError) -> String {
+    match error {
+        rdkafka::error::KafkaError::ClientConfig(_, description, key, value) => {
+            let description = if value.is_empty() {
+                description.clone()
+            } else {
+                description.replace(value.as_str(), "***")
+            };
+            format!("librdkafka option `{key}`: {description}")
+        }
+        other => other.to_string(),
+    }
+}
+
 impl KafkaSink {
     pub async fn connect(config: &KafkaConfig, cx: &BuildContext) -> Result<Self, KafkaSinkError> {
-        let mut client = ClientConfig::new();
-        client
-            .set("bootstrap.servers", &config.bootstrap_servers)
-            .set("acks", &config.acks)
-            .set("compression.type", compression(config.compression))
-            .set("linger.ms", "20")
-            // One batch is in flight at a time; this caps what librdkafka may
-            // hold while a broker is away, so memory stays bounded.
-            .set("queue.buffering.max.kbytes", "65536");
-        for (k, v) in &config.librdkafka {
-            client.set(k, v);
-        }
-        let producer: FutureProducer = client
+        let producer: FutureProducer = client_config(config)
             .create()
-            .map_err(|e| KafkaSinkError::Settings(e.to_string()))?;
+            .map_err(|e| KafkaSinkError::Settings(settings_error(&e)))?;
         let timeout = config.connect_timeout.0;
         let probe = producer.clone();
         let reachable =
@@ -207,9 +228,9 @@ impl KafkaSink {
         })?;
         let admin = match &config.create_topics {
             Some(create) => Some((
-                client
+                client_config(config)
                     .create()
-                    .map_err(|e| KafkaSinkError::Settings(e.to_string()))?,
+                    .map_err(|e| KafkaSinkError::Settings(settings_error(&e)))?,
                 create.clone(),
             )),
             None => None,

@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use netpipe_connect::TlsOptions;
 use netpipe_core::config::{OptionError, OptionErrors, SourceType};
 use netpipe_core::units::HumanDuration;
-use netpipe_core::{BoxError, BuildContext, Source, SourceConfig};
+use netpipe_core::{BoxError, BuildContext, Secret, Source, SourceConfig};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -23,7 +24,7 @@ pub struct Customer {
     #[serde(default)]
     pub username: Option<String>,
     /// The streaming (WSS) key from Central's Streaming page; use `${VAR}`.
-    pub key: String,
+    pub key: Secret,
     /// Topics to stream, one connection each.
     #[serde(default)]
     pub topics: Vec<Topic>,
@@ -64,12 +65,8 @@ pub struct ArubaConfig {
     /// Wait before retrying an entry whose key was rejected or topic is not subscribed.
     #[serde(default = "default_auth_retry")]
     pub auth_retry: HumanDuration,
-    /// PEM file of extra CA certificates to trust.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Accept any server certificate (labs only; logged as a warning).
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
+    #[serde(flatten)]
+    pub tls: TlsOptions,
 }
 
 fn default_ping_interval() -> HumanDuration {
@@ -140,7 +137,7 @@ impl ArubaConfig {
                     .hint("e.g. topics: [monitoring, audit]"),
                 );
             }
-            if c.key.trim().is_empty() {
+            if c.key.is_blank() {
                 errors.push(OptionError::new(
                     format!("customers.{i}.key"),
                     format!("customer `{}` has an empty `key`", c.name),
@@ -180,12 +177,7 @@ impl SourceConfig for ArubaConfig {
         let mut errors = Vec::new();
         let url = self.stream_url().map_err(|e| errors.push(e)).ok();
         let entries = self.entries(cx, &mut errors);
-        let tls = crate::connect::tls_config(
-            self.ca_file.as_deref().map(|p| cx.resolve(p)),
-            self.insecure_skip_verify,
-        )
-        .map_err(|e| errors.push(OptionError::new("ca_file", e.to_string())))
-        .ok();
+        let tls = self.tls.client_config(cx).map_err(|e| errors.push(e)).ok();
         let (Some(url), Some(tls), true) = (url, tls, errors.is_empty()) else {
             return Err(Box::new(OptionErrors(errors)));
         };
@@ -203,6 +195,7 @@ impl SourceConfig for ArubaConfig {
             idle_timeout: self.idle_timeout.0,
             max_backoff: self.max_backoff.0,
             auth_retry: self.auth_retry.0,
+            tls_options: self.tls.clone(),
             tls,
         }))
     }

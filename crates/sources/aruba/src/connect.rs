@@ -1,23 +1,26 @@
 //! Connections to Central: one task per (customer, topic) that validates the
 //! key, connects, reads frames into events, and on close, error or silence
-//! reconnects with exponential backoff and jitter, emitting a gap event for
-//! the time it was away. Keys never reach logs or errors.
+//! reconnects as the shared toolkit says ([`netpipe_connect::Reconnect`]:
+//! backoff with jitter, `auth_retry` after a rejected key), emitting a gap
+//! event for the time it was away. Keys are [`Secret`]s: never in logs or
+//! errors.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use netpipe_core::event::{Gap, dead_letter};
-use netpipe_core::{BoxError, Source, SourceContext, SourceSender, Timestamp, async_trait};
+use netpipe_connect::reconnect::sleep_unless_shutdown;
+use netpipe_connect::{Ending, Reconnect, TlsOptions, with_causes};
+use netpipe_core::event::dead_letter;
+use netpipe_core::{BoxError, Secret, Source, SourceContext, SourceSender, Timestamp, async_trait};
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{Connector, connect_async_tls_with_config};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::decode::Decoder;
 use crate::events::EventBuilder;
@@ -28,7 +31,7 @@ use crate::topic::Topic;
 pub struct Entry {
     pub name: String,
     pub username: Option<String>,
-    pub key: String,
+    pub key: Secret,
     pub topic: Topic,
     /// The entry's name in `customers_file`, when it came from there.
     pub file_entry: Option<String>,
@@ -46,6 +49,7 @@ pub struct ArubaSource {
     pub idle_timeout: Duration,
     pub max_backoff: Duration,
     pub auth_retry: Duration,
+    pub tls_options: TlsOptions,
     pub tls: Arc<rustls::ClientConfig>,
 }
 
@@ -64,115 +68,6 @@ enum ConnectionError {
     Transient(String),
 }
 
-/// An error and its causes, `outer: inner: root`: reqwest's own message
-/// ("error sending request") says nothing of a refused certificate.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
-}
-
-pub fn tls_config(
-    ca_file: Option<PathBuf>,
-    insecure: bool,
-) -> Result<Arc<rustls::ClientConfig>, BoxError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    if insecure {
-        warn!("insecure_skip_verify: server certificates are NOT checked");
-        let verifier = Arc::new(insecure::AcceptAll(provider));
-        return Ok(Arc::new(
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth(),
-        ));
-    }
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = ca_file {
-        add_pem(&mut roots, &path)?;
-    }
-    Ok(Arc::new(
-        builder.with_root_certificates(roots).with_no_client_auth(),
-    ))
-}
-
-fn add_pem(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), BoxError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read ca_file {}: {e}", path.display()))?;
-    for cert in certs {
-        roots.add(cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?)?;
-    }
-    Ok(())
-}
-
-mod insecure {
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::crypto::CryptoProvider;
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use rustls::{DigitallySignedStruct, SignatureScheme};
-    use std::sync::Arc;
-
-    #[derive(Debug)]
-    pub struct AcceptAll(pub Arc<CryptoProvider>);
-
-    impl ServerCertVerifier for AcceptAll {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-
-        fn verify_tls12_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            m: &[u8],
-            c: &CertificateDer<'_>,
-            d: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                m,
-                c,
-                d,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-}
-
 /// What every connection task shares.
 struct Shared {
     source: ArubaSource,
@@ -184,8 +79,8 @@ struct Shared {
 #[async_trait]
 impl Source for ArubaSource {
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), BoxError> {
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls((*self.tls).clone())
+        self.tls_options.warn_if_insecure(&cx.name);
+        let http = TlsOptions::http_client(&self.tls)
             .timeout(Duration::from_secs(30))
             .build()?;
         let entries = self.entries.clone();
@@ -223,50 +118,21 @@ struct Connection {
 impl Connection {
     async fn run(self, mut entry: Entry, shared: Arc<Shared>) -> Result<(), BoxError> {
         let s = &shared.source;
-        let backoff = || {
-            ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(100))
-                .with_max_delay(s.max_backoff)
-                .with_jitter()
-                .without_max_times()
-                .build()
-        };
-        let mut delays = backoff();
-        let mut lost_at: Option<Timestamp> = None;
-        let mut attempt = 0u64;
+        let mut reconnect = Reconnect::new(s.max_backoff, s.auth_retry);
         while !self.shutdown.is_cancelled() {
-            let outcome = self
-                .connect_and_read(&mut entry, &shared, &mut lost_at)
-                .await;
-            let wait = match outcome {
-                Ok(true) => {
-                    // Received frames: the next outage starts a fresh backoff.
-                    delays = backoff();
-                    attempt = 0;
-                    delays.next().unwrap_or_default()
-                }
-                Ok(false) => delays.next().unwrap_or(s.max_backoff),
-                Err(
-                    e @ (ConnectionError::KeyRejected(_) | ConnectionError::Unsubscribed { .. }),
-                ) => {
-                    self.metrics.errors.inc();
-                    warn!(source = %self.name, customer = %entry.name, topic = %entry.topic, "{e}; retrying in {:?}", s.auth_retry);
-                    s.auth_retry
-                }
-                Err(ConnectionError::Transient(e)) => {
-                    self.metrics.errors.inc();
-                    warn!(source = %self.name, customer = %entry.name, topic = %entry.topic, "{e}");
-                    delays.next().unwrap_or(s.max_backoff)
-                }
-            };
-            if self.shutdown.is_cancelled() {
+            let Some(ending) = self
+                .connect_and_read(&mut entry, &shared, &mut reconnect)
+                .await
+            else {
                 break;
-            }
-            attempt += 1;
-            info!(source = %self.name, customer = %entry.name, topic = %entry.topic, attempt, "reconnecting in {wait:?}");
-            tokio::select! {
-                _ = self.shutdown.cancelled() => break,
-                _ = tokio::time::sleep(wait) => {}
+            };
+            let what = format!(
+                "source `{}`, customer `{}`, topic `{}`",
+                self.name, entry.name, entry.topic
+            );
+            let wait = reconnect.wait_after(&ending, &what, &self.metrics);
+            if !sleep_unless_shutdown(wait, &self.shutdown).await {
+                break;
             }
         }
         Ok(())
@@ -278,7 +144,7 @@ impl Connection {
         let response = shared
             .http
             .get(&shared.source.validate_url)
-            .header("Authorization", &entry.key)
+            .header("Authorization", entry.key.expose())
             .send()
             .await
             .map_err(|e| {
@@ -308,9 +174,9 @@ impl Connection {
         else {
             return Err(ConnectionError::KeyRejected(entry.name.clone()));
         };
-        if token != entry.key {
+        if token != entry.key.expose() {
             info!(source = %self.name, customer = %entry.name, "received a renewed streaming key");
-            entry.key = token.to_string();
+            entry.key = Secret::new(token);
             if let (Some(path), Some(file_entry)) =
                 (&shared.source.customers_file, &entry.file_entry)
             {
@@ -322,13 +188,28 @@ impl Connection {
         Ok(())
     }
 
-    /// One connection: returns whether any frame arrived.
+    /// One connection, until it ends (how) or the pipeline stops (`None`).
     async fn connect_and_read(
         &self,
         entry: &mut Entry,
         shared: &Shared,
-        lost_at: &mut Option<Timestamp>,
-    ) -> Result<bool, ConnectionError> {
+        reconnect: &mut Reconnect,
+    ) -> Option<Ending> {
+        match self.read(entry, shared, reconnect).await {
+            Ok(ending) => ending,
+            Err(e @ (ConnectionError::KeyRejected(_) | ConnectionError::Unsubscribed { .. })) => {
+                Some(Ending::Rejected(e.to_string()))
+            }
+            Err(ConnectionError::Transient(e)) => Some(Ending::Failed(e)),
+        }
+    }
+
+    async fn read(
+        &self,
+        entry: &mut Entry,
+        shared: &Shared,
+        reconnect: &mut Reconnect,
+    ) -> Result<Option<Ending>, ConnectionError> {
         let s = &shared.source;
         self.validate(entry, shared).await?;
         let mut ws = None;
@@ -344,7 +225,7 @@ impl Connection {
                     ConnectionError::Transient("a header value is not valid HTTP".into())
                 })
             };
-            headers.insert("Authorization", header(&entry.key)?);
+            headers.insert("Authorization", header(entry.key.expose())?);
             headers.insert("Topic", header(entry.topic.as_str())?);
             if let Some(user) = &entry.username {
                 headers.insert("UserName", header(user)?);
@@ -377,20 +258,14 @@ impl Connection {
             return Err(ConnectionError::KeyRejected(entry.name.clone()));
         };
         info!(source = %self.name, customer = %entry.name, topic = %entry.topic, "connected");
-        if let Some(from) = lost_at.take() {
-            self.metrics.reconnects.inc();
-            let scope = [
-                ("customer", entry.name.as_str()),
-                ("topic", entry.topic.as_str()),
-            ];
-            let gap = Gap {
-                scope: &scope,
-                from,
-                to: Timestamp::now(),
-                reason: "reconnected; Central keeps no replay",
-            };
+        let scope = [
+            ("customer", entry.name.as_str()),
+            ("topic", entry.topic.as_str()),
+        ];
+        let reason = "reconnected; Central keeps no replay";
+        if let Some(gap) = reconnect.gap(&self.name, &scope, reason, &self.metrics) {
             self.out
-                .send(vec![gap.into_event(&self.name)])
+                .send(vec![gap])
                 .await
                 .map_err(|e| ConnectionError::Transient(e.to_string()))?;
         }
@@ -409,7 +284,7 @@ impl Connection {
             let message = tokio::select! {
                 _ = self.shutdown.cancelled() => {
                     let _ = ws.close(None).await;
-                    return Ok(received_any);
+                    return Ok(None);
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > s.idle_timeout {
@@ -444,8 +319,9 @@ impl Connection {
                 .await
                 .map_err(|e| ConnectionError::Transient(e.to_string()))?;
         };
-        warn!(source = %self.name, customer = %entry.name, topic = %entry.topic, "disconnected: {reason}");
-        *lost_at = Some(Timestamp::now());
-        Ok(received_any)
+        Ok(Some(Ending::Ended {
+            reason,
+            delivered: received_any,
+        }))
     }
 }

@@ -53,7 +53,7 @@ pub fn read(path: &Path) -> Result<Vec<Entry>, CustomersFileError> {
             Ok(Entry {
                 name: name.clone(),
                 username: field("username"),
-                key,
+                key: netpipe_core::Secret::new(key),
                 topic,
                 file_entry: Some(name.clone()),
             })
@@ -107,9 +107,9 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let entries = read(&path).unwrap();
         assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].key, "old");
+        assert_eq!(entries[0].key.expose(), "old");
         write_key(&path, "test", "new").unwrap();
-        assert_eq!(read(&path).unwrap()[0].key, "new");
+        assert_eq!(read(&path).unwrap()[0].key.expose(), "new");
         assert_eq!(
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600

@@ -1,8 +1,9 @@
 //! Options of the `packetfabric` source.
 
+use netpipe_connect::TlsOptions;
 use netpipe_core::config::{OptionError, OptionErrors, SourceType, nearest};
 use netpipe_core::units::HumanDuration;
-use netpipe_core::{BoxError, BuildContext, Source, SourceConfig};
+use netpipe_core::{BoxError, BuildContext, Secret, Source, SourceConfig};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -43,12 +44,13 @@ pub struct PacketFabricConfig {
     pub base_url: String,
     /// An API key (preferred): sent as a Bearer token; use `${PF_API_KEY}`.
     #[serde(default)]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Login (instead of `api_key`); netpipe logs out on shutdown. MFA accounts need an API key.
     #[serde(default)]
     pub login: Option<String>,
+    /// The login's password; use `${PF_PASSWORD}`.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The streams to subscribe to.
     pub streams: Vec<StreamSpec>,
     /// Reconnect when nothing (not even a heartbeat) arrived for this long.
@@ -57,6 +59,8 @@ pub struct PacketFabricConfig {
     /// Longest wait between reconnect attempts.
     #[serde(default = "default_max_backoff")]
     pub max_backoff: HumanDuration,
+    #[serde(flatten)]
+    pub tls: TlsOptions,
 }
 
 fn default_base_url() -> String {
@@ -81,8 +85,8 @@ pub fn source_type() -> SourceType {
 /// How the source proves who it is.
 #[derive(Clone)]
 pub enum Credentials {
-    ApiKey(String),
-    Login { login: String, password: String },
+    ApiKey(Secret),
+    Login { login: String, password: Secret },
 }
 
 impl StreamSpec {
@@ -128,9 +132,7 @@ impl PacketFabricConfig {
     fn credentials(&self) -> Result<Credentials, OptionError> {
         let hint = "an API key is preferred: api_key: ${PF_API_KEY}";
         match (&self.api_key, &self.login, &self.password) {
-            (Some(key), None, None) if !key.trim().is_empty() => {
-                Ok(Credentials::ApiKey(key.clone()))
-            }
+            (Some(key), None, None) if !key.is_blank() => Ok(Credentials::ApiKey(key.clone())),
             (Some(_), None, None) => Err(OptionError::new("api_key", "`api_key` is empty")),
             (None, Some(login), Some(password)) => Ok(Credentials::Login {
                 login: login.clone(),
@@ -152,9 +154,10 @@ impl PacketFabricConfig {
 }
 
 impl SourceConfig for PacketFabricConfig {
-    fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
+    fn build(&self, cx: &BuildContext) -> Result<Box<dyn Source>, BoxError> {
         let mut errors = Vec::new();
         let credentials = self.credentials().map_err(|e| errors.push(e)).ok();
+        let tls = self.tls.client_config(cx).map_err(|e| errors.push(e)).ok();
         if self.streams.is_empty() {
             errors.push(
                 OptionError::new(
@@ -167,7 +170,7 @@ impl SourceConfig for PacketFabricConfig {
         for (i, stream) in self.streams.iter().enumerate() {
             stream.check(i, &mut errors);
         }
-        let (Some(credentials), true) = (credentials, errors.is_empty()) else {
+        let (Some(credentials), Some(tls), true) = (credentials, tls, errors.is_empty()) else {
             return Err(Box::new(OptionErrors(errors)));
         };
         Ok(Box::new(crate::connect::PacketFabricSource {
@@ -176,6 +179,8 @@ impl SourceConfig for PacketFabricConfig {
             streams: self.streams.clone(),
             idle_timeout: self.idle_timeout.0,
             max_backoff: self.max_backoff.0,
+            tls_options: self.tls.clone(),
+            tls,
         }))
     }
 }

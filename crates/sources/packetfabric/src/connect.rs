@@ -6,18 +6,18 @@
 //! same bundle again after a backoff; a 4xx on it means the bundle expired:
 //! create a new one. A 401 means re-login (login mode) or a clear error (API
 //! key mode). Each reconnect emits a `netpipe.gap` event: there is no replay.
-//! Secrets never reach logs or errors.
+//! Backoff, gaps, TLS and the SSE stream are the shared toolkit's
+//! ([`netpipe_connect`]). Secrets never reach logs or errors.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
-use eventsource_stream::Eventsource;
-use futures::{FutureExt, StreamExt};
-use netpipe_core::event::{Gap, dead_letter};
-use netpipe_core::{BoxError, Event, Source, SourceContext, Timestamp, async_trait};
+use netpipe_connect::reconnect::sleep_unless_shutdown;
+use netpipe_connect::sse::{Next, SseStream};
+use netpipe_connect::{Ending, Reconnect, TlsOptions};
+use netpipe_core::event::dead_letter;
+use netpipe_core::{BoxError, Event, Source, SourceContext, async_trait};
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -30,6 +30,8 @@ pub struct PacketFabricSource {
     pub streams: Vec<StreamSpec>,
     pub idle_timeout: Duration,
     pub max_backoff: Duration,
+    pub tls_options: TlsOptions,
+    pub tls: Arc<rustls::ClientConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,10 +57,7 @@ const BURST: usize = 512;
 
 enum Attempt {
     /// The stream ran and ended; whether any event arrived.
-    Ended {
-        reason: String,
-        received: bool,
-    },
+    Ended(Ending),
     /// The bundle is gone (expired, or from another session): make a new one.
     Expired(u16),
     Unauthorized,
@@ -75,7 +74,7 @@ impl PacketFabricSource {
     async fn authenticate(&self, session: &mut Session) -> Result<(), BoxError> {
         let (login, password) = match &self.credentials {
             Credentials::ApiKey(key) => {
-                session.token = Some(key.clone());
+                session.token = Some(key.expose().to_string());
                 return Ok(());
             }
             Credentials::Login { login, password } => (login, password),
@@ -83,7 +82,7 @@ impl PacketFabricSource {
         let response = session
             .http
             .post(format!("{}/v2/auth/login", self.base_url))
-            .json(&json!({ "login": login, "password": password }))
+            .json(&json!({ "login": login, "password": password.expose() }))
             .send()
             .await
             .map_err(|e| format!("login request failed: {}", e.without_url()))?;
@@ -165,7 +164,7 @@ impl PacketFabricSource {
         uuid: &str,
         cx: &SourceContext,
         decoder: &mut Decoder,
-        lost_at: &mut Option<Timestamp>,
+        reconnect: &mut Reconnect,
     ) -> Attempt {
         let request = session
             .http
@@ -187,56 +186,30 @@ impl PacketFabricSource {
             status => return Attempt::Transient(format!("stream answered HTTP {status}")),
         }
         info!(subscription = %uuid, "streaming");
-        if let Some(from) = lost_at.take() {
-            cx.metrics.reconnects.inc();
-            let scope = [("subscription", uuid)];
-            let gap = Gap {
-                scope: &scope,
-                from,
-                to: Timestamp::now(),
-                reason: "reconnected; PacketFabric keeps no replay",
-            };
-            if cx.out.send(vec![gap.into_event(&cx.name)]).await.is_err() {
-                return Attempt::Shutdown;
-            }
+        let scope = [("subscription", uuid)];
+        let reason = "reconnected; PacketFabric keeps no replay";
+        if let Some(gap) = reconnect.gap(&cx.name, &scope, reason, &cx.metrics)
+            && cx.out.send(vec![gap]).await.is_err()
+        {
+            return Attempt::Shutdown;
         }
-        // Any bytes, heartbeats included, count as liveness.
-        let started = Instant::now();
-        let heard = Arc::new(AtomicU64::new(0));
-        let touch = heard.clone();
-        let mut events = response
-            .bytes_stream()
-            .inspect(move |_| touch.store(started.elapsed().as_millis() as u64, Ordering::Relaxed))
-            .eventsource();
+        let mut events = SseStream::new(response, self.idle_timeout);
         let mut received = false;
         loop {
-            let silent = started
-                .elapsed()
-                .saturating_sub(Duration::from_millis(heard.load(Ordering::Relaxed)));
-            let Some(left) = self
-                .idle_timeout
-                .checked_sub(silent)
-                .filter(|d| !d.is_zero())
-            else {
-                return Attempt::Ended {
-                    reason: format!("nothing for {:?}", self.idle_timeout),
-                    received,
-                };
-            };
             let first = tokio::select! {
                 _ = cx.shutdown.cancelled() => return Attempt::Shutdown,
-                next = tokio::time::timeout(left, events.next()) => match next {
-                    Err(_) => continue,
-                    Ok(None) => return Attempt::Ended { reason: "the server ended the stream".into(), received },
-                    Ok(Some(Err(e))) => return Attempt::Ended { reason: format!("stream error: {e}"), received },
-                    Ok(Some(Ok(event))) => event,
+                next = events.next() => match next {
+                    Next::Event(event) => event,
+                    Next::Ended(reason) => {
+                        return Attempt::Ended(Ending::Ended { reason, delivered: received });
+                    }
                 },
             };
             let mut burst = vec![first];
             while burst.len() < BURST {
-                match events.next().now_or_never() {
-                    Some(Some(Ok(event))) => burst.push(event),
-                    _ => break,
+                match events.next_now() {
+                    Some(event) => burst.push(event),
+                    None => break,
                 }
             }
             received = true;
@@ -266,22 +239,16 @@ impl PacketFabricSource {
 #[async_trait]
 impl Source for PacketFabricSource {
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), BoxError> {
-        let http = reqwest::Client::builder()
+        self.tls_options.warn_if_insecure(&cx.name);
+        let http = TlsOptions::http_client(&self.tls)
             .connect_timeout(Duration::from_secs(10))
             .build()?;
         let mut session = Session { http, token: None };
         let mut decoder = Decoder::new(cx.name.clone());
-        let backoff = || {
-            ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(100))
-                .with_max_delay(self.max_backoff)
-                .with_jitter()
-                .without_max_times()
-                .build()
-        };
-        let mut delays = backoff();
+        // PacketFabric's rejections end the run (a key is not renewed), so
+        // the auth wait is never used.
+        let mut reconnect = Reconnect::new(self.max_backoff, self.max_backoff);
         let mut subscription: Option<String> = None;
-        let mut lost_at: Option<Timestamp> = None;
         let mut rejected_in_a_row = 0;
         let result: Result<(), BoxError> = loop {
             if cx.shutdown.is_cancelled() {
@@ -312,26 +279,24 @@ impl Source for PacketFabricSource {
                     },
                     Err(e) if e.is::<PacketFabricError>() => break Err(e),
                     Err(e) => {
-                        cx.metrics.errors.inc();
-                        warn!("{e}");
-                        tokio::time::sleep(delays.next().unwrap_or(self.max_backoff)).await;
+                        let ending = Ending::Failed(e.to_string());
+                        let wait = reconnect.wait_after(&ending, &"subscribing", &cx.metrics);
+                        if !sleep_unless_shutdown(wait, &cx.shutdown).await {
+                            break Ok(());
+                        }
                         continue;
                     }
                 },
             };
+            let what = format!("subscription {uuid}");
             let wait = match self
-                .stream(&session, &uuid, &cx, &mut decoder, &mut lost_at)
+                .stream(&session, &uuid, &cx, &mut decoder, &mut reconnect)
                 .await
             {
                 Attempt::Shutdown => break Ok(()),
-                Attempt::Ended { reason, received } => {
+                Attempt::Ended(ending) => {
                     rejected_in_a_row = 0;
-                    warn!(subscription = %uuid, "disconnected: {reason}");
-                    lost_at.get_or_insert_with(Timestamp::now);
-                    if received {
-                        delays = backoff();
-                    }
-                    delays.next().unwrap_or(self.max_backoff)
+                    reconnect.wait_after(&ending, &what, &cx.metrics)
                 }
                 Attempt::Expired(status) => {
                     info!(subscription = %uuid, "subscription gone (HTTP {status}): creating a new one");
@@ -348,17 +313,11 @@ impl Source for PacketFabricSource {
                     }
                 },
                 Attempt::Transient(reason) => {
-                    cx.metrics.errors.inc();
-                    warn!(subscription = %uuid, "{reason}");
-                    delays.next().unwrap_or(self.max_backoff)
+                    reconnect.wait_after(&Ending::Failed(reason), &what, &cx.metrics)
                 }
             };
-            if !wait.is_zero() {
-                info!("reconnecting in {wait:?}");
-                tokio::select! {
-                    _ = cx.shutdown.cancelled() => break Ok(()),
-                    _ = tokio::time::sleep(wait) => {}
-                }
+            if !sleep_unless_shutdown(wait, &cx.shutdown).await {
+                break Ok(());
             }
         };
         self.logout(&session).await;
