@@ -504,7 +504,7 @@ fn to_batches(
     events: &[Event],
     stream: &str,
 ) -> anyhow::Result<(arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>)> {
-    let schemas = netpipe::components::schemas();
+    let schemas = netpipe::components::registry().schemas;
     let schema = Arc::new(netpipe_arrow::event_schema(schemas.get(stream))?);
     let refs: Vec<&Event> = events.iter().collect();
     let batches = refs

@@ -1,33 +1,24 @@
-//! Every component type the binary knows, from the source and sink crates.
+//! Every component type the binary knows: one line per source or sink
+//! crate. A component's type carries everything else (options, docs,
+//! stream schemas, simulator).
 
 use netpipe_core::config::{OptionDoc, Registry};
-use netpipe_core::schema::StreamSchemas;
-
-/// Schemas of every stream the sources emit.
-pub fn schemas() -> StreamSchemas {
-    let mut schemas = StreamSchemas::with_common();
-    schemas.extend(netpipe_source_demo::stream_schemas());
-    schemas.extend(netpipe_source_aruba::stream_schemas());
-    schemas.extend(netpipe_source_packetfabric::stream_schemas());
-    schemas
-}
 
 pub fn registry() -> Registry {
-    Registry {
-        schemas: std::sync::Arc::new(schemas()),
-        sources: vec![
+    Registry::new(
+        vec![
             netpipe_source_demo::source_type(),
             netpipe_source_aruba::source_type(),
             netpipe_source_parquet::source_type(),
             netpipe_source_packetfabric::source_type(),
         ],
-        sinks: vec![
+        vec![
             netpipe_sink_stdout::sink_type(),
             netpipe_sink_blackhole::sink_type(),
             netpipe_sink_kafka::sink_type(),
             netpipe_sink_parquet::sink_type(),
         ],
-    }
+    )
 }
 
 fn option_line(o: &OptionDoc) -> String {
@@ -62,9 +53,9 @@ pub fn listing(registry: &Registry) -> String {
 }
 
 /// Writes `DIR/<stream>.avsc` for every stream; returns how many.
-pub fn write_schemas(dir: &std::path::Path) -> std::io::Result<usize> {
+pub fn write_schemas(registry: &Registry, dir: &std::path::Path) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
-    let schemas = schemas();
+    let schemas = &registry.schemas;
     for (stream, schema) in schemas.iter() {
         let text = serde_json::to_string_pretty(schema).unwrap_or_default() + "\n";
         std::fs::write(dir.join(format!("{stream}.avsc")), text)?;
@@ -116,5 +107,42 @@ mod tests {
         assert!(readers_write_json(
             &(stdout.to_string() + "  lake: { type: parquet, path: lake, inputs: [other] }\n")
         ));
+    }
+
+    /// The README's "Adding a source" list holds: a crate under
+    /// crates/sources (or crates/sinks) is a component only through its one
+    /// line in the registry, and each folder has one.
+    #[test]
+    fn every_component_crate_has_its_line_in_the_registry() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let folders = |kind: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(root.join("crates").join(kind))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        let registry = registry();
+        let components = include_str!("components.rs");
+        let cargo = std::fs::read_to_string(root.join("crates/cli/Cargo.toml")).unwrap();
+        for (kind, singular, count) in [
+            ("sources", "source", registry.sources.len()),
+            ("sinks", "sink", registry.sinks.len()),
+        ] {
+            let folders = folders(kind);
+            assert_eq!(folders.len(), count, "{kind}: {folders:?}");
+            for folder in &folders {
+                let line = format!("netpipe_{singular}_{folder}::{singular}_type(),");
+                assert!(components.contains(&line), "no `{line}` in components.rs");
+                let dependency = format!("netpipe-{singular}-{folder}.workspace = true");
+                assert!(
+                    cargo.contains(&dependency),
+                    "no `{dependency}` in crates/cli/Cargo.toml"
+                );
+            }
+        }
+        let simulators: Vec<&str> = registry.simulators().map(|s| s.name).collect();
+        assert_eq!(simulators, ["aruba", "packetfabric"]);
     }
 }

@@ -6,7 +6,7 @@ mod simulate;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use netpipe::components;
 use tracing_subscriber::EnvFilter;
 
@@ -64,10 +64,8 @@ enum Command {
         checkpoint: Option<PathBuf>,
     },
     /// Serve a vendor's streaming protocol on loopback, for tests and demos.
-    Simulate {
-        #[command(subcommand)]
-        vendor: simulate::Vendor,
-    },
+    /// (Its subcommands come from the registry: see simulate.rs.)
+    Simulate,
     /// Write the Avro schema of every stream to DIR/<stream>.avsc.
     Schemas {
         #[arg(long, default_value = "schemas")]
@@ -95,13 +93,19 @@ fn init_logging(level: Option<&str>) {
 
 fn main() -> std::process::ExitCode {
     netpipe::allocator::tune();
-    let cli = Cli::parse();
-    init_logging(cli.log_level.as_deref());
     let registry = components::registry();
+    let matches = Cli::command()
+        .mut_subcommand("simulate", |_| simulate::command(&registry))
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_logging(cli.log_level.as_deref());
     match cli.command {
         Command::Run { file, metrics_addr } => run::run(&file, metrics_addr, &registry),
         Command::Validate { files, no_env } => run::validate(&files, no_env, &registry),
-        Command::Simulate { vendor } => simulate::run(vendor),
+        Command::Simulate => match matches.subcommand_matches("simulate") {
+            Some(simulate) => simulate::run(&registry, simulate),
+            None => std::process::ExitCode::FAILURE,
+        },
         Command::Replay {
             paths,
             to,
@@ -120,7 +124,7 @@ fn main() -> std::process::ExitCode {
             },
             &registry,
         ),
-        Command::Schemas { dir } => match components::write_schemas(&dir) {
+        Command::Schemas { dir } => match components::write_schemas(&registry, &dir) {
             Ok(n) => {
                 eprintln!("wrote {n} schemas to {}", dir.display());
                 std::process::ExitCode::SUCCESS

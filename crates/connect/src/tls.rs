@@ -125,6 +125,28 @@ impl TlsOptions {
     }
 }
 
+/// A TLS server configuration from PEM files (a certificate chain and its
+/// key), for the simulators that stand in for vendors' servers.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificates from {}: {e}", cert.display()))?;
+    let private = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
+        .map_err(|e| {
+            format!(
+                "{} and {} do not make a TLS server: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    Ok(Arc::new(config))
+}
+
 fn pem_error(option: &str, path: &Path, e: impl std::fmt::Display) -> OptionError {
     OptionError::new(option, format!("cannot read {}: {e}", path.display()))
         .hint("a PEM file, `-----BEGIN ...` blocks")

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod payload;
 pub mod schema;
 pub mod secret;
+pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod topology;

@@ -106,11 +106,10 @@ impl Sink for Slow {
 }
 
 fn registry() -> Registry {
-    Registry {
-        sources: vec![SourceType::new::<CountingSource>("counting", "test")],
-        sinks: vec![SinkType::new::<SlowSink>("slow", "test")],
-        ..Registry::default()
-    }
+    Registry::new(
+        vec![SourceType::new::<CountingSource>("counting", "test")],
+        vec![SinkType::new::<SlowSink>("slow", "test")],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,6 +4,8 @@ use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use crate::schema::StreamSchemas;
+use crate::simulate::Simulator;
 use crate::sink::SinkConfig;
 use crate::source::SourceConfig;
 
@@ -18,12 +20,16 @@ pub(crate) struct PathError {
 type Parse<C> = fn(serde_yaml_ng::Value) -> Result<Box<C>, PathError>;
 
 /// One component type: its name in `type:`, a one-line description, how to
-/// parse its options, and their documentation.
+/// parse its options, and their documentation; for a source, also the Avro
+/// schemas of the streams it emits and its vendor's simulator. The binary
+/// learns everything about a component from this one value.
 pub struct ComponentType<C: ?Sized> {
     pub name: &'static str,
     pub about: &'static str,
     parse: Parse<C>,
     schema: fn() -> Schema,
+    stream_schemas: fn() -> Vec<(String, Json)>,
+    simulator: Option<Simulator>,
 }
 
 pub type SourceType = ComponentType<dyn SourceConfig>;
@@ -55,7 +61,25 @@ impl SourceType {
             about,
             parse: |v| parse_options::<T>(v).map(|c| Box::new(c) as Box<dyn SourceConfig>),
             schema: || schemars::schema_for!(T),
+            stream_schemas: Vec::new,
+            simulator: None,
         }
+    }
+
+    /// The Avro schemas of the streams the source emits.
+    pub fn with_stream_schemas(mut self, schemas: fn() -> Vec<(String, Json)>) -> Self {
+        self.stream_schemas = schemas;
+        self
+    }
+
+    /// `netpipe simulate <name>`: the vendor's server, on loopback.
+    pub fn with_simulator(mut self, simulator: Simulator) -> Self {
+        self.simulator = Some(simulator);
+        self
+    }
+
+    pub fn simulator(&self) -> Option<&Simulator> {
+        self.simulator.as_ref()
     }
 }
 
@@ -69,6 +93,8 @@ impl SinkType {
             about,
             parse: |v| parse_options::<T>(v).map(|c| Box::new(c) as Box<dyn SinkConfig>),
             schema: || schemars::schema_for!(T),
+            stream_schemas: Vec::new,
+            simulator: None,
         }
     }
 }
@@ -185,11 +211,28 @@ fn options_of(schema: &Schema) -> Vec<OptionDoc> {
 pub struct Registry {
     pub sources: Vec<SourceType>,
     pub sinks: Vec<SinkType>,
-    /// The Avro schemas of the streams the sources emit.
-    pub schemas: std::sync::Arc<crate::schema::StreamSchemas>,
+    /// The Avro schemas of the streams the sources emit, and the common ones.
+    pub schemas: std::sync::Arc<StreamSchemas>,
 }
 
 impl Registry {
+    pub fn new(sources: Vec<SourceType>, sinks: Vec<SinkType>) -> Self {
+        let mut schemas = StreamSchemas::with_common();
+        for source in &sources {
+            schemas.extend((source.stream_schemas)());
+        }
+        Registry {
+            sources,
+            sinks,
+            schemas: std::sync::Arc::new(schemas),
+        }
+    }
+
+    /// The sources' simulators.
+    pub fn simulators(&self) -> impl Iterator<Item = &Simulator> {
+        self.sources.iter().filter_map(SourceType::simulator)
+    }
+
     pub fn source(&self, name: &str) -> Option<&SourceType> {
         self.sources.iter().find(|t| t.name == name)
     }

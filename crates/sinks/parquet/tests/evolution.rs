@@ -54,11 +54,10 @@ impl Source for EvolvingSource {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_that_gain_a_field_get_files_with_the_new_column() {
     let dir = tempfile::tempdir().unwrap();
-    let registry = Registry {
-        sources: vec![SourceType::new::<Evolving>("evolving", "test")],
-        sinks: vec![netpipe_sink_parquet::sink_type()],
-        ..Registry::default()
-    };
+    let registry = Registry::new(
+        vec![SourceType::new::<Evolving>("evolving", "test")],
+        vec![netpipe_sink_parquet::sink_type()],
+    );
     let yaml = format!(
         "sources:\n  s: {{ type: evolving }}\nsinks:\n  lake: {{ type: parquet, inputs: [s], path: {}, batch: {{ max_events: 10 }} }}\n",
         dir.path().display()

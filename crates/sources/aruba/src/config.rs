@@ -90,6 +90,8 @@ pub fn source_type() -> SourceType {
         "aruba_central",
         "Aruba Central streaming API (WebSocket + protobuf): streams `aruba.<topic>`, `netpipe.gap`, `netpipe.dead_letter`.",
     )
+    .with_stream_schemas(crate::stream_schemas)
+    .with_simulator(crate::simulator::simulator())
 }
 
 /// The key-validation URL that goes with a streaming URL.

@@ -65,6 +65,7 @@ pub fn source_type() -> SourceType {
         "demo",
         "Synthetic interface counters from simulated switches (stream `demo.interface`); no server needed.",
     )
+    .with_stream_schemas(stream_schemas)
 }
 
 impl SourceConfig for DemoConfig {

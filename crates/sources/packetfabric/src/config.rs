@@ -80,6 +80,8 @@ pub fn source_type() -> SourceType {
         "packetfabric",
         "PacketFabric streaming events (server-sent events): streams `packetfabric.<type>.<category>`, `netpipe.gap`, `netpipe.dead_letter`.",
     )
+    .with_stream_schemas(crate::kinds::stream_schemas)
+    .with_simulator(crate::simulator::simulator())
 }
 
 /// How the source proves who it is.

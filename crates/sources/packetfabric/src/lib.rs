@@ -14,8 +14,3 @@ pub mod kinds;
 pub mod simulator;
 
 pub use config::{PacketFabricConfig, source_type};
-
-/// The Avro schemas of every stream this source emits.
-pub fn stream_schemas() -> Vec<(String, serde_json::Value)> {
-    kinds::stream_schemas()
-}

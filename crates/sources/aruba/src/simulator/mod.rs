@@ -5,11 +5,13 @@
 //! topic, and on request drops connections, sends malformed frames, renews
 //! a key or refuses a topic. `GET /stats` says what it has sent.
 
+mod command;
 pub mod fill;
+
+pub use command::simulator;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -170,29 +172,6 @@ where
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await;
-}
-
-/// A TLS server configuration from PEM files: the certificate chain and its private key.
-pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read certificates from {}: {e}", cert.display()))?;
-    let private = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read a private key from {}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|b| b.with_no_client_auth().with_single_cert(chain, private))
-        .map_err(|e| {
-            format!(
-                "{} and {} do not make a TLS server: {e}",
-                cert.display(),
-                key.display()
-            )
-        })?;
-    Ok(Arc::new(config))
 }
 
 fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Body> {

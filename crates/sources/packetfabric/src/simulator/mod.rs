@@ -22,6 +22,10 @@ use tokio::net::TcpListener;
 
 use crate::kinds::{self, PORT_EVENTS, REQUESTABLE_CUSTOMER, Type, VC_EVENTS};
 
+mod command;
+
+pub use command::simulator;
+
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
     pub api_key: String,
