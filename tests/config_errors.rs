@@ -360,11 +360,22 @@ fn a_misspelt_librdkafka_option_is_found_offline_without_printing_its_value() {
     assert!(!err.contains("hunter2"), "the value leaked: {err}");
 }
 
+/// A key of digits from the environment is a key (text), and is never
+/// printed; written into the file as a bare number, it is refused without
+/// being printed either.
 #[test]
-fn a_numeric_secret_is_refused_without_being_printed() {
-    let (ok, err) = validate_with_env(
-        "sources:\n  pf:\n    type: packetfabric\n    api_key: ${PF_API_KEY}\n    streams: [{ type: port }]\nsinks:\n  out: { type: stdout, inputs: [pf] }\n",
-        &[("PF_API_KEY", "12345678")],
+fn numeric_secrets_are_text_and_never_printed() {
+    let output = netpipe()
+        .args(["validate", "pipelines/aruba-to-stdout.yaml"])
+        .current_dir(repo_root())
+        .env("ARUBA_WSSKEY", "12345678")
+        .output()
+        .unwrap();
+    let printed = text(&output.stdout) + &text(&output.stderr);
+    assert!(output.status.success(), "{printed}");
+    assert!(!printed.contains("12345678"), "the key leaked: {printed}");
+    let (ok, err) = validate(
+        "sources:\n  pf:\n    type: packetfabric\n    api_key: 12345678\n    streams: [{ type: port }]\nsinks:\n  out: { type: stdout, inputs: [pf] }\n",
     );
     assert!(!ok);
     assert!(
@@ -372,4 +383,32 @@ fn a_numeric_secret_is_refused_without_being_printed() {
         "{err}"
     );
     assert!(!err.contains("12345678"), "the key leaked: {err}");
+}
+
+/// Variables fill options of every type, inside flow collections too.
+#[test]
+fn variables_fill_numbers_booleans_and_text_in_any_yaml_style() {
+    let yaml = "sources:\n  demo: { type: demo, count: ${N}, rate: ${RATE} }\nsinks:\n  out: { type: stdout, inputs: [demo], batch: { max_events: ${N}, timeout: ${T} } }\n";
+    let (ok, err) = validate_with_env(yaml, &[("N", "10"), ("RATE", "2.5"), ("T", "50ms")]);
+    assert!(ok, "{err}");
+    let (ok, err) = validate_with_env(yaml, &[("N", "ten"), ("RATE", "2.5"), ("T", "50ms")]);
+    assert!(!ok);
+    assert!(
+        err.contains("p.yaml:2:23: `sources.demo.count`: invalid type"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_file_is_located_with_a_hint() {
+    let (ok, err) = validate("# nothing yet\n");
+    assert!(!ok);
+    assert!(
+        err.contains("p.yaml:1:1: the pipeline file is empty"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: a pipeline has `sources:` and `sinks:`"),
+        "{err}"
+    );
 }

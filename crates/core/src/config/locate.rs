@@ -17,6 +17,8 @@ pub struct Location {
 #[derive(Debug, Default)]
 pub struct Locations {
     by_path: HashMap<String, Location>,
+    /// Where scalar values start (the keys are in `by_path`).
+    values: HashMap<String, Location>,
 }
 
 enum Frame {
@@ -51,6 +53,7 @@ impl Locations {
     /// (its syntax error is reported by the YAML deserializer).
     pub fn index(text: &str) -> Self {
         let mut by_path = HashMap::new();
+        let mut values = HashMap::new();
         let mut stack: Vec<Frame> = Vec::new();
         let path = |stack: &[Frame]| {
             let parts: Vec<String> = stack.iter().filter_map(Frame::segment).collect();
@@ -75,6 +78,7 @@ impl Locations {
                     if matches!(stack.last(), Some(Frame::Seq { .. })) {
                         by_path.insert(path(&stack), here);
                     }
+                    values.insert(path(&stack), here);
                     if let Some(top) = stack.last_mut() {
                         top.value_done();
                     }
@@ -106,7 +110,12 @@ impl Locations {
                 _ => {}
             }
         }
-        Locations { by_path }
+        Locations { by_path, values }
+    }
+
+    /// Where the scalar value at `path` starts, else where its key does.
+    pub fn find_value(&self, path: &str) -> Option<Location> {
+        self.values.get(path).copied().or_else(|| self.find(path))
     }
 
     /// The location of `path`, or of its nearest ancestor that has one.

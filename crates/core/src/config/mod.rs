@@ -13,6 +13,7 @@ mod interpolate;
 mod locate;
 mod registry;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +27,7 @@ use crate::sink::SinkConfig;
 use crate::source::{BuildContext, InputInfo, SourceConfig};
 
 pub use check::{OptionError, OptionErrors, placeholder_hint, unknown_placeholder};
-pub use interpolate::{MissingVariable, interpolate};
+use interpolate::{Masked, mask, retype};
 pub use locate::{Location, Locations};
 pub use registry::{ComponentType, OptionDoc, Registry, SinkType, SourceType};
 
@@ -243,6 +244,8 @@ struct Checker<'a> {
     file: &'a str,
     locations: Locations,
     errors: Vec<ConfigError>,
+    /// Paths of the values `${VAR}`s filled in.
+    filled: HashSet<String>,
 }
 
 impl Checker<'_> {
@@ -289,6 +292,15 @@ impl Checker<'_> {
             }
             None => self.error(&path, format!("`{path}`: {}", error.message), None),
         }
+    }
+
+    /// The options of the component at `path` as its type's `schema` reads
+    /// them: filled-in values made numbers or booleans where it wants one.
+    fn typed(&self, path: &str, options: Mapping, schema: &schemars::Schema) -> Value {
+        let mut options = Value::Mapping(options);
+        let root = schema.as_value();
+        retype(&mut options, path, root, root, &self.filled);
+        options
     }
 
     fn mapping<'v>(&mut self, path: &str, value: &'v Value) -> Option<&'v Mapping> {
@@ -367,59 +379,47 @@ pub fn parse(
     parse_with(file, text, registry, &options)
 }
 
-/// Fills in `${VAR}`s; unset ones are errors, or notes (left as `$VAR`).
+/// Fills in the `${VAR}`s of every value; unset ones are errors, or notes
+/// (left as `$VAR`).
 fn fill_in_variables(
-    file: &str,
-    text: &str,
+    checker: &mut Checker<'_>,
+    masked: &Masked,
+    root: &mut Value,
     options: &ParseOptions<'_>,
-) -> Result<(String, Vec<ConfigError>), ConfigErrors> {
-    let missing = match interpolate(text, options.lookup) {
-        Ok(filled) => return Ok((filled, Vec::new())),
-        Err(missing) => missing,
-    };
-    let located = |m: &MissingVariable, message: String, hint: String| {
-        let before = &text[..m.offset];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        ConfigError {
-            file: file.to_string(),
-            location: Some(Location { line, column }),
-            message,
-            hint: Some(hint),
-        }
-    };
-    if !options.unset_env_is_note {
-        let errors = missing
-            .iter()
-            .map(|m| {
-                located(
-                    m,
-                    format!("environment variable `{}` is not set", m.name),
-                    format!("set it, or give a default: ${{{}:-value}}", m.name),
-                )
-            })
-            .collect();
-        return Err(ConfigErrors(errors));
+) -> Vec<ConfigError> {
+    let filled = masked.substitute(root, options.lookup);
+    checker.filled = filled.paths;
+    let missing = filled.missing;
+    if missing.is_empty() {
+        return Vec::new();
     }
-    let notes = missing
-        .iter()
-        .map(|m| {
-            located(
-                m,
-                format!(
-                    "note: environment variable `{}` is not set; checked as `${}`",
-                    m.name, m.name
-                ),
-                "it must be set when the pipeline runs".into(),
-            )
-        })
-        .collect();
+    if !options.unset_env_is_note {
+        for m in &missing {
+            checker.errors.push(ConfigError {
+                file: checker.file.to_string(),
+                location: checker.locations.find_value(&m.path),
+                message: format!("environment variable `{}` is not set", m.name),
+                hint: Some(format!("set it, or give a default: ${{{}:-value}}", m.name)),
+            });
+        }
+        return Vec::new();
+    }
     let unset = |name: &str| missing.iter().any(|m| m.name == name);
-    // `$NAME` is a plain scalar anywhere in YAML, braces are not.
     let keep =
         |name: &str| (options.lookup)(name).or_else(|| unset(name).then(|| format!("${name}")));
-    let filled = interpolate(text, &keep).map_err(|_| ConfigErrors(Vec::new()))?;
-    Ok((filled, notes))
+    checker.filled.extend(masked.substitute(root, &keep).paths);
+    missing
+        .iter()
+        .map(|m| ConfigError {
+            file: checker.file.to_string(),
+            location: checker.locations.find_value(&m.path),
+            message: format!(
+                "note: environment variable `{}` is not set; checked as `${}`",
+                m.name, m.name
+            ),
+            hint: Some("it must be set when the pipeline runs".into()),
+        })
+        .collect()
 }
 
 /// Checks pipeline text: syntax, component options, the graph, and each
@@ -430,8 +430,10 @@ pub fn parse_with(
     registry: &Registry,
     options: &ParseOptions<'_>,
 ) -> Result<PipelineConfig, ConfigErrors> {
-    let (text, notes) = fill_in_variables(file, text, options)?;
-    let root: Value = serde_yaml_ng::from_str(&text).map_err(|e| {
+    // Variables are filled in after parsing, into values: what they hold is
+    // never YAML (a `#` stays a `#`), and never in a syntax error.
+    let masked = mask(text);
+    let mut root: Value = serde_yaml_ng::from_str(&masked.text).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             file: file.to_string(),
             location: e.location().map(|l| Location {
@@ -444,9 +446,22 @@ pub fn parse_with(
     })?;
     let mut checker = Checker {
         file,
-        locations: Locations::index(&text),
+        locations: Locations::index(&masked.text),
         errors: Vec::new(),
+        filled: HashSet::new(),
     };
+    if root.is_null() {
+        return Err(ConfigErrors(vec![ConfigError {
+            file: file.to_string(),
+            location: Some(Location { line: 1, column: 1 }),
+            message: "the pipeline file is empty".into(),
+            hint: Some("a pipeline has `sources:` and `sinks:`; see pipelines/demo.yaml".into()),
+        }]));
+    }
+    let notes = fill_in_variables(&mut checker, &masked, &mut root, options);
+    if !checker.errors.is_empty() {
+        return Err(ConfigErrors(checker.errors));
+    }
     let Some(root) = checker.mapping("", &root).cloned() else {
         return Err(ConfigErrors(checker.errors));
     };
@@ -473,7 +488,8 @@ pub fn parse_with(
         let Some(kind) = checker.component_type(&path, &mut options, &registry.sources) else {
             continue;
         };
-        match kind.parse(Value::Mapping(options)) {
+        let options = checker.typed(&path, options, &kind.schema());
+        match kind.parse(options) {
             Ok(config) => sources.push(SourceSpec {
                 name,
                 type_name: kind.name,
@@ -503,8 +519,9 @@ pub fn parse_with(
                 common.insert(key.into(), value);
             }
         }
-        let common = registry::parse_common(Value::Mapping(common));
-        let config = kind.parse(Value::Mapping(options));
+        let common = checker.typed(&path, common, &schemars::schema_for!(SinkCommon));
+        let common = registry::parse_common(common);
+        let config = kind.parse(checker.typed(&path, options, &kind.schema()));
         match (common, config) {
             (Ok(common), Ok(config)) => sinks.push(SinkSpec {
                 name,
@@ -524,7 +541,12 @@ pub fn parse_with(
     check_graph(&mut checker, &root, &sources, &sinks);
 
     let metrics = match root.get("metrics") {
-        Some(value) => match registry::parse_metrics(value.clone()) {
+        Some(value) => match registry::parse_metrics(match value {
+            Value::Mapping(m) => {
+                checker.typed("metrics", m.clone(), &schemars::schema_for!(MetricsConfig))
+            }
+            other => other.clone(),
+        }) {
             Ok(m) => Some(m),
             Err(e) => {
                 checker.options_error("metrics", e, &[]);

@@ -117,6 +117,11 @@ impl<C: ?Sized> ComponentType<C> {
         })
     }
 
+    /// The options' JSON schema.
+    pub(crate) fn schema(&self) -> Schema {
+        (self.schema)()
+    }
+
     /// The documented options, in declaration order.
     pub fn options(&self) -> Vec<OptionDoc> {
         options_of(&(self.schema)())
