@@ -59,9 +59,9 @@ pub(crate) fn mask(text: &str) -> Masked {
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
-        if tail.starts_with("$$") {
+        if let Some(after) = tail.strip_prefix("$$") {
             out.push_str("$$");
-            rest = &tail[2..];
+            rest = after;
             continue;
         }
         let Some(close) = tail.strip_prefix("${").and_then(|t| t.find('}')) else {
