@@ -484,3 +484,59 @@ fn a_file_netpipe_did_not_write_is_refused_by_name_before_any_row_is_sent() {
     );
     assert_eq!(json_lines(&output).len(), 0);
 }
+
+/// Lake writers that scale out share one root: a second `netpipe run`
+/// starting while the first has files open leaves them alone, and every
+/// event of both lands once.
+#[test]
+fn two_writers_share_a_lake_root_without_touching_each_others_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let writer = |name: &str| {
+        pipeline(
+            dir.path(),
+            name,
+            "sources:\n  demo: { type: demo, count: 6000, rate: 3000 }\nsinks:\n  lake: { type: parquet, inputs: [demo], path: lake, roll: { max_rows: 1000000, max_age: 10m }, batch: { max_events: 500, timeout: 50ms } }\n",
+        )
+    };
+    let temp_files = |lake: &Path| {
+        let mut found = Vec::new();
+        let mut dirs = vec![lake.to_path_buf()];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.to_string_lossy().ends_with(".parquet.tmp") {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    };
+    let first = spawn_run(&writer("first.yaml"));
+    // Wait until the first writer has a file open (a temp file), then start the second.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while temp_files(&lake).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first writer opened no file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let open = temp_files(&lake);
+    let second = spawn_run(&writer("second.yaml"));
+    let second = wait_with_limit(second, Duration::from_secs(60));
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert!(
+        !text(&second.stderr).contains("removed"),
+        "the second writer cleaned up files: {}",
+        text(&second.stderr)
+    );
+    let first = wait_with_limit(first, Duration::from_secs(60));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(open.iter().all(|f| !f.exists()), "committed at the end");
+    let total: usize = parquet_files(&lake).iter().map(|f| rows(f)).sum();
+    assert_eq!(total, 12_000, "both writers' events, each once");
+    assert!(temp_files(&lake).is_empty());
+}

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::{Compression, ParquetConfig};
-use crate::files::{partition_dir, remove_leftovers};
+use crate::files::{Claim, partition_dir};
 use crate::writer::{Part, Writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -58,9 +58,13 @@ impl ParquetSink {
             path: root.display().to_string(),
             error,
         })?;
-        match remove_leftovers(&root) {
+        let claim = Claim::take(&root).map_err(|error| ParquetSinkError::Directory {
+            path: root.display().to_string(),
+            error,
+        })?;
+        match claim.remove_abandoned(&root) {
             Ok(0) => {}
-            Ok(n) => warn!(sink = %cx.name, "removed {n} partial files left by an earlier run"),
+            Ok(n) => warn!(sink = %cx.name, "removed {n} partial files left by a run that ended"),
             Err(e) => warn!(sink = %cx.name, "cannot clean up partial files: {e}"),
         }
         let codec = match config.compression {
@@ -72,7 +76,7 @@ impl ParquetSink {
             .set_compression(codec)
             .set_max_row_group_row_count(Some(config.row_group_rows))
             .build();
-        let writer = Writer::new(root.clone(), properties, config.roll);
+        let writer = Writer::new(root.clone(), claim, properties, config.roll);
         Ok(ParquetSink {
             root,
             partition: config.partition.clone(),

@@ -16,7 +16,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
 use crate::config::Roll;
-use crate::files::{commit, part_paths};
+use crate::files::{Claim, commit};
 use crate::sink::ParquetSinkError;
 
 /// Rows of one stream for one partition directory.
@@ -41,6 +41,8 @@ const ROW_GROUP_BUFFER: usize = 8 << 20;
 
 pub struct Writer {
     root: PathBuf,
+    /// Its temp files' names and lock: released when the writer goes.
+    claim: Claim,
     properties: WriterProperties,
     roll: Roll,
     open: HashMap<(Arc<str>, String), OpenFile>,
@@ -51,9 +53,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(root: PathBuf, properties: WriterProperties, roll: Roll) -> Self {
+    pub fn new(root: PathBuf, claim: Claim, properties: WriterProperties, roll: Roll) -> Self {
         Writer {
             root,
+            claim,
             properties,
             roll,
             open: HashMap::new(),
@@ -92,7 +95,13 @@ impl Writer {
         let file = match self.open.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                let file = new_file(&self.root, &e.key().1, schema, &self.properties)?;
+                let file = new_file(
+                    &self.root,
+                    &self.claim,
+                    &e.key().1,
+                    schema,
+                    &self.properties,
+                )?;
                 e.insert(file)
             }
         };
@@ -143,6 +152,7 @@ impl Writer {
 
 fn new_file(
     root: &std::path::Path,
+    claim: &Claim,
     dir: &str,
     schema: SchemaRef,
     properties: &WriterProperties,
@@ -153,7 +163,7 @@ fn new_file(
         detail,
     };
     std::fs::create_dir_all(&dir).map_err(|e| write_error(e.to_string()))?;
-    let (final_path, temp) = part_paths(&dir);
+    let (final_path, temp) = claim.part_paths(&dir);
     let file = File::create(&temp).map_err(|e| write_error(e.to_string()))?;
     let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties.clone()))
         .map_err(|e| write_error(e.to_string()))?;
