@@ -540,3 +540,56 @@ fn two_writers_share_a_lake_root_without_touching_each_others_files() {
     assert_eq!(total, 12_000, "both writers' events, each once");
     assert!(temp_files(&lake).is_empty());
 }
+
+/// A replay killed with SIGKILL part-way has saved its checkpoint as
+/// acknowledgements advanced: the restart resumes right after the saved
+/// row, and sends exactly the rows after it.
+#[test]
+fn a_replay_killed_part_way_resumes_from_its_last_saved_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    capture_demo_lake(dir.path(), "count: 6000, rate: 2000");
+    let files = parquet_files(&dir.path().join("lake"));
+    assert_eq!(
+        files.len(),
+        1,
+        "one file, so a row number says how far: {files:?}"
+    );
+    let replay = pipeline(
+        dir.path(),
+        "replay.yaml",
+        "
+sources:
+  captured: { type: parquet, path: lake, checkpoint: replay.checkpoint, speed: 1.0 }
+sinks:
+  out: { type: stdout, inputs: [captured], batch: { max_events: 100, timeout: 10ms } }
+",
+    );
+    let saved = dir.path().join("replay.checkpoint");
+    // Replayed at its original pace (3 s), killed once a checkpoint is saved.
+    let child = spawn_run(&replay);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !saved.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint while running"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, "KILL");
+    let first = wait_with_limit(child, Duration::from_secs(20));
+    assert!(!first.status.success(), "killed, not finished");
+    let checkpoint: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    let done = checkpoint["row"].as_u64().unwrap() + 1;
+    assert!(done < 6000, "killed before the end: {checkpoint}");
+    assert!(
+        json_lines(&first).len() as u64 >= done,
+        "the checkpoint is past what was written"
+    );
+    let second = run(&replay);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    assert_eq!(
+        json_lines(&second).len() as u64,
+        6000 - done,
+        "{checkpoint}"
+    );
+}

@@ -90,6 +90,10 @@ impl Source for Replay {
             Some(path) => checkpoint::load(path)?,
             None => None,
         };
+        let saver = self
+            .checkpoint
+            .clone()
+            .map(|path| checkpoint::keep_saving(path, cx.acks.clone(), checkpoint::SAVE_EVERY));
         let mut progress = Progress::new(infos.iter().map(FileInfo::rows).sum());
         let mut pacer = match self.speed {
             Speed::Max => None,
@@ -182,11 +186,12 @@ impl Source for Replay {
                 break;
             }
         }
+        if let Some(saver) = saver {
+            saver.abort();
+            let _ = saver.await;
+        }
         if let Some(position) = acks.position() {
-            let at = Checkpoint {
-                file: position.partition.to_string(),
-                row: position.offset,
-            };
+            let at = Checkpoint::from(&position);
             checkpoint::save(path, &at)?;
             info!(file = %at.file, row = at.row, "replay checkpoint saved");
         }
