@@ -358,3 +358,65 @@ sinks:
         "nothing written, nothing acknowledged: {stderr}"
     );
 }
+
+/// Stopping while the broker is frozen: the drain says what it waits for,
+/// and at `--drain-timeout` the run ends with status 3, the unwritten
+/// events named and not acknowledged, instead of waiting forever.
+#[test]
+fn a_drain_against_a_frozen_broker_reports_and_ends_at_its_deadline() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "kafka.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, rate: 2000 }}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {}
+    create_topics: {{ partitions: 1 }}
+    batch: {{ max_events: 500, timeout: 50ms }}
+",
+            broker.address()
+        ),
+    );
+    let child = netpipe()
+        .args(["run", "--drain-timeout", "7s"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    broker.signal("STOP");
+    std::thread::sleep(Duration::from_secs(1));
+    signal(&child, "INT");
+    let stopped = std::time::Instant::now();
+    let output = wait_with_limit(child, Duration::from_secs(30));
+    let waited = stopped.elapsed();
+    broker.signal("CONT");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        waited >= Duration::from_secs(7) && waited < Duration::from_secs(15),
+        "ended {waited:?} after the signal"
+    );
+    assert!(
+        stderr.contains("still draining after 5s: waiting for `kafka` ("),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the drain did not finish within 7s (--drain-timeout)"),
+        "{stderr}"
+    );
+    let (sent, written) = {
+        let source = summary_counts(&stderr, "demo");
+        let sink = summary_counts(&stderr, "kafka");
+        (source.1, sink.1)
+    };
+    assert!(written < sent, "some events were unwritten: {stderr}");
+}

@@ -32,6 +32,8 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (overrides the file's `metrics:`).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<std::net::SocketAddr>,
+        #[command(flatten)]
+        drain: DrainArgs,
     },
     /// Check pipeline files; print every error and exit non-zero if any.
     Validate {
@@ -62,6 +64,8 @@ enum Command {
         /// Keep the position here and resume from it.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        #[command(flatten)]
+        drain: DrainArgs,
     },
     /// Serve a vendor's streaming protocol on loopback, for tests and demos.
     /// (Its subcommands come from the registry: see simulate.rs.)
@@ -77,6 +81,20 @@ enum Command {
         #[arg(long)]
         markdown: bool,
     },
+}
+
+/// How long a stop may take.
+#[derive(clap::Args)]
+struct DrainArgs {
+    /// After SIGINT/SIGTERM, the longest wait for the sinks to write what they
+    /// hold; then the run exits with status 3, the rest unwritten and not
+    /// acknowledged (e.g. `30s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    drain_timeout: std::time::Duration,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    netpipe_core::units::HumanDuration::parse(text).map(|d| d.0)
 }
 
 fn init_logging(level: Option<&str>) {
@@ -100,7 +118,11 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(cli.log_level.as_deref());
     match cli.command {
-        Command::Run { file, metrics_addr } => run::run(&file, metrics_addr, &registry),
+        Command::Run {
+            file,
+            metrics_addr,
+            drain,
+        } => run::run(&file, metrics_addr, drain.drain_timeout, &registry),
         Command::Validate { files, no_env } => run::validate(&files, no_env, &registry),
         Command::Simulate => match matches.subcommand_matches("simulate") {
             Some(simulate) => simulate::run(&registry, simulate),
@@ -113,6 +135,7 @@ fn main() -> std::process::ExitCode {
             start,
             end,
             checkpoint,
+            drain,
         } => run::replay(
             run::ReplayArgs {
                 paths,
@@ -121,6 +144,7 @@ fn main() -> std::process::ExitCode {
                 start,
                 end,
                 checkpoint,
+                drain_timeout: drain.drain_timeout,
             },
             &registry,
         ),

@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use netpipe_core::config::{self, Registry};
-use netpipe_core::metrics::Metrics;
+use netpipe_core::metrics::{ComponentKind, Metrics};
 use netpipe_core::topology;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -61,9 +62,14 @@ async fn watch_signals(shutdown: CancellationToken) {
     }
 }
 
-pub fn run(file: &Path, metrics_addr: Option<SocketAddr>, registry: &Registry) -> ExitCode {
+pub fn run(
+    file: &Path,
+    metrics_addr: Option<SocketAddr>,
+    drain_timeout: Duration,
+    registry: &Registry,
+) -> ExitCode {
     match config::load(file, registry) {
-        Ok(pipeline) => run_pipeline(pipeline, metrics_addr),
+        Ok(pipeline) => run_pipeline(pipeline, metrics_addr, drain_timeout),
         Err(errors) => {
             eprintln!("{errors}");
             ExitCode::FAILURE
@@ -79,6 +85,7 @@ pub struct ReplayArgs {
     pub start: Option<String>,
     pub end: Option<String>,
     pub checkpoint: Option<PathBuf>,
+    pub drain_timeout: Duration,
 }
 
 /// `netpipe replay PATH... --to SINKS.yaml`: the sinks file with a `replay`
@@ -132,7 +139,7 @@ pub fn replay(args: ReplayArgs, registry: &Registry) -> ExitCode {
         unset_env_is_note: false,
     };
     match config::parse_with(&file, &(text + &source), registry, &options) {
-        Ok(pipeline) => run_pipeline(pipeline, None),
+        Ok(pipeline) => run_pipeline(pipeline, None, args.drain_timeout),
         Err(errors) => {
             eprintln!("{errors}");
             ExitCode::FAILURE
@@ -140,7 +147,69 @@ pub fn replay(args: ReplayArgs, registry: &Registry) -> ExitCode {
     }
 }
 
-fn run_pipeline(pipeline: config::PipelineConfig, metrics_addr: Option<SocketAddr>) -> ExitCode {
+/// How often a drain says what it still waits for.
+const DRAIN_REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// Once shutdown begins: says every few seconds which sinks still have
+/// events to write, and after `deadline` ends the run, non-zero. What was
+/// not written was never acknowledged, so a source that replays (a Parquet
+/// replay's checkpoint) sends it again next time.
+async fn watch_drain(
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+    sinks: Vec<(String, Vec<String>)>,
+    deadline: Duration,
+) {
+    shutdown.cancelled().await;
+    let started = tokio::time::Instant::now();
+    let unwritten = || -> Vec<String> {
+        sinks
+            .iter()
+            .filter_map(|(sink, inputs)| {
+                let sent: u64 = inputs
+                    .iter()
+                    .map(|i| metrics.component(ComponentKind::Source, i).events_out.get())
+                    .sum();
+                let written = metrics
+                    .component(ComponentKind::Sink, sink)
+                    .events_out
+                    .get();
+                (sent > written).then(|| format!("`{sink}` ({} events)", sent - written))
+            })
+            .collect()
+    };
+    let mut report = tokio::time::interval_at(started + DRAIN_REPORT_EVERY, DRAIN_REPORT_EVERY);
+    loop {
+        tokio::select! {
+            _ = report.tick() => {
+                let waiting = unwritten();
+                if !waiting.is_empty() {
+                    let seconds = |d: Duration| d.as_secs_f64().round() as u64;
+                    warn!(
+                        "still draining after {}s: waiting for {}; exiting in {}s without them",
+                        seconds(started.elapsed()),
+                        waiting.join(", "),
+                        seconds(deadline.saturating_sub(started.elapsed()))
+                    );
+                }
+            }
+            _ = tokio::time::sleep_until(started + deadline) => {
+                error!(
+                    "the drain did not finish within {deadline:?} (--drain-timeout): exiting with {} unwritten and not acknowledged",
+                    unwritten().join(", ")
+                );
+                eprint!("{}", metrics.summary());
+                std::process::exit(3);
+            }
+        }
+    }
+}
+
+fn run_pipeline(
+    pipeline: config::PipelineConfig,
+    metrics_addr: Option<SocketAddr>,
+    drain_timeout: Duration,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -155,6 +224,17 @@ fn run_pipeline(pipeline: config::PipelineConfig, metrics_addr: Option<SocketAdd
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(watch_signals(shutdown.clone()));
+        let sinks = pipeline
+            .sinks
+            .iter()
+            .map(|s| (s.name.clone(), s.inputs.clone()))
+            .collect();
+        tokio::spawn(watch_drain(
+            shutdown.clone(),
+            metrics.clone(),
+            sinks,
+            drain_timeout,
+        ));
         if let Some(addr) = metrics_addr.or(pipeline.metrics.as_ref().map(|m| m.address)) {
             metrics_server::serve(addr, metrics.clone()).await?;
         }

@@ -12,16 +12,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
+impl HumanDuration {
+    /// Parses `500ms`, `2s`, `1m`, `1h 30m`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        humantime::parse_duration(text)
+            .map(HumanDuration)
+            .map_err(|e| format!("invalid duration `{text}`: {e} (write e.g. `500ms`, `2s`, `1m`)"))
+    }
+}
+
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        humantime::parse_duration(&text)
-            .map(HumanDuration)
-            .map_err(|e| {
-                de::Error::custom(format!(
-                    "invalid duration `{text}`: {e} (write e.g. `500ms`, `2s`, `1m`)"
-                ))
-            })
+        HumanDuration::parse(&text).map_err(de::Error::custom)
     }
 }
 
