@@ -322,3 +322,78 @@ fn tls_trusts_a_ca_file_refuses_unknown_certificates_and_skips_checks_only_when_
         "{stderr}"
     );
 }
+
+/// A sink that cannot keep up holds the source back (back-pressure); that
+/// wait is not Central's silence, so the connection stays and nothing is
+/// lost, however much longer than `idle_timeout` it lasts.
+#[test]
+fn back_pressure_longer_than_idle_timeout_is_not_a_dead_connection() {
+    let sim = Simulator::start(&["--rate", "20", "--count", "40"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "sources:\n  central:\n    type: aruba_central\n    url: {}\n    ping_interval: 200ms\n    idle_timeout: 1s\n    customers: [{{ name: A, key: sim-key, topics: [monitoring] }}]\nsinks:\n  out: {{ type: stdout, inputs: [central], batch: {{ max_events: 1, timeout: 10ms }} }}\n",
+            sim.url()
+        ),
+    );
+    let mut child = spawn_run(&file);
+    let stdout = child.stdout.take().unwrap();
+    // Reads a line when asked, so that not asking stops the reading.
+    let (ask, asked) = std::sync::mpsc::channel::<()>();
+    let (give, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        while asked.recv().is_ok() {
+            let Some(Ok(line)) = reader.next() else { break };
+            if give.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut events: Vec<Value> = Vec::new();
+    let mut read = |events: &mut Vec<Value>, until: usize| {
+        while events.len() < until {
+            ask.send(()).unwrap();
+            match lines.recv_timeout(Duration::from_secs(15)) {
+                Ok(line) => events.push(serde_json::from_str(&line).unwrap()),
+                Err(_) => return false,
+            }
+        }
+        true
+    };
+    // Four times, stop reading: the pipe fills, the sink blocks, and the
+    // source waits 2.5 s, longer than its idle_timeout.
+    let mut all = true;
+    for until in [2, 10, 18, 26] {
+        all &= read(&mut events, until);
+        std::thread::sleep(Duration::from_millis(2500));
+    }
+    all &= read(&mut events, 40);
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    let stderr = text(&output.stderr);
+    assert!(all, "not every event arrived: {stderr}");
+    assert_eq!(of_stream(&events, "aruba.monitoring").len(), 40, "{stderr}");
+    assert!(of_stream(&events, "netpipe.gap").is_empty(), "{stderr}");
+    assert!(!stderr.contains("no frame or pong"), "{stderr}");
+}
+
+/// A key holding `#` (a YAML comment, were it pasted into the text) reaches
+/// Central whole.
+#[test]
+fn a_key_with_a_hash_from_a_variable_stays_whole() {
+    let sim = Simulator::start(&["--count", "2", "--key", "k3y #x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "sources:\n  central:\n    type: aruba_central\n    url: {}\n    customers:\n      - {{ name: A, key: ${{NETPIPE_TEST_UNSET:-k3y #x}}, topics: [audit] }}\nsinks:\n  out: {{ type: stdout, inputs: [central] }}\n",
+            sim.url()
+        ),
+    );
+    let (events, stderr) = run_until(&file, 2);
+    assert_eq!(of_stream(&events, "aruba.audit").len(), 2, "{stderr}");
+}

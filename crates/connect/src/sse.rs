@@ -71,12 +71,14 @@ impl SseStream {
     }
 
     /// The next event, waiting at most until `idle_timeout` of silence.
+    /// Silence is counted from the later of the last bytes and this call:
+    /// time the caller spent elsewhere (a pipeline's back-pressure) is not
+    /// the server's silence.
     pub async fn next(&mut self) -> Next {
+        let called = self.started.elapsed();
         loop {
-            let silent = self
-                .started
-                .elapsed()
-                .saturating_sub(Duration::from_millis(self.heard.load(Ordering::Relaxed)));
+            let heard = Duration::from_millis(self.heard.load(Ordering::Relaxed));
+            let silent = self.started.elapsed().saturating_sub(heard.max(called));
             let Some(left) = self
                 .idle_timeout
                 .checked_sub(silent)
@@ -177,5 +179,28 @@ mod tests {
         };
         assert!(reason.contains("nothing for 10s"), "{reason}");
         beats.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn time_spent_away_from_the_stream_is_not_silence() {
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<&'static [u8], String>>();
+        let mut sse = SseStream::from_bytes(rx, Duration::from_secs(10));
+        tx.unbounded_send(Ok(b"data: first\n\n".as_slice()))
+            .unwrap();
+        assert!(matches!(sse.next().await, Next::Event(_)));
+        // The caller is held up 30 s (back-pressure); the server then sends.
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        let late = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            tx.unbounded_send(Ok(b"data: second\n\n".as_slice()))
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        let next = sse.next().await;
+        assert!(
+            matches!(&next, Next::Event(e) if e.data == "second"),
+            "{next:?}"
+        );
+        late.abort();
     }
 }

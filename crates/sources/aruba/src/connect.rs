@@ -278,6 +278,7 @@ impl Connection {
         .render_json(s.render_json);
         let origin = format!("aruba.{}", entry.topic);
         let mut ping = tokio::time::interval(s.ping_interval);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
         let mut received_any = false;
         let reason = loop {
@@ -318,6 +319,9 @@ impl Connection {
                 .send(events)
                 .await
                 .map_err(|e| ConnectionError::Transient(e.to_string()))?;
+            // A send that waited was the pipeline's back-pressure, not the
+            // server's silence: the idle clock starts again after it.
+            last_heard = Instant::now();
         };
         Ok(Some(Ending::Ended {
             reason,
