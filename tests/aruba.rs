@@ -353,7 +353,7 @@ fn back_pressure_longer_than_idle_timeout_is_not_a_dead_connection() {
         }
     });
     let mut events: Vec<Value> = Vec::new();
-    let mut read = |events: &mut Vec<Value>, until: usize| {
+    let read = |events: &mut Vec<Value>, until: usize| {
         while events.len() < until {
             ask.send(()).unwrap();
             match lines.recv_timeout(Duration::from_secs(15)) {
