@@ -412,3 +412,26 @@ fn an_empty_file_is_located_with_a_hint() {
         "{err}"
     );
 }
+
+/// What checking a file may cost is bounded: an enormous file is refused
+/// at once, by its size, not after taking gigabytes to parse.
+#[test]
+fn an_enormous_pipeline_file_is_refused_by_its_size() {
+    let mut yaml = String::from(
+        "sources:\n  central:\n    type: aruba_central\n    hostname: h\n    customers:\n",
+    );
+    while yaml.len() < 5 << 20 {
+        let n = yaml.len();
+        yaml.push_str(&format!(
+            "      - {{ name: c{n}, key: k, topics: [monitoring] }}\n"
+        ));
+    }
+    yaml.push_str("sinks:\n  out: { type: stdout, inputs: [central] }\n");
+    let (ok, err) = validate(&yaml);
+    assert!(!ok);
+    assert!(
+        err.contains("the pipeline file is 5.0 MiB; netpipe reads at most 4 MiB"),
+        "{err}"
+    );
+    assert!(err.contains("customers_file"), "{err}");
+}

@@ -178,6 +178,12 @@ impl PipelineConfig {
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["sources", "sinks", "metrics"];
 
+/// The largest pipeline file read. Checking a file costs a few hundred
+/// times its size in memory (its tree, every key's location), and a
+/// pipeline is a page or two; long lists belong in files of their own
+/// (Aruba's `customers_file`).
+pub const MAX_PIPELINE_BYTES: u64 = 4 << 20;
+
 /// How a pipeline's text is read.
 pub struct ParseOptions<'a> {
     /// Where relative paths in component options resolve: the file's directory.
@@ -202,14 +208,29 @@ pub fn load_with(
     unset_env_is_note: bool,
 ) -> Result<PipelineConfig, ConfigErrors> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let error = |message: String, hint: Option<String>| {
         ConfigErrors(vec![ConfigError {
             file: file.clone(),
             location: None,
-            message: format!("cannot read the pipeline file: {e}"),
-            hint: None,
+            message,
+            hint,
         }])
-    })?;
+    };
+    let size = std::fs::metadata(path)
+        .map_err(|e| error(format!("cannot read the pipeline file: {e}"), None))?
+        .len();
+    if size > MAX_PIPELINE_BYTES {
+        return Err(error(
+            format!(
+                "the pipeline file is {:.1} MiB; netpipe reads at most {} MiB",
+                size as f64 / f64::from(1 << 20),
+                MAX_PIPELINE_BYTES >> 20
+            ),
+            Some("keep long lists in files of their own, e.g. Aruba's `customers_file`".into()),
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| error(format!("cannot read the pipeline file: {e}"), None))?;
     let base_dir = path
         .parent()
         .map(Path::to_path_buf)
