@@ -322,6 +322,16 @@ sinks:
         "memory grew from {steady} kB to {peak} kB while the broker was frozen"
     );
     assert_eq!(summary_counts(&stderr, "kafka"), (40000, 40000), "{stderr}");
+    // The outage was visible while it lasted, and its end too.
+    assert!(
+        stderr.contains("Kafka has not acknowledged")
+            && stderr.contains("for 10s (broker away or slow?)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Kafka acknowledged again, after"),
+        "{stderr}"
+    );
     broker.consume("demo.interface", 2, 40000);
 }
 

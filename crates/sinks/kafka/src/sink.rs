@@ -103,6 +103,11 @@ type Deliveries = Vec<(Arc<str>, usize, DeliveryFuture)>;
 /// on its own (so a quiet pipeline is still acknowledged promptly).
 const SETTLE_AFTER: Duration = Duration::from_millis(20);
 
+/// How often a batch that Kafka has not acknowledged is reported: an outage
+/// gets a line when it starts (after this long) and one this often while it
+/// lasts, and a line when it ends.
+const OUTAGE_REPORT_EVERY: Duration = Duration::from_secs(10);
+
 /// Batches whose deliveries may be pending at once: one being settled while
 /// the next is encoded and sent. Both stay in memory for redelivery.
 const MAX_IN_FLIGHT: usize = 2;
@@ -501,6 +506,40 @@ impl KafkaSink {
         let Some((batch, deliveries, _)) = self.in_flight.pop_front() else {
             return Ok(());
         };
+        let started = tokio::time::Instant::now();
+        let mut report =
+            tokio::time::interval_at(started + OUTAGE_REPORT_EVERY, OUTAGE_REPORT_EVERY);
+        let messages = batch.len();
+        {
+            let delivered = self.deliver(&batch, deliveries);
+            tokio::pin!(delivered);
+            loop {
+                tokio::select! {
+                    done = &mut delivered => {
+                        done?;
+                        break;
+                    }
+                    _ = report.tick() => warn!(
+                        "Kafka has not acknowledged {messages} messages for {}s (broker away or slow?): \
+                         still sending; the pipeline holds its sources back meanwhile",
+                        started.elapsed().as_secs()
+                    ),
+                }
+            }
+        }
+        if started.elapsed() >= OUTAGE_REPORT_EVERY {
+            info!(
+                "Kafka acknowledged again, after {}s",
+                started.elapsed().as_secs()
+            );
+        }
+        batch.acknowledge();
+        Ok(())
+    }
+
+    /// Settles `deliveries` of `batch`, sending failed messages again with
+    /// backoff until every one is delivered.
+    async fn deliver(&mut self, batch: &Batch, deliveries: Deliveries) -> Result<(), BoxError> {
         let mut failed = self.settle(deliveries).await?;
         let mut wait = Duration::from_millis(100);
         while !failed.is_empty() {
@@ -510,7 +549,6 @@ impl KafkaSink {
             let deliveries = self.enqueue(&events, &failed).await?;
             failed = self.settle(deliveries).await?;
         }
-        batch.acknowledge();
         Ok(())
     }
 }
