@@ -27,4 +27,8 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow" 2>/dev/nu
   .venv/bin/pip install -q pyarrow
 fi
 
+# The fuzz targets (tests named fuzz_*, on arbtest) run a second each here;
+# a campaign gives them longer: ARBTEST_BUDGET_MS=600000 cargo test fuzz_
+export ARBTEST_BUDGET_MS="${ARBTEST_BUDGET_MS:-1000}"
+
 cargo test --workspace --all-targets "$@"

@@ -145,4 +145,53 @@ mod tests {
         let simulators: Vec<&str> = registry.simulators().map(|s| s.name).collect();
         assert_eq!(simulators, ["aruba", "packetfabric"]);
     }
+
+    /// Fuzz target (stable Rust, `arbtest`): the shipped pipelines edited at
+    /// random (YAML's own characters, `${...}` references and words put in,
+    /// runs cut out), with variables holding YAML-looking text: checking
+    /// never panics, and a file that passes is one `run` would take.
+    /// `ARBTEST_BUDGET_MS` sets how long.
+    #[test]
+    fn fuzz_edited_pipelines_are_checked_without_panicking() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines");
+        let mut texts: Vec<String> = std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        texts.sort();
+        let pieces = [
+            "{", "}", "[", "]", ":", ": ", ",", "-", "- ", "#", "'", "\"", "\n", "  ", "&a", "*a",
+            "!!str ", "|", ">", "${", "${X}", "${Y:-", "$$", "~", "null", "1e999", "-1", "type",
+            "sources", "sinks", "inputs", "batch", "kafka", "parquet", "demo", "\u{e000}",
+        ];
+        let registry = registry();
+        arbtest::arbtest(|u| {
+            let mut text = u.choose(&texts)?.clone();
+            for _ in 0..u.int_in_range(1..=8)? {
+                let mut at = u.int_in_range(0..=text.len())?;
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if u.ratio(1, 3)? {
+                    let mut end = u.int_in_range(at..=text.len().min(at + 40))?;
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.replace_range(at..end, "");
+                } else {
+                    text.insert_str(at, u.choose(&pieces)?);
+                }
+            }
+            let x: String = u.arbitrary()?;
+            let lookup = move |name: &str| match name {
+                "X" => Some(x.clone()),
+                "Y" => None,
+                _ => Some("k3y #x: [y]".to_string()),
+            };
+            if let Ok(pipeline) = parse("fuzz.yaml", &text, &registry, &lookup) {
+                assert!(!pipeline.sources.is_empty() && !pipeline.sinks.is_empty());
+            }
+            Ok(())
+        });
+    }
 }

@@ -250,4 +250,68 @@ mod tests {
             DecodeError::NotObject
         );
     }
+
+    /// Fuzz target (stable Rust, `arbtest`): the simulator's events of every
+    /// kind, their JSON damaged by random edits, their values swapped for
+    /// other JSON types, under known and unknown event names: decoding never
+    /// panics, and what is JSON but not an object is the only refusal
+    /// besides text that is not JSON. `ARBTEST_BUDGET_MS` sets how long.
+    #[test]
+    fn fuzz_event_data_decodes_or_is_refused_without_panicking() {
+        let kinds = crate::kinds::all();
+        let mut names: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("{}|{}", k.stream_type, k.category))
+            .collect();
+        names.push("port|unheard_of".into());
+        let mut decoder = Decoder::new("pf".into());
+        arbtest::arbtest(|u| {
+            let kind = u.choose(&kinds)?;
+            let n: u64 = u.arbitrary()?;
+            let mut json = crate::simulator::sample(kind.stream_type, kind.category, n);
+            if let serde_json::Value::Object(fields) = &mut json {
+                let keys: Vec<String> = fields.keys().cloned().collect();
+                for _ in 0..u.int_in_range(0..=4)? {
+                    let key = u.choose(&keys)?;
+                    let replacement = match u.int_in_range(0..=5)? {
+                        0 => serde_json::Value::Null,
+                        1 => serde_json::json!(u.arbitrary::<i64>()?),
+                        2 => serde_json::json!(u.arbitrary::<f64>()?),
+                        3 => serde_json::json!(u.arbitrary::<String>()?),
+                        4 => serde_json::json!([u.arbitrary::<bool>()?]),
+                        _ => serde_json::json!({ "nested": u.arbitrary::<u64>()? }),
+                    };
+                    fields.insert(key.clone(), replacement);
+                }
+            }
+            let mut data = json.to_string().into_bytes();
+            for _ in 0..u.int_in_range(0..=3)? {
+                let at = u.int_in_range(0..=data.len())?;
+                match u.int_in_range(0..=2)? {
+                    0 if at < data.len() => data[at] = u.arbitrary()?,
+                    1 => data.truncate(at),
+                    _ => {
+                        let bytes = u.arbitrary::<Vec<u8>>()?;
+                        data.splice(at..at, bytes);
+                    }
+                }
+            }
+            let data = String::from_utf8_lossy(&data);
+            let name = u.choose(&names)?;
+            match decoder.decode(name, &data) {
+                Ok(event) => assert!(!event.stream.is_empty()),
+                Err(DecodeError::NotJson(_)) => {
+                    assert!(serde_json::from_str::<serde_json::Value>(&data).is_err())
+                }
+                Err(DecodeError::NotObject) => {
+                    assert!(
+                        !serde_json::from_str::<serde_json::Value>(&data)
+                            .unwrap()
+                            .is_object()
+                    )
+                }
+            }
+            Ok(())
+        });
+    }
 }

@@ -139,7 +139,7 @@ pub fn sample(stream_type: &str, category: &str, n: u64) -> Json {
             ("category", _) => json!(category),
             ("event", _) => json!(["login", "update", "create", "delete"][n as usize % 4]),
             ("message", _) => json!(format!("{category} change #{n} by hank.aaron")),
-            (_, Type::Int) => json!(n * 1_000_003 % 9_000_000_000),
+            (_, Type::Int) => json!(n.wrapping_mul(1_000_003) % 9_000_000_000),
             (_, Type::Float) => json!(-2.5 + (n % 100) as f64 * 0.05),
             (_, _) => json!(format!("{name}-{n}")),
         };
