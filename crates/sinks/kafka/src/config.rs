@@ -86,10 +86,42 @@ pub struct KafkaConfig {
     pub connect_timeout: HumanDuration,
     /// librdkafka settings passed through as-is (SASL/SSL, `linger.ms`, `batch.size`, ...).
     #[serde(default)]
-    pub librdkafka: BTreeMap<String, String>,
+    pub librdkafka: Librdkafka,
     /// Register schemas and frame Avro values the Confluent way (magic byte + schema id).
     #[serde(default)]
     pub schema_registry: Option<SchemaRegistry>,
+}
+
+/// librdkafka settings as given. Their `Debug` hides the values of the
+/// ones that may be secret (passwords, keys, tokens, JAAS and OAuth
+/// configurations), so a printed config never shows them.
+#[derive(Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(transparent)]
+#[schemars(inline)]
+pub struct Librdkafka(pub BTreeMap<String, String>);
+
+impl Librdkafka {
+    /// Whether the value of setting `key` may be a secret.
+    pub fn is_secret(key: &str) -> bool {
+        ["password", "secret", "key", "token", "jaas", "oauthbearer"]
+            .iter()
+            .any(|word| key.contains(word))
+    }
+}
+
+impl std::fmt::Debug for Librdkafka {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if Librdkafka::is_secret(k) {
+                    "***"
+                } else {
+                    v.as_str()
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
 }
 
 fn default_topic() -> String {
@@ -180,7 +212,7 @@ impl SinkConfig for KafkaConfig {
         if let Err(e) = crate::sink::client_config(self).create_native_config() {
             let path = match &e {
                 rdkafka::error::KafkaError::ClientConfig(_, _, key, _)
-                    if self.librdkafka.contains_key(key) =>
+                    if self.librdkafka.0.contains_key(key) =>
                 {
                     format!("librdkafka.{key}")
                 }

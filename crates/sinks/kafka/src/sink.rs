@@ -198,7 +198,7 @@ pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
         // create a misspelt topic with its defaults (librdkafka's producer
         // default is to ask; Kafka's broker default is to agree).
         .set("allow.auto.create.topics", "false");
-    for (k, v) in &config.librdkafka {
+    for (k, v) in &config.librdkafka.0 {
         client.set(k, v);
     }
     client
@@ -633,5 +633,17 @@ mod tests {
         let text = settings_error(&error);
         assert!(text.contains("`sasl.pasword`"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn a_printed_config_hides_secret_settings() {
+        let config = config(
+            "sasl.password: hunter2, ssl.key.password: k3y, sasl.oauthbearer.config: t0ken, linger.ms: \"5\"",
+        );
+        let printed = format!("{config:?}");
+        for secret in ["hunter2", "k3y", "t0ken"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("\"linger.ms\": \"5\""), "{printed}");
     }
 }

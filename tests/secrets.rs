@@ -1,0 +1,143 @@
+//! Secrets never show: every key, token and password option of every
+//! component, with errors forced and logging at its most verbose, is absent
+//! from stdout, stderr, `/metrics` and the checked config's `Debug` output.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use support::simulator::Simulator;
+use support::*;
+
+const SECRETS: [&str; 5] = [
+    "sim-key",
+    "wrong-secret-key",
+    "sim-password",
+    "kafka-pass-123",
+    "oauth-tok-456",
+];
+
+fn assert_hidden(what: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "`{secret}` in {what}:\n{text}");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn metrics_page(port: u16) -> String {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    conn.read_to_string(&mut page).unwrap();
+    page
+}
+
+#[test]
+fn no_secret_shows_in_output_logs_metrics_or_debug() {
+    let aruba = Simulator::start(&["--count", "3"]);
+    let pf = Simulator::packetfabric(&["--count", "3"]);
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = free_port();
+    let yaml = format!(
+        "
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    auth_retry: 200ms
+    customers:
+      - {{ name: Good, key: sim-key, topics: [audit] }}
+      - {{ name: Bad, key: wrong-secret-key, topic: audit }}
+  pf:
+    type: packetfabric
+    base_url: {}
+    login: sim-user
+    password: sim-password
+    streams: [{{ type: port }}]
+sinks:
+  out: {{ type: stdout, inputs: [central, pf] }}
+metrics: {{ address: 127.0.0.1:{metrics} }}
+",
+        aruba.url(),
+        pf.base_url()
+    );
+    let file = pipeline(dir.path(), "secrets.yaml", &yaml);
+
+    let registry = netpipe::components::registry();
+    let checked = netpipe_core::config::parse("secrets.yaml", &yaml, &registry, &|_| None).unwrap();
+    assert_hidden("the config's Debug", &format!("{checked:?}"));
+
+    let child = netpipe()
+        .args(["--log-level", "trace", "run"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Until the bad key has been refused twice and events flowed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while aruba.stats()["frames"].as_u64().unwrap_or(0) < 3
+        || pf.stats()["events"].as_u64().unwrap_or(0) < 1
+    {
+        assert!(std::time::Instant::now() < deadline, "no events flowed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let page = metrics_page(metrics);
+    assert!(page.contains("netpipe_errors_total"), "{page}");
+    assert_hidden("/metrics", &page);
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("customer `Bad` was rejected"), "{stderr}");
+    assert!(stderr.contains("TRACE"), "not at trace level: {stderr}");
+    assert_hidden("stdout", &text(&output.stdout));
+    assert_hidden("stderr", &stderr);
+}
+
+#[test]
+fn kafka_secrets_stay_hidden_when_the_broker_cannot_be_reached() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let yaml = format!(
+        "
+sources:
+  demo: {{ type: demo, count: 10 }}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: 127.0.0.1:{port}
+    connect_timeout: 1s
+    librdkafka:
+      security.protocol: SASL_PLAINTEXT
+      sasl.mechanisms: PLAIN
+      sasl.username: netpipe
+      sasl.password: kafka-pass-123
+      sasl.oauthbearer.config: \"principal=x token=oauth-tok-456\"
+"
+    );
+    let file = pipeline(dir.path(), "kafka.yaml", &yaml);
+    let registry = netpipe::components::registry();
+    let checked = netpipe_core::config::parse("kafka.yaml", &yaml, &registry, &|_| None).unwrap();
+    assert_hidden("the config's Debug", &format!("{checked:?}"));
+    let output = netpipe()
+        .args(["--log-level", "trace", "run"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("cannot reach Kafka"), "{stderr}");
+    assert_hidden("stderr", &stderr);
+}
