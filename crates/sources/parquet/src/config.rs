@@ -79,7 +79,7 @@ fn default_chunk_rows() -> usize {
 pub fn source_type() -> SourceType {
     SourceType::new::<ReplayConfig>(
         "parquet",
-        "Replays Parquet files written by the parquet sink: the original events, in event-time order.",
+        "Replays Parquet files written by the parquet sink: the original events, file by file in the order of their first event.",
     )
 }
 

@@ -1,7 +1,8 @@
 //! The `parquet` source: replays Parquet files written by the `parquet`
 //! sink, emitting the original events (stream, key, event time, payload)
 //! into any pipeline: backfilling Kafka from the lake, re-running a capture.
-//! Files are read in event-time order; row groups outside `start`..`end`
+//! Files are read one after another, in the order of their first event (a
+//! single position, (file, row), cannot resume a merge); row groups outside `start`..`end`
 //! are skipped by their statistics; pacing follows the original event times
 //! at `speed`; with `checkpoint`, a stopped replay resumes after the last
 //! acknowledged row.

@@ -1,5 +1,5 @@
 //! The reading half of a replay, without any I/O scheduling of its own: an
-//! iterator that walks the files in event-time order, passes over what the
+//! iterator that walks the files in the order of their first event, passes over what the
 //! checkpoint or the time range rules out (whole files and row groups, by
 //! their metadata), and yields record batches.
 //!
@@ -45,7 +45,7 @@ struct Open {
     batches: Option<(ParquetRecordBatchReader, u64)>,
 }
 
-/// Reads `files` (sorted in event-time order). A read error names its file.
+/// Reads `files` (sorted by their first event). A read error names its file.
 pub struct Reader {
     files: std::vec::IntoIter<FileInfo>,
     resume: Option<Checkpoint>,
