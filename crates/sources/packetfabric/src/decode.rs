@@ -20,6 +20,11 @@ pub enum DecodeError {
     NotJson(String),
     #[error("data is JSON but not an object")]
     NotObject,
+    /// The event's own time cannot be read: taking the time of receipt
+    /// instead would invent data, so the event goes to the dead letters
+    /// whole.
+    #[error("`timestamp` is not a time netpipe reads: `{0}`")]
+    BadTimestamp(String),
 }
 
 /// Times as PacketFabric writes them: RFC 3339, `+0000` offsets, or no
@@ -166,8 +171,13 @@ impl Decoder {
                 (stream, record, "")
             }
         };
+        // The payload's own time; the time of receipt when it has none.
         let event_time = match record.get("timestamp") {
             Some(Value::Timestamp(t)) => *t,
+            Some(Value::String(text)) => match parse_time(text) {
+                Some(t) => t,
+                None => return Err(DecodeError::BadTimestamp(text.to_string())),
+            },
             _ => Timestamp::now(),
         };
         let text = |name: &str| record.get(name).and_then(Value::as_str).map(str::to_string);
@@ -310,8 +320,29 @@ mod tests {
                             .is_object()
                     )
                 }
+                Err(DecodeError::BadTimestamp(text)) => assert!(parse_time(&text).is_none()),
             }
             Ok(())
         });
+    }
+
+    #[test]
+    fn an_unreadable_timestamp_is_refused_not_replaced_by_the_time_of_receipt() {
+        let mut decoder = Decoder::new("pf".into());
+        for name in ["customer|auth", "port|unheard_of"] {
+            let error = decoder
+                .decode(name, r#"{"category": "auth", "timestamp": "last tuesday"}"#)
+                .unwrap_err();
+            assert!(
+                matches!(&error, DecodeError::BadTimestamp(t) if t == "last tuesday"),
+                "{name}: {error}"
+            );
+        }
+        // Without a timestamp at all, the time of receipt is the event's.
+        let before = Timestamp::now();
+        let event = decoder
+            .decode("customer|auth", r#"{"category": "auth"}"#)
+            .unwrap();
+        assert!(event.event_time >= before);
     }
 }
