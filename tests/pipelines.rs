@@ -181,3 +181,36 @@ sinks:
         "{body}"
     );
 }
+
+/// A second signal during a drain exits at once, with status 130, leaving
+/// unwritten what was not (and so not acknowledged).
+#[test]
+fn a_second_signal_exits_at_once_without_draining() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "endless.yaml",
+        "
+sources:
+  demo: { type: demo, rate: 20000 }
+sinks:
+  slow: { type: blackhole, delay: 3s, inputs: [demo], batch: { max_events: 1000 } }
+",
+    );
+    let child = spawn_run(&file);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("second signal: exiting without draining"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("events_in"),
+        "no summary of a drain that did not happen: {stderr}"
+    );
+}
