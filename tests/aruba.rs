@@ -397,3 +397,64 @@ fn a_key_with_a_hash_from_a_variable_stays_whole() {
     let (events, stderr) = run_until(&file, 2);
     assert_eq!(of_stream(&events, "aruba.audit").len(), 2, "{stderr}");
 }
+
+/// Garbage, frame after frame: 10,000 malformed frames in a row are all
+/// dead letters, counted, and the pipeline stays up with its memory flat.
+#[test]
+fn ten_thousand_garbage_frames_are_dead_letters_and_memory_stays_flat() {
+    let sim = Simulator::start(&["--malformed-every", "1", "--count", "10000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "sources:\n  central:\n    type: aruba_central\n    url: {}\n    customers: [{{ name: A, key: sim-key, topics: [monitoring] }}]\nsinks:\n  none: {{ type: blackhole, inputs: [central] }}\n",
+            sim.url()
+        ),
+    );
+    let child = spawn_run(&file);
+    let rss = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .unwrap()
+            .trim()
+            .trim_end_matches(" kB")
+            .parse()
+            .unwrap()
+    };
+    let frames = || sim.stats()["malformed"].as_u64().unwrap_or(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while frames() < 1000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulator sent nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let early = rss();
+    while frames() < 10000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulator stalled"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let late = rss();
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("central "))
+        .unwrap_or_else(|| panic!("no summary for central: {stderr}"));
+    let columns: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(columns[7], "10000", "every frame a dead letter: {summary}");
+    assert!(
+        late <= early * 3 / 2 + 4096,
+        "memory grew from {early} kB to {late} kB over 9,000 garbage frames"
+    );
+}
