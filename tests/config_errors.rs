@@ -234,13 +234,25 @@ fn a_wrong_type_names_the_option() {
 #[test]
 fn a_bad_duration_or_size_says_how_to_write_one() {
     let (ok, err) = validate(
-        "sources:\n  demo: { type: demo }\nsinks:\n  out: { type: stdout, inputs: [demo], batch: { timeout: soon, max_bytes: 4 parsecs } }\n",
+        "sources:\n  demo: { type: demo }\nsinks:\n  out: { type: stdout, inputs: [demo], batch: { timeout: soon } }\n",
     );
     assert!(!ok);
     assert!(
-        err.contains("invalid duration `soon`") || err.contains("invalid size unit"),
+        err.contains("p.yaml:4:49: `sinks.out.batch.timeout`: invalid duration `soon`"),
         "{err}"
     );
+    assert!(err.contains("(write e.g. `500ms`, `2s`, `1m`)"), "{err}");
+    let (ok, err) = validate(
+        "sources:\n  demo: { type: demo }\nsinks:\n  out: { type: stdout, inputs: [demo], batch: { max_bytes: 4 parsecs } }\n",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "p.yaml:4:49: `sinks.out.batch.max_bytes`: invalid size unit `parsecs` in `4 parsecs`"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("use B, KiB, MiB, GiB, KB, MB or GB"), "{err}");
 }
 
 #[test]

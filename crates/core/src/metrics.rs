@@ -216,6 +216,13 @@ mod tests {
             text.contains("netpipe_batch_latency_seconds_count"),
             "{text}"
         );
-        assert!(metrics.summary().lines().nth(1).unwrap().contains("42"));
+        let summary = metrics.summary();
+        let row: Vec<&str> = summary.lines().nth(1).unwrap().split_whitespace().collect();
+        // component, kind, events_in, events_out, bytes_in, bytes_out, errors, ...
+        assert_eq!(
+            row[..7],
+            ["out", "sink", "0", "42", "0", "0", "0"],
+            "{summary}"
+        );
     }
 }

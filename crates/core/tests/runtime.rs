@@ -19,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 static ACKED_BY_SOURCE: AtomicU64 = AtomicU64::new(0);
 
+/// What the source has been told is acknowledged, as the run goes.
+static ACKED_NOW: AtomicU64 = AtomicU64::new(0);
+
 /// Sends `count` events in chunks of `chunk`, as fast as it may.
 #[derive(Debug, Deserialize, JsonSchema)]
 struct CountingSource {
@@ -45,6 +48,12 @@ impl Source for Counting {
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), BoxError> {
         let names = field_names(&["n"]);
         let partition: Arc<str> = Arc::from("p");
+        let mut watch = cx.acks.clone();
+        tokio::spawn(async move {
+            while watch.changed().await.is_some() {
+                ACKED_NOW.store(watch.events(), Ordering::SeqCst);
+            }
+        });
         let mut n = 0;
         while n < self.count && !cx.shutdown.is_cancelled() {
             let events = (n..(n + self.chunk).min(self.count))
@@ -139,8 +148,14 @@ sinks:
     // for the sink and the one being written (100 each), and the chunk being
     // sent (counted as sent before its send completes).
     let mut largest_gap = 0;
+    // How far the source's acknowledgements ran ahead of the slow sink's
+    // writes: never more than the one batch whose acknowledgement reaches
+    // the source just before the sink's counter moves.
+    let mut acked_ahead = 0;
     while !run.is_finished() {
         largest_gap = largest_gap.max(sent.get() - slow_written.get());
+        let acked = ACKED_NOW.load(Ordering::SeqCst);
+        acked_ahead = acked_ahead.max(acked.saturating_sub(slow_written.get()));
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     run.await.unwrap().unwrap();
@@ -149,8 +164,12 @@ sinks:
         "in flight grew to {largest_gap} events"
     );
     assert!(
-        largest_gap >= 100,
+        largest_gap >= 300,
         "the sink never lagged: the test measured nothing ({largest_gap})"
+    );
+    assert!(
+        acked_ahead <= 100,
+        "the source was told of events the slow sink had not written ({acked_ahead} ahead)"
     );
     assert_eq!(sent.get(), 20000);
     assert_eq!(slow_written.get(), 20000);
