@@ -430,3 +430,77 @@ sinks:
     };
     assert!(written < sent, "some events were unwritten: {stderr}");
 }
+
+/// The sink's options end to end, as a user combines them: a payload field
+/// as the key, no key, `{source}` in the topic, compressions, and Aruba
+/// frames forwarded as received (`encoding: protobuf`) with their customer
+/// header.
+#[test]
+fn keys_topics_compression_and_forwarded_frames_arrive_as_configured() {
+    let broker = Broker::start();
+    let sim = Simulator::start(&["--count", "3"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "kafka.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, count: 200, devices: 2, interfaces: 4 }}
+  central:
+    type: aruba_central
+    url: {url}
+    customers: [{{ name: A, key: sim-key, topics: [audit] }}]
+sinks:
+  by_field:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {kafka}
+    topic: \"f.{{source}}\"
+    key: interface
+    compression: lz4
+    create_topics: {{ partitions: 1 }}
+  unkeyed:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {kafka}
+    topic: \"n.{{stream}}\"
+    key: none
+    compression: snappy
+    create_topics: {{ partitions: 1 }}
+  raw:
+    type: kafka
+    inputs: [central]
+    bootstrap_servers: {kafka}
+    topic: \"raw.{{stream}}\"
+    encoding: protobuf
+    compression: gzip
+    create_topics: {{ partitions: 1 }}
+",
+            url = sim.url(),
+            kafka = broker.address()
+        ),
+    );
+    let child = spawn_run(&file);
+    let by_field = broker.consume("f.demo", 1, 200);
+    let unkeyed = broker.consume("n.demo.interface", 1, 200);
+    let raw = broker.consume("raw.aruba.audit", 1, 3);
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    for r in &by_field {
+        let payload: Value = serde_json::from_slice(&r.value).unwrap();
+        assert_eq!(r.key.as_deref(), payload["interface"].as_str(), "keyed by the payload field");
+    }
+    assert!(unkeyed.iter().all(|r| r.key.is_none()), "key: none");
+    let decoder = netpipe_source_aruba::Decoder::new();
+    for r in &raw {
+        let frame = bytes::Bytes::from(r.value.clone());
+        let envelope = decoder
+            .decode_envelope(&frame, netpipe_source_aruba::Topic::Audit)
+            .expect("the value is the frame Central sent");
+        assert_eq!(r.header("customer_id"), Some(&*envelope.customer_id));
+        assert_eq!(r.header("stream"), Some("aruba.audit"));
+    }
+}
