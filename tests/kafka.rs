@@ -281,6 +281,8 @@ sinks:
     bootstrap_servers: {}
     create_topics: {{ partitions: 2 }}
     batch: {{ max_events: 1000, timeout: 100ms }}
+    # Deliveries time out within the freeze, so the sink's own resending runs.
+    librdkafka: {{ message.timeout.ms: \"5000\" }}
 ",
             broker.address()
         ),
@@ -332,6 +334,19 @@ sinks:
         stderr.contains("Kafka acknowledged again, after"),
         "{stderr}"
     );
+    // Deliveries failed and were sent again: the sink's resend path ran.
+    assert!(
+        stderr.contains("delivery failed, will send again"),
+        "{stderr}"
+    );
+    let retries: u64 = stderr
+        .lines()
+        .find(|l| l.contains("kafka topic summary topic=demo.interface"))
+        .and_then(|l| l.split("retries=").nth(1))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no retries in the topic summary: {stderr}"));
+    assert!(retries > 0, "{stderr}");
     broker.consume("demo.interface", 2, 40000);
 }
 
@@ -491,7 +506,11 @@ sinks:
 
     for r in &by_field {
         let payload: Value = serde_json::from_slice(&r.value).unwrap();
-        assert_eq!(r.key.as_deref(), payload["interface"].as_str(), "keyed by the payload field");
+        assert_eq!(
+            r.key.as_deref(),
+            payload["interface"].as_str(),
+            "keyed by the payload field"
+        );
     }
     assert!(unkeyed.iter().all(|r| r.key.is_none()), "key: none");
     let decoder = netpipe_source_aruba::Decoder::new();
