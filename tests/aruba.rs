@@ -413,17 +413,7 @@ fn ten_thousand_garbage_frames_are_dead_letters_and_memory_stays_flat() {
         ),
     );
     let child = spawn_run(&file);
-    let rss = || -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .unwrap()
-            .trim()
-            .trim_end_matches(" kB")
-            .parse()
-            .unwrap()
-    };
+    let rss = || rss_kib(child.id());
     let frames = || sim.stats()["malformed"].as_u64().unwrap_or(0);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while frames() < 1000 {

@@ -299,15 +299,7 @@ sinks:
             let _ = std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr);
             panic!("the pipeline ended ({status}) while the broker was frozen:\n{stderr}");
         }
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .unwrap()
-            .trim()
-            .trim_end_matches(" kB")
-            .parse()
-            .unwrap()
+        rss_kib(child.id())
     };
     let steady = rss(&mut child);
     let mut peak = steady;

@@ -18,20 +18,18 @@ use support::simulator::Simulator;
 use support::*;
 
 fn parquet_files(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "parquet") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    files_below(root)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect()
+}
+
+/// Files being written (hidden temp files) below `root`.
+fn temp_files(root: &Path) -> Vec<PathBuf> {
+    files_below(root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
 }
 
 fn read(path: &Path) -> Vec<RecordBatch> {
@@ -499,21 +497,6 @@ fn two_writers_share_a_lake_root_without_touching_each_others_files() {
             "sources:\n  demo: { type: demo, count: 6000, rate: 3000 }\nsinks:\n  lake: { type: parquet, inputs: [demo], path: lake, roll: { max_rows: 1000000, max_age: 10m }, batch: { max_events: 500, timeout: 50ms } }\n",
         )
     };
-    let temp_files = |lake: &Path| {
-        let mut found = Vec::new();
-        let mut dirs = vec![lake.to_path_buf()];
-        while let Some(d) = dirs.pop() {
-            for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else if path.to_string_lossy().ends_with(".parquet.tmp") {
-                    found.push(path);
-                }
-            }
-        }
-        found
-    };
     let first = spawn_run(&writer("first.yaml"));
     // Wait until the first writer has a file open (a temp file), then start the second.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -661,10 +644,7 @@ sinks:
 
     let restarted = run(&copy);
     assert!(restarted.status.success(), "{}", text(&restarted.stderr));
-    let leftovers: Vec<_> = walk(&dir.path().join("copy"))
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
-        .collect();
+    let leftovers = temp_files(&dir.path().join("copy"));
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 
     // Every captured row is in the copy; the repeats are bounded.
@@ -698,21 +678,4 @@ sinks:
     assert_eq!(unique, original_unique, "a row was lost or changed");
     let repeated = copied.len() - original.len();
     assert!(repeated <= 3000, "{repeated} rows written twice");
-}
-
-/// Every file below `root`.
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
 }

@@ -50,7 +50,10 @@ impl TlsOptions {
             .with_safe_default_protocol_versions()
             .map_err(|e| OptionError::new("", format!("TLS: {e}")))?;
         let verifier: Arc<dyn ServerCertVerifier> = if self.insecure_skip_verify {
-            Arc::new(AcceptAll(provider.clone()))
+            Arc::new(Verifier {
+                provider,
+                check: Check::AnyCertificate,
+            })
         } else {
             let mut roots = rustls::RootCertStore::empty();
             for cert in rustls_native_certs::load_native_certs().certs {
@@ -59,21 +62,25 @@ impl TlsOptions {
             if let Some(path) = &self.ca_file {
                 add_pem(&mut roots, &cx.resolve(path))?;
             }
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
-                .build()
-                .map_err(|e| {
-                    OptionError::new("ca_file", format!("no usable CA certificate: {e}"))
-                })?;
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(roots.into(), provider.clone())
+                    .build()
+                    .map_err(|e| {
+                        OptionError::new("ca_file", format!("no usable CA certificate: {e}"))
+                    })?;
             match &self.server_name {
-                Some(name) => Arc::new(Named {
-                    name: ServerName::try_from(name.clone()).map_err(|_| {
+                Some(name) => {
+                    let name = ServerName::try_from(name.clone()).map_err(|_| {
                         OptionError::new(
                             "server_name",
                             format!("`{name}` is not a DNS name or IP address"),
                         )
-                    })?,
-                    inner: webpki,
-                }),
+                    })?;
+                    Arc::new(Verifier {
+                        provider,
+                        check: Check::Named(name, webpki),
+                    })
+                }
                 None => webpki,
             }
         };
@@ -166,14 +173,22 @@ fn add_pem(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), OptionE
     Ok(())
 }
 
-/// Checks certificates against a configured name instead of the URL's host.
+/// What a certificate must be: anything (`insecure_skip_verify`), or
+/// trusted and issued for a configured name rather than the URL's host.
+/// Handshake signatures are checked either way.
 #[derive(Debug)]
-struct Named {
-    name: ServerName<'static>,
-    inner: Arc<WebPkiServerVerifier>,
+enum Check {
+    AnyCertificate,
+    Named(ServerName<'static>, Arc<WebPkiServerVerifier>),
 }
 
-impl ServerCertVerifier for Named {
+#[derive(Debug)]
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    check: Check,
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -182,8 +197,12 @@ impl ServerCertVerifier for Named {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp, now)
+        match &self.check {
+            Check::AnyCertificate => Ok(ServerCertVerified::assertion()),
+            Check::Named(name, webpki) => {
+                webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now)
+            }
+        }
     }
 
     fn verify_tls12_signature(
@@ -192,7 +211,12 @@ impl ServerCertVerifier for Named {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(m, c, d)
+        rustls::crypto::verify_tls12_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -201,49 +225,17 @@ impl ServerCertVerifier for Named {
         c: &CertificateDer<'_>,
         d: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(m, c, d)
+        rustls::crypto::verify_tls13_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `insecure_skip_verify`: any certificate, but signatures still checked.
-#[derive(Debug)]
-struct AcceptAll(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAll {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
