@@ -127,7 +127,17 @@ sinks:
         "{}",
         dead[0]
     );
-    assert!(dead[0]["payload"]["raw"].is_string());
+    // The raw bytes are the frame as received (base64 in JSON: not text).
+    use base64::Engine as _;
+    for letter in &dead {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(letter["payload"]["raw"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            raw, b"\x12\x0amonitoring\x1a\xff\xff\xff\x0f\x01",
+            "{letter}"
+        );
+    }
     let gaps = of_stream(&events, "netpipe.gap");
     assert_eq!(gaps.len(), 4, "{stderr}");
     assert_eq!(gaps[0]["payload"]["scope"]["customer"], "CustomerA");

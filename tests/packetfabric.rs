@@ -176,6 +176,13 @@ fn closed_streams_reconnect_with_gap_events_and_bad_data_becomes_dead_letters() 
             .unwrap()
             .contains("not JSON")
     );
+    // The data is kept as it came, to the byte (text, so written as text).
+    for letter in &dead {
+        assert_eq!(
+            letter["payload"]["raw"], "{\"timestamp\": not json",
+            "{letter}"
+        );
+    }
     let gaps = of_stream(&events, "netpipe.gap");
     assert_eq!(gaps.len(), 3, "{stderr}");
     assert_eq!(
