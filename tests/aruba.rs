@@ -458,3 +458,36 @@ fn ten_thousand_garbage_frames_are_dead_letters_and_memory_stays_flat() {
         "memory grew from {early} kB to {late} kB over 9,000 garbage frames"
     );
 }
+
+/// A connection that hangs without closing (no frames, pings unanswered)
+/// is found dead after `idle_timeout`, thanks to the pings sent every
+/// `ping_interval`, and replaced, with a gap event for the time lost.
+#[test]
+fn a_server_that_hangs_without_closing_is_found_dead_and_replaced() {
+    let sim = Simulator::start(&["--silent-after", "3", "--rate", "50"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "sources:\n  central:\n    type: aruba_central\n    url: {}\n    ping_interval: 200ms\n    idle_timeout: 1s\n    max_backoff: 200ms\n    customers: [{{ name: A, key: sim-key, topics: [audit] }}]\nsinks:\n  out: {{ type: stdout, inputs: [central], batch: {{ max_events: 1, timeout: 10ms }} }}\n",
+            sim.url()
+        ),
+    );
+    // Three frames per connection, then a hang: nine frames need two replacements.
+    let (events, stderr) = run_until(&file, 11);
+    assert!(of_stream(&events, "aruba.audit").len() >= 9, "{stderr}");
+    let gaps = of_stream(&events, "netpipe.gap");
+    assert!(gaps.len() >= 2, "{stderr}");
+    for gap in gaps {
+        assert_eq!(
+            gap["payload"]["reason"],
+            "reconnected; Central keeps no replay"
+        );
+    }
+    assert!(
+        stderr.contains("disconnected: no frame or pong for 1s"),
+        "{stderr}"
+    );
+    assert!(sim.stats()["connections"].as_u64().unwrap() >= 3);
+}

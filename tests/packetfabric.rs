@@ -273,3 +273,27 @@ sinks:
     let from = |source: &str| events.iter().filter(|e| e["source"] == source).count();
     assert_eq!((from("central"), from("pf")), (4, 7));
 }
+
+/// Heartbeats are liveness: a stream with no events for three times its
+/// `idle_timeout`, but a `:` heartbeat every 500 ms, is kept (silence
+/// itself ends a stream: crates/connect's SSE tests).
+#[test]
+fn heartbeats_keep_a_quiet_stream() {
+    let sim = Simulator::packetfabric(&["--count", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline_for(&sim, dir.path(), "api_key: sim-api-key", "idle_timeout: 1s");
+    let child = spawn_run(&file);
+    // Two events, then three seconds of heartbeats only.
+    std::thread::sleep(Duration::from_secs(4));
+    let streams_while_beating = sim.stats()["streams"].as_u64().unwrap();
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        streams_while_beating, 1,
+        "a beating stream was replaced: {stderr}"
+    );
+    assert!(!stderr.contains("nothing for 1s"), "{stderr}");
+    assert_eq!(json_lines(&output).len(), 2, "{stderr}");
+}

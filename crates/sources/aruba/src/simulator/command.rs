@@ -34,6 +34,9 @@ pub struct SimulateArgs {
     /// Send a malformed frame every N messages.
     #[arg(long, value_name = "N")]
     malformed_every: Option<u64>,
+    /// After N messages, a connection hangs: nothing sent, pings unanswered, never closed.
+    #[arg(long, value_name = "N")]
+    silent_after: Option<u64>,
     /// Refuse a topic with 400 Unsubscribed Topic (repeatable).
     #[arg(long, value_parser = |s: &str| s.parse::<Topic>())]
     unsubscribed: Vec<Topic>,
@@ -71,6 +74,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), BoxError> {
         count: args.count,
         drop_every: args.drop_every,
         malformed_every: args.malformed_every,
+        silent_after: args.silent_after,
         unsubscribed: args.unsubscribed,
         tls,
     };

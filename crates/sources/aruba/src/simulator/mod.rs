@@ -47,6 +47,9 @@ pub struct SimulatorConfig {
     pub drop_every: Option<u64>,
     /// Every Nth message is a malformed frame.
     pub malformed_every: Option<u64>,
+    /// After N messages a connection goes dead without closing: nothing is
+    /// sent or read (pings go unanswered), as a server that hung would.
+    pub silent_after: Option<u64>,
     /// Stop sending a topic after this many messages of it in all (connections stay open, silent).
     pub count: Option<u64>,
     /// Topics answered with `400 Unsubscribed Topic`.
@@ -63,6 +66,7 @@ impl Default for SimulatorConfig {
             rate: None,
             drop_every: None,
             malformed_every: None,
+            silent_after: None,
             count: None,
             unsubscribed: Vec::new(),
             tls: None,
@@ -268,6 +272,11 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
         if config.drop_every.is_some_and(|n| sent.is_multiple_of(n)) {
             let _ = sink.close().await;
             break;
+        }
+        if config.silent_after.is_some_and(|n| sent >= n) {
+            // Hung: no frames, no reading (so no pongs), no close.
+            reader.abort();
+            std::future::pending::<()>().await;
         }
     }
     // A graceful close: wait for the client's close reply, so the socket is
