@@ -40,3 +40,67 @@ fn committed_schemas_match_the_generated_ones() {
         );
     }
 }
+
+/// The field's Avro type, without its `["null", T]` union.
+fn field_type(schema: &serde_json::Value, name: &str) -> serde_json::Value {
+    let field = schema["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == name)
+        .unwrap_or_else(|| panic!("no field `{name}`"));
+    match &field["type"] {
+        serde_json::Value::Array(union) => union[1].clone(),
+        other => other.clone(),
+    }
+}
+
+/// A few schemas checked by hand against what they come from, so that a
+/// schema that is wrong (and committed) fails, not only one that changed.
+#[test]
+fn schemas_say_what_the_protos_and_the_docs_say() {
+    let read = |stream: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join(format!("schemas/{stream}.avsc"))).unwrap(),
+        )
+        .unwrap()
+    };
+    // proto/aruba/audit.proto, message audit_message, in declaration order:
+    // uint32 timestamp is a long, the classification enum a name, the
+    // ip_address message a rendered string, config a nested record.
+    let audit = read("aruba.audit");
+    let names: Vec<&str> = audit["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "customer_id",
+            "timestamp",
+            "service",
+            "group_name",
+            "target",
+            "client_ip",
+            "username",
+            "config_info",
+            "firmware_info",
+            "dm_info"
+        ]
+    );
+    assert_eq!(field_type(&audit, "timestamp"), "long");
+    assert_eq!(field_type(&audit, "service"), "string");
+    assert_eq!(field_type(&audit, "client_ip"), "string");
+    let config = field_type(&audit, "config_info");
+    assert_eq!(config["type"], "record");
+    assert_eq!(field_type(&config, "data"), "string");
+    // Gaps: the scope is a map of strings; times are timestamp-micros.
+    let gap = read("netpipe.gap");
+    assert_eq!(field_type(&gap, "scope")["type"], "map");
+    assert_eq!(field_type(&gap, "scope")["values"], "string");
+    assert_eq!(field_type(&gap, "from")["logicalType"], "timestamp-micros");
+    // Dead letters keep the raw bytes.
+    assert_eq!(field_type(&read("netpipe.dead_letter"), "raw"), "bytes");
+}
