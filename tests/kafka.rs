@@ -339,6 +339,18 @@ sinks:
         .and_then(|r| r.parse().ok())
         .unwrap_or_else(|| panic!("no retries in the topic summary: {stderr}"));
     assert!(retries > 0, "{stderr}");
+    // The run's summary row says it too: retries, and time spent blocked.
+    let row: Vec<&str> = stderr
+        .lines()
+        .find(|l| l.starts_with("kafka "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[9].parse::<u64>().unwrap(), retries, "{stderr}");
+    assert!(
+        row[10].parse::<f64>().unwrap() >= 10.0,
+        "blocked through the freeze: {stderr}"
+    );
     broker.consume("demo.interface", 2, 40000);
 }
 

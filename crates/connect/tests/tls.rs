@@ -23,6 +23,7 @@ fn context() -> BuildContext {
         schemas: Default::default(),
         readers_write_json: false,
         inputs: Vec::new(),
+        metrics: Default::default(),
     }
 }
 

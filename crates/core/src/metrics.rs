@@ -47,6 +47,11 @@ pub struct ComponentMetrics {
     /// Inputs that could not be decoded and became dead-letter events.
     pub dead_letters: Counter,
     pub reconnects: Counter,
+    /// Writes a sink sent again after they failed (a broker away).
+    pub retries: Counter,
+    /// Time a sink spent waiting for its output to take what it wrote (a
+    /// broker acknowledging), holding its sources back meanwhile.
+    pub blocked_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
 }
 
 #[derive(Default)]
@@ -58,6 +63,8 @@ struct Families {
     errors: Family<ComponentLabels, Counter>,
     dead_letters: Family<ComponentLabels, Counter>,
     reconnects: Family<ComponentLabels, Counter>,
+    retries: Family<ComponentLabels, Counter>,
+    blocked_seconds: Family<ComponentLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 /// Every component's metrics in one run.
@@ -76,7 +83,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("netpipe");
         let families = Families::default();
-        let help: [(&str, &str, &Family<ComponentLabels, Counter>); 7] = [
+        let help: [(&str, &str, &Family<ComponentLabels, Counter>); 8] = [
             (
                 "events_in",
                 "Events received by a component",
@@ -108,10 +115,20 @@ impl Default for Metrics {
                 "Reconnections of a source",
                 &families.reconnects,
             ),
+            (
+                "retries",
+                "Writes a sink sent again after they failed",
+                &families.retries,
+            ),
         ];
         for (name, help, family) in help {
             registry.register(name, help, family.clone());
         }
+        registry.register(
+            "blocked_seconds",
+            "Time a sink waited for its output to take what it wrote",
+            families.blocked_seconds.clone(),
+        );
         let batch_latency = Family::<ComponentLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
@@ -145,6 +162,8 @@ impl Metrics {
             errors: f.errors.get_or_create(&labels).clone(),
             dead_letters: f.dead_letters.get_or_create(&labels).clone(),
             reconnects: f.reconnects.get_or_create(&labels).clone(),
+            retries: f.retries.get_or_create(&labels).clone(),
+            blocked_seconds: f.blocked_seconds.get_or_create(&labels).clone(),
         };
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
         if !components.iter().any(|(k, n, _)| *k == kind && n == name) {
@@ -174,12 +193,12 @@ impl Metrics {
     pub fn summary(&self) -> String {
         let components = self.components.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::from(
-            "component                kind    events_in   events_out     bytes_in    bytes_out  errors  dead_letters  reconnects\n",
+            "component                kind    events_in   events_out     bytes_in    bytes_out  errors  dead_letters  reconnects  retries  blocked_s\n",
         );
         for (kind, name, m) in components.iter() {
             let _ = writeln!(
                 out,
-                "{name:<24} {:<7} {:>10} {:>12} {:>12} {:>12} {:>7} {:>13} {:>11}",
+                "{name:<24} {:<7} {:>10} {:>12} {:>12} {:>12} {:>7} {:>13} {:>11} {:>8} {:>10.1}",
                 kind.as_str(),
                 m.events_in.get(),
                 m.events_out.get(),
@@ -188,6 +207,8 @@ impl Metrics {
                 m.errors.get(),
                 m.dead_letters.get(),
                 m.reconnects.get(),
+                m.retries.get(),
+                m.blocked_seconds.get(),
             );
         }
         out

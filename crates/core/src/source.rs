@@ -53,6 +53,8 @@ pub struct BuildContext {
     pub readers_write_json: bool,
     /// The sources a sink reads, for its checks. Empty for sources.
     pub inputs: Vec<InputInfo>,
+    /// The component's counters (detached ones while a file is checked).
+    pub metrics: ComponentMetrics,
 }
 
 /// A source a sink reads, as the sink's checks see it.

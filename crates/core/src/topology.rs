@@ -15,7 +15,7 @@ use crate::batch::{Batch, Written, run_batcher};
 use crate::config::PipelineConfig;
 use crate::metrics::{ComponentKind, Metrics};
 use crate::sink::{EndOfOutput, Sink};
-use crate::source::{Closed, Source, SourceContext, SourceSender};
+use crate::source::{BuildContext, Closed, Source, SourceContext, SourceSender};
 
 /// Chunks that may wait in front of each sink's batcher. With the batch being
 /// filled and the one being written, this bounds what a slow sink holds.
@@ -41,12 +41,15 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<(), RunError> {
-    let context = |name: &str| pipeline.build_context(name);
+    let context = |name: &str, kind: ComponentKind| BuildContext {
+        metrics: metrics.component(kind, name),
+        ..pipeline.build_context(name)
+    };
     let mut sources: Vec<(String, Box<dyn Source>)> = Vec::new();
     for spec in &pipeline.sources {
         let source = spec
             .config
-            .build(&context(&spec.name))
+            .build(&context(&spec.name, ComponentKind::Source))
             .map_err(|error| RunError::Build {
                 kind: "source",
                 component: spec.name.clone(),
@@ -58,7 +61,7 @@ pub async fn run(
     for spec in &pipeline.sinks {
         let sink = spec
             .config
-            .build(&context(&spec.name))
+            .build(&context(&spec.name, ComponentKind::Sink))
             .await
             .map_err(|error| RunError::Build {
                 kind: "sink",

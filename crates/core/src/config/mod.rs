@@ -161,6 +161,7 @@ impl PipelineConfig {
             schemas: self.schemas.clone(),
             readers_write_json: self.readers_write_json(name),
             inputs,
+            metrics: Default::default(),
         }
     }
 

@@ -127,6 +127,8 @@ pub struct KafkaSink {
     topic_names: HashMap<(Arc<str>, Arc<str>), Arc<str>>,
     in_flight: VecDeque<(Batch, Deliveries, tokio::time::Instant)>,
     value: Vec<u8>,
+    /// Retries and time spent waiting on the broker, for `/metrics`.
+    metrics: netpipe_core::metrics::ComponentMetrics,
 }
 
 fn compression(c: Compression) -> &'static str {
@@ -263,6 +265,7 @@ impl KafkaSink {
             topics: BTreeMap::new(),
             topic_names: HashMap::new(),
             in_flight: VecDeque::new(),
+            metrics: cx.metrics.clone(),
             value: Vec::with_capacity(4096),
         })
     }
@@ -527,6 +530,9 @@ impl KafkaSink {
                 }
             }
         }
+        self.metrics
+            .blocked_seconds
+            .inc_by(started.elapsed().as_secs_f64());
         if started.elapsed() >= OUTAGE_REPORT_EVERY {
             info!(
                 "Kafka acknowledged again, after {}s",
@@ -545,6 +551,7 @@ impl KafkaSink {
         while !failed.is_empty() {
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
+            self.metrics.retries.inc_by(failed.len() as u64);
             let events: Vec<&Event> = batch.events().collect();
             let deliveries = self.enqueue(&events, &failed).await?;
             failed = self.settle(deliveries).await?;
