@@ -302,4 +302,82 @@ mod tests {
         let summarize = |payload: &[u8]| summarizer.summarize(decoder.plans(), payload).unwrap();
         assert_eq!(summarize(&moved), summarize(&envelope.data));
     }
+
+    /// Keys and times checked against an independent decoding: prost-reflect
+    /// reads each sample frame and its payload, and the key and time rules
+    /// (the README's) are applied to what it read: the first of the key
+    /// fields that is set, MACs as colon-separated hex, else the customer
+    /// id; the payload's timestamp, else the envelope's, by magnitude.
+    #[test]
+    fn keys_and_times_are_what_an_independent_decoding_gives() {
+        use prost_reflect::{DynamicMessage, ReflectMessage as _, Value as Reflected};
+        let pool = crate::schema::descriptor_pool();
+        let envelope_type = pool.get_message_by_name("StreamMessage.MsgProto").unwrap();
+        let decoder = Arc::new(Decoder::new());
+        let mut checked = 0;
+        for topic in Topic::ALL {
+            let payload_type = pool.get_message_by_name(topic.message()).unwrap();
+            let mut builder = EventBuilder::new(decoder.clone(), "src".into(), topic, false);
+            for frame in sample_frames(topic, 6) {
+                let envelope =
+                    DynamicMessage::decode(envelope_type.clone(), frame.clone()).unwrap();
+                let field = |m: &DynamicMessage, name: &str| {
+                    m.descriptor()
+                        .get_field_by_name(name)
+                        .filter(|f| m.has_field(f))
+                        .map(|f| m.get_field(&f).into_owned())
+                };
+                let Some(Reflected::Bytes(data)) = field(&envelope, "data") else {
+                    panic!("{topic}: no data")
+                };
+                let payload = DynamicMessage::decode(payload_type.clone(), data).unwrap();
+                let key = KEY_FIELDS
+                    .iter()
+                    .find_map(|name| match field(&payload, name)? {
+                        Reflected::String(s) if !s.is_empty() => Some(s),
+                        Reflected::Message(mac) => match field(&mac, "addr")? {
+                            Reflected::Bytes(b) if !b.is_empty() => Some(
+                                b.iter()
+                                    .map(|x| format!("{x:02x}"))
+                                    .collect::<Vec<_>>()
+                                    .join(":"),
+                            ),
+                            _ => None,
+                        },
+                        _ => None,
+                    });
+                let customer = match field(&envelope, "customer_id") {
+                    Some(Reflected::String(c)) => c,
+                    _ => String::new(),
+                };
+                let int = |v: Option<Reflected>| match v? {
+                    Reflected::I64(i) => Some(i),
+                    Reflected::U64(u) => Some(u as i64),
+                    Reflected::I32(i) => Some(i64::from(i)),
+                    Reflected::U32(u) => Some(i64::from(u)),
+                    _ => None,
+                };
+                let seconds_or_finer = int(field(&payload, "timestamp"))
+                    .or(int(field(&envelope, "timestamp")))
+                    .filter(|t| *t > 0)
+                    .unwrap();
+                // 10^11 s is the year 5138: a larger number is ms, µs or ns.
+                let nanos = match seconds_or_finer {
+                    t if t >= 100_000_000_000_000_000 => t,
+                    t if t >= 100_000_000_000_000 => t * 1_000,
+                    t if t >= 100_000_000_000 => t * 1_000_000,
+                    t => t * 1_000_000_000,
+                };
+                let event = builder.events(frame, Timestamp(1)).unwrap().remove(0);
+                assert_eq!(
+                    event.key.as_deref(),
+                    Some(key.as_deref().unwrap_or(&customer)),
+                    "{topic}"
+                );
+                assert_eq!(event.event_time, Timestamp(nanos), "{topic}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 6 * Topic::ALL.len());
+    }
 }
