@@ -204,6 +204,7 @@ sinks:
     type: kafka
     inputs: [demo]
     bootstrap_servers: {}
+    topic: \"netops.{{stream}}\"
     encoding: avro
     schema_registry: {{ url: {registry} }}
     create_topics: {{ partitions: 1 }}
@@ -214,14 +215,16 @@ sinks:
     let output = run(&file);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let request = requests.recv_timeout(Duration::from_secs(5)).unwrap();
+    // The subject is named after the topic (TopicNameStrategy), which the
+    // template makes differ from the stream.
     assert!(
-        request.starts_with("POST /subjects/demo.interface-value/versions"),
+        request.starts_with("POST /subjects/netops.demo.interface-value/versions"),
         "{request}"
     );
     let body: Value = serde_json::from_str(request.split_once('\n').unwrap().1).unwrap();
     Schema::parse_str(body["schema"].as_str().unwrap())
         .expect("the registered schema is valid Avro");
-    let records = broker.consume("demo.interface", 1, 10);
+    let records = broker.consume("netops.demo.interface", 1, 10);
     let value = &records[0].value;
     assert_eq!(value[0], 0, "magic byte");
     assert_eq!(
