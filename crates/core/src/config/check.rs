@@ -13,6 +13,9 @@ use std::fmt;
 
 use crate::BoxError;
 
+use super::PipelineConfig;
+use super::checker::Checker;
+
 /// A problem with one of a component's options: which option (a dotted path
 /// below the component, e.g. `customers.0.topics`; empty for the component
 /// as a whole), what is wrong, and how to fix it.
@@ -86,6 +89,34 @@ pub(crate) fn option_errors(error: BoxError) -> Vec<OptionError> {
     match error.downcast::<OptionError>() {
         Ok(error) => vec![*error],
         Err(other) => vec![OptionError::new("", other.to_string())],
+    }
+}
+
+/// Each component's offline checks: a source's build, a sink's check.
+pub(super) fn check_components(checker: &mut Checker<'_>, pipeline: &PipelineConfig) {
+    let sources = pipeline.sources.iter().map(|spec| {
+        let cx = pipeline.build_context(&spec.name);
+        (
+            format!("sources.{}", spec.name),
+            spec.config.build(&cx).err(),
+        )
+    });
+    let sinks = pipeline.sinks.iter().map(|spec| {
+        let cx = pipeline.build_context(&spec.name);
+        (format!("sinks.{}", spec.name), spec.config.check(&cx).err())
+    });
+    let failed: Vec<_> = sources
+        .chain(sinks)
+        .filter_map(|(path, error)| Some((path, error?)))
+        .collect();
+    for (component, error) in failed {
+        for e in option_errors(error) {
+            let path = match e.path.as_str() {
+                "" => component.clone(),
+                option => format!("{component}.{option}"),
+            };
+            checker.error(&path, format!("`{path}`: {}", e.message), e.hint);
+        }
     }
 }
 

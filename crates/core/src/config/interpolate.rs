@@ -18,6 +18,9 @@ use std::collections::HashSet;
 use serde_json::Value as Json;
 use serde_yaml_ng::Value;
 
+use super::checker::Checker;
+use super::{ConfigError, ParseOptions};
+
 const OPEN: char = '\u{E000}';
 const CLOSE: char = '\u{E001}';
 const PAD: char = '\u{E002}';
@@ -288,6 +291,49 @@ fn types_of<'a>(schema: &'a Json, root: &'a Json) -> Vec<&'a str> {
         }
     }
     types
+}
+
+/// Fills in the `${VAR}`s of every value; unset ones are errors, or notes
+/// (left as `$VAR`).
+pub(super) fn fill_in_variables(
+    checker: &mut Checker<'_>,
+    masked: &Masked,
+    root: &mut Value,
+    options: &ParseOptions<'_>,
+) -> Vec<ConfigError> {
+    let filled = masked.substitute(root, options.lookup);
+    checker.filled = filled.paths;
+    let missing = filled.missing;
+    if missing.is_empty() {
+        return Vec::new();
+    }
+    if !options.unset_env_is_note {
+        for m in &missing {
+            checker.errors.push(ConfigError {
+                file: checker.file.to_string(),
+                location: checker.locations.find_value(&m.path),
+                message: format!("environment variable `{}` is not set", m.name),
+                hint: Some(format!("set it, or give a default: ${{{}:-value}}", m.name)),
+            });
+        }
+        return Vec::new();
+    }
+    let unset = |name: &str| missing.iter().any(|m| m.name == name);
+    let keep =
+        |name: &str| (options.lookup)(name).or_else(|| unset(name).then(|| format!("${name}")));
+    checker.filled.extend(masked.substitute(root, &keep).paths);
+    missing
+        .iter()
+        .map(|m| ConfigError {
+            file: checker.file.to_string(),
+            location: checker.locations.find_value(&m.path),
+            message: format!(
+                "note: environment variable `{}` is not set; checked as `${}`",
+                m.name, m.name
+            ),
+            hint: Some("it must be set when the pipeline runs".into()),
+        })
+        .collect()
 }
 
 #[cfg(test)]

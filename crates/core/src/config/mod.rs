@@ -9,6 +9,8 @@
 //! column, and where a near miss is likely, the nearest valid name.
 
 mod check;
+mod checker;
+mod graph;
 mod interpolate;
 mod locate;
 mod registry;
@@ -26,8 +28,11 @@ use crate::batch::BatchConfig;
 use crate::sink::SinkConfig;
 use crate::source::{BuildContext, InputInfo, SourceConfig};
 
+use check::check_components;
 pub use check::{OptionError, OptionErrors, placeholder_hint, unknown_placeholder};
-use interpolate::{Masked, mask, retype};
+use checker::Checker;
+use graph::check_graph;
+use interpolate::{fill_in_variables, mask};
 pub use locate::{Location, Locations};
 pub use registry::{ComponentType, OptionDoc, Registry, SinkType, SourceType};
 
@@ -254,137 +259,6 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
-/// The backticked names in a serde "unknown field" message, after "expected".
-fn expected_names(message: &str) -> Vec<&str> {
-    let Some((_, expected)) = message.split_once("expected") else {
-        return Vec::new();
-    };
-    expected.split('`').skip(1).step_by(2).collect()
-}
-
-struct Checker<'a> {
-    file: &'a str,
-    locations: Locations,
-    errors: Vec<ConfigError>,
-    /// Paths of the values `${VAR}`s filled in.
-    filled: HashSet<String>,
-}
-
-impl Checker<'_> {
-    fn error(&mut self, path: &str, message: String, hint: Option<String>) {
-        self.errors.push(ConfigError {
-            file: self.file.to_string(),
-            location: self.locations.find(path),
-            message,
-            hint,
-        });
-    }
-
-    /// Reports a component-options error at the deepest path it names.
-    fn options_error(&mut self, component: &str, error: registry::PathError, extra_keys: &[&str]) {
-        let mut path = component.to_string();
-        if !error.path.is_empty() {
-            path = format!("{path}.{}", error.path);
-        }
-        let unknown = error
-            .message
-            .strip_prefix("unknown field `")
-            .and_then(|rest| rest.split('`').next());
-        match unknown {
-            Some(key) => {
-                // The path may or may not already end with the unknown key.
-                let parent = path
-                    .strip_suffix(&format!(".{key}"))
-                    .unwrap_or(&path)
-                    .to_string();
-                let at_top = parent == component;
-                let path = parent;
-                let mut valid = expected_names(&error.message);
-                if at_top {
-                    valid.extend_from_slice(extra_keys);
-                }
-                let hint = nearest(key, valid.iter().copied())
-                    .map(|n| format!("did you mean `{n}`?"))
-                    .or_else(|| Some(format!("valid keys: {}", valid.join(", "))));
-                self.error(
-                    &format!("{path}.{key}"),
-                    format!("unknown key `{key}` in `{path}`"),
-                    hint,
-                );
-            }
-            None => self.error(&path, format!("`{path}`: {}", error.message), None),
-        }
-    }
-
-    /// The options of the component at `path` as its type's `schema` reads
-    /// them: filled-in values made numbers or booleans where it wants one.
-    fn typed(&self, path: &str, options: Mapping, schema: &schemars::Schema) -> Value {
-        let mut options = Value::Mapping(options);
-        let root = schema.as_value();
-        retype(&mut options, path, root, root, &self.filled);
-        options
-    }
-
-    fn mapping<'v>(&mut self, path: &str, value: &'v Value) -> Option<&'v Mapping> {
-        match value {
-            Value::Mapping(m) => Some(m),
-            _ => {
-                self.error(
-                    path,
-                    format!("`{path}` must be a mapping of names to options"),
-                    None,
-                );
-                None
-            }
-        }
-    }
-
-    /// Splits `type` off a component's options and checks it names a known type.
-    fn component_type<'r, C: ?Sized>(
-        &mut self,
-        path: &str,
-        options: &mut Mapping,
-        types: &'r [ComponentType<C>],
-    ) -> Option<&'r ComponentType<C>> {
-        let names = || types.iter().map(|t| t.name);
-        match options.remove("type") {
-            Some(Value::String(name)) => match types.iter().find(|t| t.name == name) {
-                Some(t) => Some(t),
-                None => {
-                    let hint = nearest(&name, names())
-                        .map(|n| format!("did you mean `{n}`?"))
-                        .unwrap_or_else(|| {
-                            format!("known types: {}", names().collect::<Vec<_>>().join(", "))
-                        });
-                    self.error(
-                        &format!("{path}.type"),
-                        format!("unknown component type `{name}`"),
-                        Some(hint),
-                    );
-                    None
-                }
-            },
-            Some(_) => {
-                self.error(
-                    &format!("{path}.type"),
-                    "`type` must be a string".into(),
-                    None,
-                );
-                None
-            }
-            None => {
-                let known = names().collect::<Vec<_>>().join(", ");
-                self.error(
-                    path,
-                    format!("`{path}` has no `type`"),
-                    Some(format!("known types: {known}")),
-                );
-                None
-            }
-        }
-    }
-}
-
 /// Checks pipeline text whose relative paths resolve against the current
 /// directory; `lookup` supplies `${VAR}` values.
 pub fn parse(
@@ -399,49 +273,6 @@ pub fn parse(
         unset_env_is_note: false,
     };
     parse_with(file, text, registry, &options)
-}
-
-/// Fills in the `${VAR}`s of every value; unset ones are errors, or notes
-/// (left as `$VAR`).
-fn fill_in_variables(
-    checker: &mut Checker<'_>,
-    masked: &Masked,
-    root: &mut Value,
-    options: &ParseOptions<'_>,
-) -> Vec<ConfigError> {
-    let filled = masked.substitute(root, options.lookup);
-    checker.filled = filled.paths;
-    let missing = filled.missing;
-    if missing.is_empty() {
-        return Vec::new();
-    }
-    if !options.unset_env_is_note {
-        for m in &missing {
-            checker.errors.push(ConfigError {
-                file: checker.file.to_string(),
-                location: checker.locations.find_value(&m.path),
-                message: format!("environment variable `{}` is not set", m.name),
-                hint: Some(format!("set it, or give a default: ${{{}:-value}}", m.name)),
-            });
-        }
-        return Vec::new();
-    }
-    let unset = |name: &str| missing.iter().any(|m| m.name == name);
-    let keep =
-        |name: &str| (options.lookup)(name).or_else(|| unset(name).then(|| format!("${name}")));
-    checker.filled.extend(masked.substitute(root, &keep).paths);
-    missing
-        .iter()
-        .map(|m| ConfigError {
-            file: checker.file.to_string(),
-            location: checker.locations.find_value(&m.path),
-            message: format!(
-                "note: environment variable `{}` is not set; checked as `${}`",
-                m.name, m.name
-            ),
-            hint: Some("it must be set when the pipeline runs".into()),
-        })
-        .collect()
 }
 
 /// Checks pipeline text: syntax, component options, the graph, and each
@@ -591,118 +422,5 @@ pub fn parse_with(
         Ok(pipeline)
     } else {
         Err(ConfigErrors(checker.errors))
-    }
-}
-
-/// Each component's offline checks: a source's build, a sink's check.
-fn check_components(checker: &mut Checker<'_>, pipeline: &PipelineConfig) {
-    let sources = pipeline.sources.iter().map(|spec| {
-        let cx = pipeline.build_context(&spec.name);
-        (
-            format!("sources.{}", spec.name),
-            spec.config.build(&cx).err(),
-        )
-    });
-    let sinks = pipeline.sinks.iter().map(|spec| {
-        let cx = pipeline.build_context(&spec.name);
-        (format!("sinks.{}", spec.name), spec.config.check(&cx).err())
-    });
-    let failed: Vec<_> = sources
-        .chain(sinks)
-        .filter_map(|(path, error)| Some((path, error?)))
-        .collect();
-    for (component, error) in failed {
-        for e in check::option_errors(error) {
-            let path = match e.path.as_str() {
-                "" => component.clone(),
-                option => format!("{component}.{option}"),
-            };
-            checker.error(&path, format!("`{path}`: {}", e.message), e.hint);
-        }
-    }
-}
-
-/// Inputs that name nothing, name a sink (a sink reading a sink would loop
-/// back on itself), and sources that no sink reads.
-fn check_graph(
-    checker: &mut Checker<'_>,
-    root: &Mapping,
-    sources: &[SourceSpec],
-    sinks: &[SinkSpec],
-) {
-    let declared = |section: &str| -> Vec<String> {
-        root.get(section)
-            .and_then(Value::as_mapping)
-            .map(|m| {
-                m.keys()
-                    .filter_map(|k| k.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let source_names = declared("sources");
-    let sink_names = declared("sinks");
-    if source_names.is_empty() {
-        checker.error(
-            "sources",
-            "the pipeline has no sources".into(),
-            Some("add a `sources:` section".into()),
-        );
-    }
-    if sink_names.is_empty() {
-        checker.error(
-            "sinks",
-            "the pipeline has no sinks".into(),
-            Some("add a `sinks:` section".into()),
-        );
-    }
-    for sink in sinks {
-        for (i, input) in sink.inputs.iter().enumerate() {
-            let path = format!("sinks.{}.inputs.{i}", sink.name);
-            if *input == sink.name {
-                checker.error(
-                    &path,
-                    format!(
-                        "sink `{}` lists itself as an input: that is a cycle",
-                        sink.name
-                    ),
-                    Some("inputs name sources".into()),
-                );
-            } else if sink_names.contains(input) {
-                checker.error(
-                    &path,
-                    format!(
-                        "input `{input}` of sink `{}` is a sink, and sinks only read sources",
-                        sink.name
-                    ),
-                    None,
-                );
-            } else if !source_names.contains(input) {
-                let hint = nearest(input, source_names.iter().map(String::as_str))
-                    .map(|n| format!("did you mean `{n}`?"))
-                    .or_else(|| Some(format!("sources: {}", source_names.join(", "))));
-                checker.error(
-                    &path,
-                    format!("input `{input}` of sink `{}` names no source", sink.name),
-                    hint,
-                );
-            }
-        }
-        if sink.inputs.is_empty() {
-            checker.error(
-                &format!("sinks.{}.inputs", sink.name),
-                format!("sink `{}` has no inputs", sink.name),
-                None,
-            );
-        }
-    }
-    for source in sources {
-        if !sinks.iter().any(|s| s.inputs.contains(&source.name)) {
-            checker.error(
-                &format!("sources.{}", source.name),
-                format!("source `{}` is read by no sink", source.name),
-                Some("add it to a sink's `inputs`, or remove it".into()),
-            );
-        }
     }
 }
