@@ -4,60 +4,18 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use support::broker::Broker;
+use support::lake::*;
 use support::simulator::Simulator;
 use support::*;
-
-fn parquet_files(root: &Path) -> Vec<PathBuf> {
-    files_below(root)
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect()
-}
-
-/// Files being written (hidden temp files) below `root`.
-fn temp_files(root: &Path) -> Vec<PathBuf> {
-    files_below(root)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
-        .collect()
-}
-
-fn read(path: &Path) -> Vec<RecordBatch> {
-    let file = std::fs::File::open(path).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
-fn rows(path: &Path) -> usize {
-    read(path).iter().map(RecordBatch::num_rows).sum()
-}
-
-/// Runs the demo source (`options` such as `count: 500`) into a Parquet lake at `dir/lake`.
-fn capture_demo_lake(dir: &Path, options: &str) {
-    let capture = pipeline(
-        dir,
-        "capture.yaml",
-        &format!(
-            "sources:\n  demo: {{ type: demo, {options} }}\nsinks:\n  lake: {{ type: parquet, inputs: [demo], path: lake }}\n"
-        ),
-    );
-    let output = run(&capture);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-}
 
 #[test]
 fn demo_events_land_as_typed_partitioned_files_that_roll_on_rows() {
@@ -519,99 +477,6 @@ fn a_file_netpipe_did_not_write_is_refused_by_name_before_any_row_is_sent() {
     assert_eq!(json_lines(&output).len(), 0);
 }
 
-/// Lake writers that scale out share one root: a second `netpipe run`
-/// starting while the first has files open leaves them alone, and every
-/// event of both lands once.
-#[test]
-fn two_writers_share_a_lake_root_without_touching_each_others_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let writer = |name: &str| {
-        pipeline(
-            dir.path(),
-            name,
-            "sources:\n  demo: { type: demo, count: 6000, rate: 3000 }\nsinks:\n  lake: { type: parquet, inputs: [demo], path: lake, roll: { max_rows: 1000000, max_age: 10m }, batch: { max_events: 500, timeout: 50ms } }\n",
-        )
-    };
-    let first = spawn_run(&writer("first.yaml"));
-    // Wait until the first writer has a file open (a temp file), then start the second.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while temp_files(&lake).is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first writer opened no file"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let open = temp_files(&lake);
-    let second = spawn_run(&writer("second.yaml"));
-    let second = wait_with_limit(second, Duration::from_secs(60));
-    assert!(second.status.success(), "{}", text(&second.stderr));
-    assert!(
-        !text(&second.stderr).contains("removed"),
-        "the second writer cleaned up files: {}",
-        text(&second.stderr)
-    );
-    let first = wait_with_limit(first, Duration::from_secs(60));
-    assert!(first.status.success(), "{}", text(&first.stderr));
-    assert!(open.iter().all(|f| !f.exists()), "committed at the end");
-    let total: usize = parquet_files(&lake).iter().map(|f| rows(f)).sum();
-    assert_eq!(total, 12_000, "both writers' events, each once");
-    assert!(temp_files(&lake).is_empty());
-}
-
-/// A replay killed with SIGKILL part-way has saved its checkpoint as
-/// acknowledgements advanced: the restart resumes right after the saved
-/// row, and sends exactly the rows after it.
-#[test]
-fn a_replay_killed_part_way_resumes_from_its_last_saved_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    capture_demo_lake(dir.path(), "count: 6000, rate: 2000");
-    let files = parquet_files(&dir.path().join("lake"));
-    assert_eq!(
-        files.len(),
-        1,
-        "one file, so a row number says how far: {files:?}"
-    );
-    let replay = pipeline(
-        dir.path(),
-        "replay.yaml",
-        "
-sources:
-  captured: { type: parquet, path: lake, checkpoint: replay.checkpoint, speed: 1.0 }
-sinks:
-  out: { type: stdout, inputs: [captured], batch: { max_events: 100, timeout: 10ms } }
-",
-    );
-    let saved = dir.path().join("replay.checkpoint");
-    // Replayed at its original pace (3 s), killed once a checkpoint is saved.
-    let child = spawn_run(&replay);
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !saved.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no checkpoint while running"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    signal(&child, "KILL");
-    let first = wait_with_limit(child, Duration::from_secs(20));
-    assert!(!first.status.success(), "killed, not finished");
-    let checkpoint: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
-    let done = checkpoint["row"].as_u64().unwrap() + 1;
-    assert!(done < 6000, "killed before the end: {checkpoint}");
-    // A killed writer may leave half a line: count the whole ones.
-    let written = text(&first.stdout).matches('\n').count() as u64;
-    assert!(written >= done, "the checkpoint is past what was written");
-    let second = run(&replay);
-    assert!(second.status.success(), "{}", text(&second.stderr));
-    assert_eq!(
-        json_lines(&second).len() as u64,
-        6000 - done,
-        "{checkpoint}"
-    );
-}
-
 /// Two sources captured at the same time into files of their own: each
 /// file replays in event-time order, and the files follow one another (what
 /// the README promises, and no more: overlapping files are not interleaved).
@@ -642,76 +507,4 @@ fn overlapping_files_replay_each_in_event_time_order_one_after_another() {
         .collect();
     let steps_back = times.windows(2).filter(|w| w[1] < w[0]).count();
     assert!(steps_back <= 1, "{steps_back} steps back in time");
-}
-
-/// A lake writer killed with SIGKILL mid-write, fed by a replay with a
-/// checkpoint: no partial file is ever visible, the restart removes the
-/// dead writer's temp files, and every row reaches the new lake, the
-/// repeated ones bounded by what was written after the last checkpoint.
-#[test]
-fn a_lake_writer_killed_mid_write_loses_nothing_and_leaves_no_partial_file() {
-    let dir = tempfile::tempdir().unwrap();
-    capture_demo_lake(dir.path(), "count: 8000, rate: 2000");
-    let copy = pipeline(
-        dir.path(),
-        "copy.yaml",
-        "
-sources:
-  captured: { type: parquet, path: lake, checkpoint: copy.checkpoint, speed: 1.0 }
-sinks:
-  copy: { type: parquet, inputs: [captured], path: copy, roll: { max_rows: 500, max_age: 1s }, batch: { max_events: 100, timeout: 20ms } }
-",
-    );
-    let child = spawn_run(&copy);
-    let saved = dir.path().join("copy.checkpoint");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !saved.exists() || parquet_files(&dir.path().join("copy")).len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "nothing committed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(700));
-    signal(&child, "KILL");
-    let killed = wait_with_limit(child, Duration::from_secs(20));
-    assert!(!killed.status.success(), "killed mid-write, not finished");
-    // Every visible file reads whole (a partial one would not).
-    for file in parquet_files(&dir.path().join("copy")) {
-        assert!(rows(&file) >= 500, "{}", file.display());
-    }
-
-    let restarted = run(&copy);
-    assert!(restarted.status.success(), "{}", text(&restarted.stderr));
-    let leftovers = temp_files(&dir.path().join("copy"));
-    assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
-
-    // Every captured row is in the copy; the repeats are bounded.
-    let events_of = |lake: &str| -> Vec<String> {
-        let replay = pipeline(
-            dir.path(),
-            "read.yaml",
-            &format!(
-                "sources:\n  r: {{ type: parquet, path: {lake} }}\nsinks:\n  out: {{ type: stdout, inputs: [r] }}\n"
-            ),
-        );
-        let output = run(&replay);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        let mut events: Vec<String> = json_lines(&output)
-            .iter()
-            .map(|e| format!("{} {} {}", e["key"], e["event_time"], e["payload"]))
-            .collect();
-        events.sort();
-        events
-    };
-    let original = events_of("lake");
-    let copied = events_of("copy");
-    assert_eq!(original.len(), 8000);
-    let mut unique = copied.clone();
-    unique.dedup();
-    let original_unique = {
-        let mut o = original.clone();
-        o.dedup();
-        o
-    };
-    assert_eq!(unique, original_unique, "a row was lost or changed");
-    let repeated = copied.len() - original.len();
-    assert!(repeated <= 3000, "{repeated} rows written twice");
 }

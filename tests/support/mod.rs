@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod lake;
 pub mod simulator;
 
 use std::io::{BufRead, BufReader, Write};

@@ -209,7 +209,7 @@ impl SinkConfig for KafkaConfig {
             ));
         }
         // librdkafka checks every setting without connecting.
-        if let Err(e) = crate::sink::client_config(self).create_native_config() {
+        if let Err(e) = crate::settings::client_config(self).create_native_config() {
             let path = match &e {
                 rdkafka::error::KafkaError::ClientConfig(_, _, key, _)
                     if self.librdkafka.0.contains_key(key) =>
@@ -219,7 +219,7 @@ impl SinkConfig for KafkaConfig {
                 _ => "librdkafka".to_string(),
             };
             errors.push(
-                OptionError::new(path, crate::sink::settings_error(&e))
+                OptionError::new(path, crate::settings::settings_error(&e))
                     .hint("see librdkafka's CONFIGURATION.md for the property names"),
             );
         }

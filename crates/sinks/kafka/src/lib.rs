@@ -7,6 +7,7 @@
 mod avro;
 mod config;
 mod registry;
+mod settings;
 mod sink;
 
 pub use config::{KafkaConfig, sink_type};

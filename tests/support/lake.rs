@@ -1,0 +1,51 @@
+//! Parquet lakes as tests read them: the files in a lake, their rows, and
+//! a demo capture to replay.
+
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::{files_below, pipeline, run, text};
+
+pub fn parquet_files(root: &Path) -> Vec<PathBuf> {
+    files_below(root)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect()
+}
+
+/// Files being written (hidden temp files) below `root`.
+pub fn temp_files(root: &Path) -> Vec<PathBuf> {
+    files_below(root)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".tmp"))
+        .collect()
+}
+
+pub fn read(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+pub fn rows(path: &Path) -> usize {
+    read(path).iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Runs the demo source (`options` such as `count: 500`) into a Parquet lake at `dir/lake`.
+pub fn capture_demo_lake(dir: &Path, options: &str) {
+    let capture = pipeline(
+        dir,
+        "capture.yaml",
+        &format!(
+            "sources:\n  demo: {{ type: demo, {options} }}\nsinks:\n  lake: {{ type: parquet, inputs: [demo], path: lake }}\n"
+        ),
+    );
+    let output = run(&capture);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+}
