@@ -508,3 +508,95 @@ fn overlapping_files_replay_each_in_event_time_order_one_after_another() {
     let steps_back = times.windows(2).filter(|w| w[1] < w[0]).count();
     assert!(steps_back <= 1, "{steps_back} steps back in time");
 }
+
+/// Files roll by size too, and land where the `partition` template says:
+/// `{source}` and `{stream}`, not only the default date and hour.
+#[test]
+fn files_roll_by_size_into_the_partitions_the_template_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "lake.yaml",
+        "
+sources:
+  edge: { type: demo, count: 20000 }
+sinks:
+  lake:
+    type: parquet
+    inputs: [edge]
+    path: lake
+    partition: \"by-source/{source}/{stream}\"
+    compression: none
+    roll: { max_bytes: 64KiB, max_rows: 1000000 }
+    batch: { max_events: 500 }
+",
+    );
+    let output = run(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lake = dir.path().join("lake");
+    let files = parquet_files(&lake);
+    assert!(
+        files.len() > 5,
+        "20,000 rows in 64 KiB files: {}",
+        files.len()
+    );
+    for f in &files {
+        assert_eq!(
+            f.parent().unwrap(),
+            lake.join("by-source/edge/demo.interface"),
+            "{}",
+            f.display()
+        );
+    }
+    let total: usize = files.iter().map(|f| rows(f)).sum();
+    assert_eq!(total, 20000);
+    // Each file stopped growing soon after it passed the limit: by a batch.
+    let sizes: Vec<u64> = files.iter().map(|f| f.metadata().unwrap().len()).collect();
+    assert!(sizes.iter().all(|s| *s < 4 * 64 * 1024), "{sizes:?}");
+}
+
+/// `speed` paces a replay by the original event times: twice as fast takes
+/// at least half the capture's span (a floor only: pacing never runs ahead).
+#[test]
+fn a_paced_replay_takes_the_original_span_divided_by_its_speed() {
+    let dir = tempfile::tempdir().unwrap();
+    capture_demo_lake(dir.path(), "count: 3000, rate: 1500");
+    let times: Vec<chrono::DateTime<chrono::FixedOffset>> = {
+        let all = pipeline(
+            dir.path(),
+            "all.yaml",
+            "sources:\n  r: { type: parquet, path: lake }\nsinks:\n  out: { type: stdout, inputs: [r] }\n",
+        );
+        json_lines(&run(&all))
+            .iter()
+            .map(|e| {
+                chrono::DateTime::parse_from_rfc3339(e["event_time"].as_str().unwrap()).unwrap()
+            })
+            .collect()
+    };
+    let span = (*times.iter().max().unwrap() - *times.iter().min().unwrap())
+        .to_std()
+        .unwrap();
+    assert!(
+        span >= Duration::from_millis(1500),
+        "the capture spans {span:?}"
+    );
+    let sinks = pipeline(
+        dir.path(),
+        "sinks.yaml",
+        "sinks:\n  out: { type: stdout, inputs: [replay] }\n",
+    );
+    let started = std::time::Instant::now();
+    let output = netpipe()
+        .arg("replay")
+        .arg(dir.path().join("lake"))
+        .args(["--speed", "2"])
+        .arg("--to")
+        .arg(&sinks)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(json_lines(&output).len(), 3000);
+    assert!(took >= span / 2, "replayed {span:?} at speed 2 in {took:?}");
+}
