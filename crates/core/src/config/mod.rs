@@ -1,9 +1,10 @@
 //! Pipeline files: YAML with named sources and sinks, checked whole before
 //! anything starts.
 //!
-//! Parsing goes in steps, each collecting every error it finds: environment
-//! interpolation, YAML syntax, component types and options (each component's
-//! own `deny_unknown_fields` struct), then the graph (inputs that name
+//! Parsing goes in steps, each collecting every error it finds: YAML syntax,
+//! `${VAR}`s filled into the parsed values ([`interpolate`]), component
+//! types and options (each component's own `deny_unknown_fields` struct),
+//! then the graph (inputs that name
 //! nothing, cycles, sources nobody reads), then each component's own checks
 //! that need no network ([`check`]). Every error names the file, line and
 //! column, and where a near miss is likely, the nearest valid name.
@@ -196,8 +197,8 @@ pub struct ParseOptions<'a> {
     pub base_dir: PathBuf,
     /// Supplies `${VAR}` values.
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
-    /// An unset `${VAR}` (with no default) is a note, not an error, and is
-    /// left in the text as `$VAR`: for checking, in CI, files whose secrets
+    /// An unset `${VAR}` (with no default) is a note, not an error, and its
+    /// value is checked as `$VAR`: for checking, in CI, files whose secrets
     /// come from the environment (`validate --no-env`).
     pub unset_env_is_note: bool,
 }
