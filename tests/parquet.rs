@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
+use arrow_array::{Array as _, RecordBatch};
 use serde_json::Value;
 use support::broker::Broker;
 use support::lake::*;
@@ -599,4 +599,89 @@ fn a_paced_replay_takes_the_original_span_divided_by_its_speed() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert_eq!(json_lines(&output).len(), 3000);
     assert!(took >= span / 2, "replayed {span:?} at speed 2 in {took:?}");
+}
+
+/// Gaps and dead letters are datasets of the lake like any stream: the
+/// dead letters' raw bytes are the frames as received, the gaps' scope is
+/// a map, and replay gives both back.
+#[test]
+fn gaps_and_dead_letters_land_in_the_lake_and_replay() {
+    let sim = Simulator::start(&[
+        "--count",
+        "20",
+        "--drop-every",
+        "10",
+        "--malformed-every",
+        "5",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "capture.yaml",
+        &format!(
+            "sources:\n  central:\n    type: aruba_central\n    url: {}\n    max_backoff: 200ms\n    customers: [{{ name: A, key: sim-key, topic: audit }}]\nsinks:\n  out: {{ type: stdout, inputs: [central] }}\n  lake: {{ type: parquet, inputs: [central], path: lake }}\n",
+            sim.url()
+        ),
+    );
+    // 20 frames (4 malformed) over connections of 10, so one reconnect.
+    let (events, stderr) = run_until(&file, 21);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["stream"] == "netpipe.gap")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let lake = dir.path().join("lake");
+    let dataset = |stream: &str| -> Vec<RecordBatch> {
+        parquet_files(&lake.join(stream))
+            .iter()
+            .flat_map(|f| read(f))
+            .collect()
+    };
+    let dead: Vec<RecordBatch> = dataset("netpipe.dead_letter");
+    let raws: Vec<Vec<u8>> = dead
+        .iter()
+        .flat_map(|b| {
+            let raw = b.column_by_name("raw").unwrap().as_binary::<i32>().clone();
+            (0..raw.len()).map(move |i| raw.value(i).to_vec())
+        })
+        .collect();
+    assert_eq!(raws.len(), 4);
+    assert!(
+        raws.iter()
+            .all(|r| r == b"\x12\x0amonitoring\x1a\xff\xff\xff\x0f\x01")
+    );
+    let gaps = dataset("netpipe.gap");
+    assert_eq!(gaps.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+    assert_eq!(
+        dataset("aruba.audit")
+            .iter()
+            .map(RecordBatch::num_rows)
+            .sum::<usize>(),
+        16
+    );
+
+    let replay = pipeline(
+        dir.path(),
+        "replay.yaml",
+        "sources:\n  r: { type: parquet, path: lake, streams: [netpipe.gap, netpipe.dead_letter] }\nsinks:\n  out: { type: stdout, inputs: [r] }\n",
+    );
+    let output = run(&replay);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let replayed = json_lines(&output);
+    let gap = replayed
+        .iter()
+        .find(|e| e["stream"] == "netpipe.gap")
+        .unwrap();
+    assert_eq!(gap["payload"]["scope"]["customer"], "A");
+    assert_eq!(gap["payload"]["scope"]["topic"], "audit");
+    assert_eq!(
+        replayed
+            .iter()
+            .filter(|e| e["stream"] == "netpipe.dead_letter")
+            .count(),
+        4
+    );
 }
