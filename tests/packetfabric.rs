@@ -297,3 +297,29 @@ fn heartbeats_keep_a_quiet_stream() {
     assert!(!stderr.contains("nothing for 1s"), "{stderr}");
     assert_eq!(json_lines(&output).len(), 2, "{stderr}");
 }
+
+/// A session that ends mid-stream (a 401 on the next request) is logged in
+/// again, and the stream goes on with nothing lost.
+#[test]
+fn a_session_that_ends_mid_stream_is_logged_in_again() {
+    let sim = Simulator::packetfabric(&["--count", "15", "--close-every", "5", "--end-sessions"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline_for(
+        &sim,
+        dir.path(),
+        "login: sim-user\n    password: sim-password",
+        "",
+    );
+    // 15 events and a gap for each of the two reconnects.
+    let (events, stderr) = run_until(&file, 17);
+    let decoded = events
+        .iter()
+        .filter(|e| e["stream"].as_str().unwrap().starts_with("packetfabric."))
+        .count();
+    assert_eq!(decoded, 15, "{stderr}");
+    assert!(
+        stderr.contains("session ended: logging in again"),
+        "{stderr}"
+    );
+    assert!(sim.stats()["logins"].as_u64().unwrap() >= 3, "{stderr}");
+}

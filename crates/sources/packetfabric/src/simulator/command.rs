@@ -41,6 +41,9 @@ pub struct SimulateArgs {
     /// A bundle may be streamed N times, then answers 404 (expired).
     #[arg(long, value_name = "N")]
     expire_after: Option<u64>,
+    /// End logged-in sessions with each stream (--close-every): their token then gets 401.
+    #[arg(long)]
+    end_sessions: bool,
 }
 
 /// The `packetfabric` simulator, for the source's registry entry.
@@ -63,6 +66,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), BoxError> {
         close_every: args.close_every,
         malformed_every: args.malformed_every,
         expire_after: args.expire_after,
+        end_sessions: args.end_sessions,
         ..SimulatorConfig::default()
     };
     serve_until_interrupted(args.listen, "PacketFabric", "http://{}", |listener| {

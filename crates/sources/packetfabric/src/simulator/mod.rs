@@ -43,6 +43,9 @@ pub struct SimulatorConfig {
     pub malformed_every: Option<u64>,
     /// A bundle may be streamed this many times; then it answers 404.
     pub expire_after: Option<u64>,
+    /// Logged-in sessions end when a stream does (`close_every`): the next
+    /// request with their token is answered 401, as after a session timeout.
+    pub end_sessions: bool,
     pub heartbeat: Duration,
 }
 
@@ -58,6 +61,7 @@ impl Default for SimulatorConfig {
             close_every: None,
             malformed_every: None,
             expire_after: None,
+            end_sessions: false,
             heartbeat: Duration::from_millis(500),
         }
     }
@@ -414,6 +418,13 @@ async fn produce(
         if c.close_every
             .is_some_and(|e| on_this_stream.is_multiple_of(e))
         {
+            if c.end_sessions {
+                // Logged-in sessions end with the stream: the next request
+                // with their token is answered 401.
+                if let Ok(mut sessions) = state.sessions.lock() {
+                    sessions.clear();
+                }
+            }
             return;
         }
         if let Some(pause) = pause {
