@@ -101,3 +101,72 @@ async fn records_that_gain_a_field_get_files_with_the_new_column() {
         ]
     );
 }
+
+/// The same with a committed schema for the stream (`a` a long): the new
+/// field is a nullable column after the schema's, and the old and new files
+/// read back as the events that were written, `b` absent from the old ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_stream_gains_a_nullable_column_and_both_files_read_back() {
+    use arrow_schema::DataType;
+    let dir = tempfile::tempdir().unwrap();
+    let schema = || {
+        vec![(
+            "test.evolving".to_string(),
+            serde_json::json!({
+                "type": "record", "name": "evolving", "namespace": "test",
+                "fields": [{ "name": "a", "type": ["null", "long"], "default": null }]
+            }),
+        )]
+    };
+    let registry = Registry::new(
+        vec![SourceType::new::<Evolving>("evolving", "test").with_stream_schemas(schema)],
+        vec![netpipe_sink_parquet::sink_type()],
+    );
+    let yaml = format!(
+        "sources:\n  s: {{ type: evolving }}\nsinks:\n  lake: {{ type: parquet, inputs: [s], path: {}, batch: {{ max_events: 10 }} }}\n",
+        dir.path().display()
+    );
+    let pipeline = parse("test.yaml", &yaml, &registry, &|_| None).unwrap();
+    topology::run(
+        pipeline,
+        Arc::new(Metrics::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let partition = dir.path().join("test.evolving/date=2027-01-15/hour=08");
+    let mut events = Vec::new();
+    let mut new_columns = Vec::new();
+    for entry in std::fs::read_dir(&partition).unwrap() {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(entry.unwrap().path()).unwrap(),
+        )
+        .unwrap();
+        let schema = reader.schema().clone();
+        assert_eq!(
+            schema.field_with_name("a").unwrap().data_type(),
+            &DataType::Int64
+        );
+        if let Ok(b) = schema.field_with_name("b") {
+            assert!(b.is_nullable(), "a column records gained is nullable");
+            new_columns.push(b.data_type().clone());
+        }
+        let mut read = netpipe_arrow::EventReader::new("replay".into(), "file".into());
+        for batch in reader.build().unwrap() {
+            events.extend(read.events(&batch.unwrap(), 0).unwrap());
+        }
+    }
+    assert_eq!(new_columns, [DataType::Utf8], "one file has the new column");
+    events.sort_by_key(|e| e.payload.record().get("a").and_then(Value::as_int));
+    assert_eq!(events.len(), 15);
+    for (i, event) in events.iter().enumerate() {
+        let record = event.payload.record();
+        assert_eq!(record.get("a").and_then(Value::as_int), Some(i as i64));
+        let b = record.get("b").filter(|v| !v.is_absent());
+        assert_eq!(
+            b.and_then(Value::as_str),
+            (i >= 10).then_some("new"),
+            "row {i}"
+        );
+    }
+}
