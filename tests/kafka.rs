@@ -530,3 +530,66 @@ sinks:
         assert_eq!(r.header("stream"), Some("aruba.audit"));
     }
 }
+
+/// Gaps and dead letters reach Kafka as Avro that the committed schemas
+/// read: the gap's scope as a map, the dead letter's raw bytes whole.
+#[test]
+fn gaps_and_dead_letters_arrive_as_avro() {
+    let broker = Broker::start();
+    let sim = Simulator::start(&[
+        "--count",
+        "10",
+        "--drop-every",
+        "5",
+        "--malformed-every",
+        "4",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "kafka.yaml",
+        &format!(
+            "
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    max_backoff: 200ms
+    customers: [{{ name: A, key: sim-key, topic: audit }}]
+sinks:
+  kafka: {{ type: kafka, inputs: [central], bootstrap_servers: {}, encoding: avro, create_topics: {{ partitions: 1 }} }}
+",
+            sim.url(),
+            broker.address()
+        ),
+    );
+    let child = spawn_run(&file);
+    // 10 frames, 2 of them malformed, over connections of 5: one reconnect.
+    let dead = broker.consume("netpipe.dead_letter", 1, 2);
+    let gaps = broker.consume("netpipe.gap", 1, 1);
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    let dead_schema = schema("netpipe.dead_letter");
+    for r in &dead {
+        let letter =
+            apache_avro::from_avro_datum(&dead_schema, &mut r.value.as_slice(), None).unwrap();
+        assert_eq!(
+            field(&letter, "raw"),
+            &Avro::Bytes(b"\x12\x0amonitoring\x1a\xff\xff\xff\x0f\x01".to_vec())
+        );
+        assert_eq!(
+            field(&letter, "origin"),
+            &Avro::String("aruba.audit".into())
+        );
+    }
+    let gap =
+        apache_avro::from_avro_datum(&schema("netpipe.gap"), &mut gaps[0].value.as_slice(), None)
+            .unwrap();
+    let Avro::Map(scope) = field(&gap, "scope") else {
+        panic!("the scope is not a map: {gap:?}")
+    };
+    assert_eq!(scope["customer"], Avro::String("A".into()));
+    assert_eq!(scope["topic"], Avro::String("audit".into()));
+}
