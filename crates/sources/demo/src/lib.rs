@@ -220,3 +220,66 @@ impl Source for Demo {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every event fits the stream's schema (the names in order, the types
+    /// the schema says), is keyed by its device, and the events go round
+    /// every interface of every switch.
+    #[test]
+    fn events_fit_their_schema_and_cover_every_interface_of_every_switch() {
+        let config: DemoConfig =
+            serde_json::from_value(json!({ "devices": 2, "interfaces": 3 })).unwrap();
+        let demo = Demo::new(config);
+        let source: Arc<str> = Arc::from("demo");
+        let schema = &stream_schemas()[0].1;
+        let fields: Vec<(&str, &str)> = schema["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                // `T`, or `["null", T]`.
+                let kind = f["type"]
+                    .as_str()
+                    .or_else(|| f["type"][1].as_str())
+                    .unwrap();
+                (f["name"].as_str().unwrap(), kind)
+            })
+            .collect();
+        let mut ports = std::collections::BTreeSet::new();
+        for seq in 0..12 {
+            let event = demo.event(&source, seq, Timestamp(0));
+            let record = event.payload.record();
+            let names: Vec<&str> = record.iter().map(|(n, _)| n).collect();
+            assert_eq!(names, fields.iter().map(|(n, _)| *n).collect::<Vec<_>>());
+            for ((_, value), (name, kind)) in record.iter().zip(&fields) {
+                let fits = match *kind {
+                    "string" => value.as_str().is_some(),
+                    "long" => value.as_int().is_some(),
+                    other => panic!("{name}: an unexpected type {other}"),
+                };
+                assert!(fits, "{name} is {value:?}, the schema says {kind}");
+            }
+            assert_eq!(
+                event.key.as_deref(),
+                record.get("device").and_then(Value::as_str)
+            );
+            assert_eq!(event.position.as_ref().map(|p| p.offset), Some(seq));
+            ports.insert((
+                record
+                    .get("device")
+                    .and_then(Value::as_str)
+                    .unwrap()
+                    .to_string(),
+                record
+                    .get("interface")
+                    .and_then(Value::as_str)
+                    .unwrap()
+                    .to_string(),
+            ));
+        }
+        assert_eq!(ports.len(), 6, "2 switches × 3 interfaces: {ports:?}");
+    }
+}
