@@ -284,14 +284,15 @@ fn gaps_and_dead_letters_land_in_the_lake_and_replay() {
             sim.url()
         ),
     );
-    // 20 frames (4 malformed) over connections of 10, so one reconnect.
-    let (events, stderr) = run_until(&file, 21);
+    // 20 frames (4 malformed) over connections of 10, each closed by the
+    // simulator: two reconnects, a gap each.
+    let (events, stderr) = run_until(&file, 22);
     assert_eq!(
         events
             .iter()
             .filter(|e| e["stream"] == "netpipe.gap")
             .count(),
-        1,
+        2,
         "{stderr}"
     );
     let lake = dir.path().join("lake");
@@ -315,7 +316,7 @@ fn gaps_and_dead_letters_land_in_the_lake_and_replay() {
             .all(|r| r == b"\x12\x0amonitoring\x1a\xff\xff\xff\x0f\x01")
     );
     let gaps = dataset("netpipe.gap");
-    assert_eq!(gaps.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+    assert_eq!(gaps.iter().map(RecordBatch::num_rows).sum::<usize>(), 2);
     assert_eq!(
         dataset("aruba.audit")
             .iter()
