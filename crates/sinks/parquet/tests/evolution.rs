@@ -51,18 +51,14 @@ impl Source for EvolvingSource {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn records_that_gain_a_field_get_files_with_the_new_column() {
-    let dir = tempfile::tempdir().unwrap();
-    let registry = Registry::new(
-        vec![SourceType::new::<Evolving>("evolving", "test")],
-        vec![netpipe_sink_parquet::sink_type()],
-    );
+/// Runs the evolving source into a Parquet lake at `root`; returns the
+/// partition its files are in.
+async fn write_lake(registry: &Registry, root: &std::path::Path) -> std::path::PathBuf {
     let yaml = format!(
         "sources:\n  s: {{ type: evolving }}\nsinks:\n  lake: {{ type: parquet, inputs: [s], path: {}, batch: {{ max_events: 10 }} }}\n",
-        dir.path().display()
+        root.display()
     );
-    let pipeline = parse("test.yaml", &yaml, &registry, &|_| None).unwrap();
+    let pipeline = parse("test.yaml", &yaml, registry, &|_| None).unwrap();
     topology::run(
         pipeline,
         Arc::new(Metrics::default()),
@@ -70,8 +66,17 @@ async fn records_that_gain_a_field_get_files_with_the_new_column() {
     )
     .await
     .unwrap();
+    root.join("test.evolving/date=2027-01-15/hour=08")
+}
 
-    let partition = dir.path().join("test.evolving/date=2027-01-15/hour=08");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_that_gain_a_field_get_files_with_the_new_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::new(
+        vec![SourceType::new::<Evolving>("evolving", "test")],
+        vec![netpipe_sink_parquet::sink_type()],
+    );
+    let partition = write_lake(&registry, dir.path()).await;
     let mut files: Vec<_> = std::fs::read_dir(&partition)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -122,19 +127,7 @@ async fn a_schema_stream_gains_a_nullable_column_and_both_files_read_back() {
         vec![SourceType::new::<Evolving>("evolving", "test").with_stream_schemas(schema)],
         vec![netpipe_sink_parquet::sink_type()],
     );
-    let yaml = format!(
-        "sources:\n  s: {{ type: evolving }}\nsinks:\n  lake: {{ type: parquet, inputs: [s], path: {}, batch: {{ max_events: 10 }} }}\n",
-        dir.path().display()
-    );
-    let pipeline = parse("test.yaml", &yaml, &registry, &|_| None).unwrap();
-    topology::run(
-        pipeline,
-        Arc::new(Metrics::default()),
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let partition = dir.path().join("test.evolving/date=2027-01-15/hour=08");
+    let partition = write_lake(&registry, dir.path()).await;
     let mut events = Vec::new();
     let mut new_columns = Vec::new();
     for entry in std::fs::read_dir(&partition).unwrap() {
