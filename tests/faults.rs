@@ -146,16 +146,7 @@ sinks:
 
     // Every captured row is in the copy; the repeats are bounded.
     let events_of = |lake: &str| -> Vec<String> {
-        let replay = pipeline(
-            dir.path(),
-            "read.yaml",
-            &format!(
-                "sources:\n  r: {{ type: parquet, path: {lake} }}\nsinks:\n  out: {{ type: stdout, inputs: [r] }}\n"
-            ),
-        );
-        let output = run(&replay);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        let mut events: Vec<String> = json_lines(&output)
+        let mut events: Vec<String> = replayed(dir.path(), &format!("path: {lake}"))
             .iter()
             .map(|e| format!("{} {} {}", e["key"], e["event_time"], e["payload"]))
             .collect();

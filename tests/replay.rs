@@ -91,13 +91,7 @@ sinks:
     let row = |e: &Value| format!("{} {} {}", e["key"], e["event_time"], e["payload"]);
     let mut resumed: Vec<String> = first.iter().chain(&second).map(row).collect();
     resumed.sort();
-    let everything = pipeline(
-        dir.path(),
-        "everything.yaml",
-        "sources:\n  captured: { type: parquet, path: lake }\nsinks:\n  out: { type: stdout, inputs: [captured] }\n",
-    );
-    let output = run(&everything);
-    let mut all: Vec<String> = json_lines(&output).iter().map(row).collect();
+    let mut all: Vec<String> = replayed(dir.path(), "path: lake").iter().map(row).collect();
     all.sort();
     assert_eq!(all.len(), 3000);
     assert!(
@@ -157,16 +151,7 @@ fn replay_time_filters_keep_only_events_in_range() {
     let dir = tempfile::tempdir().unwrap();
     capture_demo_lake(dir.path(), "count: 1000, rate: 2000");
     let replay = |filter: &str| -> Vec<chrono::DateTime<chrono::FixedOffset>> {
-        let file = pipeline(
-            dir.path(),
-            "replay.yaml",
-            &format!(
-                "sources:\n  captured: {{ type: parquet, path: lake, {filter} }}\nsinks:\n  out: {{ type: stdout, inputs: [captured] }}\n"
-            ),
-        );
-        let output = run(&file);
-        assert!(output.status.success(), "{}", text(&output.stderr));
-        json_lines(&output)
+        replayed(dir.path(), &format!("path: lake, {filter}"))
             .iter()
             .map(|e| {
                 chrono::DateTime::parse_from_rfc3339(e["event_time"].as_str().unwrap()).unwrap()
@@ -286,14 +271,7 @@ fn overlapping_files_replay_each_in_event_time_order_one_after_another() {
     );
     let output = run(&capture);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    let replay = pipeline(
-        dir.path(),
-        "replay.yaml",
-        "sources:\n  captured: { type: parquet, path: lake }\nsinks:\n  out: { type: stdout, inputs: [captured] }\n",
-    );
-    let output = run(&replay);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let events = json_lines(&output);
+    let events = replayed(dir.path(), "path: lake");
     assert_eq!(events.len(), 4000);
     // Each source's file replays in order, one after the other: the times
     // go back once at most, where the second file begins.
@@ -312,12 +290,7 @@ fn a_paced_replay_takes_the_original_span_divided_by_its_speed() {
     let dir = tempfile::tempdir().unwrap();
     capture_demo_lake(dir.path(), "count: 3000, rate: 1500");
     let times: Vec<chrono::DateTime<chrono::FixedOffset>> = {
-        let all = pipeline(
-            dir.path(),
-            "all.yaml",
-            "sources:\n  r: { type: parquet, path: lake }\nsinks:\n  out: { type: stdout, inputs: [r] }\n",
-        );
-        json_lines(&run(&all))
+        replayed(dir.path(), "path: lake")
             .iter()
             .map(|e| {
                 chrono::DateTime::parse_from_rfc3339(e["event_time"].as_str().unwrap()).unwrap()

@@ -49,3 +49,18 @@ pub fn capture_demo_lake(dir: &Path, options: &str) {
     let output = run(&capture);
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
+
+/// The events a replay of `options` (e.g. `path: lake, streams: [x]`,
+/// relative to `dir`) writes to stdout; the replay must succeed.
+pub fn replayed(dir: &Path, options: &str) -> Vec<serde_json::Value> {
+    let file = pipeline(
+        dir,
+        "replayed.yaml",
+        &format!(
+            "sources:\n  r: {{ type: parquet, {options} }}\nsinks:\n  out: {{ type: stdout, inputs: [r] }}\n"
+        ),
+    );
+    let output = run(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    super::json_lines(&output)
+}
