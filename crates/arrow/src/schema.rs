@@ -162,7 +162,7 @@ fn infer(value: &Value) -> Option<DataType> {
     Some(match value {
         Value::Null => return None,
         Value::Bool(_) => DataType::Boolean,
-        Value::Int(_) => DataType::Int64,
+        Value::Int(_) | Value::UInt(_) => DataType::Int64,
         Value::Float(_) => DataType::Float64,
         Value::String(_) => DataType::Utf8,
         Value::Bytes(_) => DataType::Binary,

@@ -89,7 +89,14 @@ fn array(dtype: &DataType, values: &[&Value]) -> Result<ArrayRef, ToArrowError> 
         }
         DataType::Int64 => {
             let mut b = Int64Builder::with_capacity(values.len());
-            values.iter().for_each(|v| b.append_option(v.as_int()));
+            for v in values {
+                if let Value::UInt(u) = v {
+                    return Err(ToArrowError(format!(
+                        "{u} is above a long column's range (an unsigned 64-bit value)"
+                    )));
+                }
+                b.append_option(v.as_int());
+            }
             Arc::new(b.finish())
         }
         DataType::Float64 => {
@@ -98,6 +105,7 @@ fn array(dtype: &DataType, values: &[&Value]) -> Result<ArrayRef, ToArrowError> 
                 b.append_option(match v {
                     Value::Float(f) => Some(*f),
                     Value::Int(i) => Some(*i as f64),
+                    Value::UInt(u) => Some(*u as f64),
                     _ => None,
                 })
             });
@@ -110,6 +118,7 @@ fn array(dtype: &DataType, values: &[&Value]) -> Result<ArrayRef, ToArrowError> 
                     Value::String(s) => b.append_value(s),
                     Value::Null => b.append_null(),
                     Value::Int(i) => b.append_value(i.to_string()),
+                    Value::UInt(u) => b.append_value(u.to_string()),
                     Value::Bool(x) => b.append_value(x.to_string()),
                     Value::Float(f) => b.append_value(f.to_string()),
                     Value::Timestamp(t) => b.append_value(t.to_rfc3339()),

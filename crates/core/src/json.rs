@@ -22,6 +22,7 @@ impl Serialize for JsonValue<'_> {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int(i) => s.serialize_i64(*i),
+            Value::UInt(u) => s.serialize_u64(*u),
             Value::Float(f) => s.serialize_f64(*f),
             Value::String(text) => s.serialize_str(text),
             Value::Bytes(bytes) => s.serialize_str(&BASE64.encode(bytes)),

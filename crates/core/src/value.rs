@@ -62,6 +62,10 @@ pub enum Value {
     Bool(bool),
     /// Every integer width; 64-bit counters stay numbers.
     Int(i64),
+    /// An unsigned 64-bit integer above `i64::MAX` (smaller ones are
+    /// [`Value::Int`]). Exact in JSON; a `long` column or Avro field
+    /// refuses it rather than wrap it negative.
+    UInt(u64),
     Float(f64),
     String(Arc<str>),
     /// Opaque bytes a source could not render as text.
@@ -117,7 +121,7 @@ impl Value {
     pub fn estimated_size(&self) -> usize {
         match self {
             Value::Null | Value::Bool(_) => 1,
-            Value::Int(_) | Value::Float(_) | Value::Timestamp(_) => 8,
+            Value::Int(_) | Value::UInt(_) | Value::Float(_) | Value::Timestamp(_) => 8,
             Value::String(s) => s.len() + 2,
             Value::Bytes(b) => b.len(),
             Value::Record(r) => r.estimated_size(),

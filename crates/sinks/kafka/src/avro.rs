@@ -113,6 +113,12 @@ impl StreamSchema {
             (Schema::Int, Value::Int(i)) => Avro::Int(*i as i32),
             (Schema::Double, Value::Float(f)) => Avro::Double(*f),
             (Schema::Double, Value::Int(i)) => Avro::Double(*i as f64),
+            (Schema::Double, Value::UInt(u)) => Avro::Double(*u as f64),
+            (Schema::Long, Value::UInt(u)) => {
+                return Err(format!(
+                    "{u} is above Avro long's range (an unsigned 64-bit value)"
+                ));
+            }
             (Schema::Float, Value::Float(f)) => Avro::Float(*f as f32),
             (Schema::String, Value::String(s)) => Avro::String(s.to_string()),
             (Schema::Bytes, Value::Bytes(b)) => Avro::Bytes(b.to_vec()),

@@ -335,6 +335,7 @@ impl KafkaSink {
             KeyMode::Path(path) => match event.payload.get_path(path)? {
                 Value::String(s) => Some(s.to_string()),
                 Value::Int(i) => Some(i.to_string()),
+                Value::UInt(u) => Some(u.to_string()),
                 Value::Null => None,
                 other => serde_json::to_string(&format!("{other:?}")).ok(),
             },

@@ -1,32 +1,21 @@
 //! Sans-IO decoding of Aruba Central streaming frames: bytes in, typed
 //! records out. Each frame is a `StreamMessage.MsgProto` whose `data` holds
-//! the topic's message. The decoder builds netpipe values from a reader
-//! generated for the message type ([`crate::generated`]), or from a
-//! [`crate::walk`] when that gives up, both following plans made once from
-//! the descriptors, and renders addresses as people read them
-//! ([`crate::address`]), ESSIDs as text, enums by name. 64-bit integers
-//! stay numbers.
+//! the topic's message. The protobuf codec ([`netpipe_protobuf`]) does the
+//! decoding, by Aruba's rules ([`crate::rules`]) and with the readers
+//! generated for Aruba's messages ([`crate::readers`]): addresses as people
+//! read them, ESSIDs as text, enums by name; 64-bit integers stay numbers.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use netpipe_core::{FieldNames, Record, Value};
+use netpipe_core::{Record, Value};
+use netpipe_protobuf::Codec;
+pub use netpipe_protobuf::DecodeError;
+use netpipe_protobuf::plans::Plans;
 
-use crate::generated::{self, Handler};
-use crate::schema::{FieldKind, MessagePlan, Plans, descriptor_pool};
+use crate::readers::{READERS, descriptor_pool};
+use crate::rules::RULES;
 use crate::topic::Topic;
-use crate::walk::{Scalar, Visitor, Walker};
-
-/// Why a frame could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("truncated {0}")]
-    Truncated(String),
-    #[error("invalid protobuf in {message}: {detail}")]
-    Invalid { message: String, detail: String },
-}
 
 /// The envelope of one frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +32,7 @@ pub struct Envelope {
 /// Decodes frames of every topic. Build once and share.
 #[derive(Debug, Clone)]
 pub struct Decoder {
-    plans: Plans,
+    codec: Codec,
     envelope: usize,
 }
 
@@ -53,191 +42,26 @@ impl Default for Decoder {
     }
 }
 
-/// Text of a bytes field, escaping what is not UTF-8 so nothing is lost.
-pub fn lossless_text(bytes: &[u8]) -> Cow<'_, str> {
-    if let Ok(text) = std::str::from_utf8(bytes)
-        && !text.contains('\\')
-    {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(bytes.len() + 8);
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(&chunk.valid().replace('\\', "\\\\"));
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// Builds records from a generated reader or a walk.
-struct RecordBuilder<'p> {
-    plans: &'p Plans,
-    /// The frame every walked slice lies in, so bytes values share it.
-    frame: Bytes,
-    levels: Vec<Level>,
-    record: Option<Record>,
-}
-
-/// A message being built.
-struct Level {
-    names: FieldNames,
-    values: Vec<Value>,
-    slot: usize,
-    list: Option<Vec<Value>>,
-}
-
-impl<'p> RecordBuilder<'p> {
-    fn new(plans: &'p Plans, frame: Bytes) -> Self {
-        RecordBuilder {
-            plans,
-            frame,
-            levels: Vec::with_capacity(8),
-            record: None,
-        }
-    }
-
-    fn top(&mut self) -> &mut Level {
-        self.levels.last_mut().expect("a value inside a message")
-    }
-
-    fn begin_level(&mut self, plan: &MessagePlan) {
-        self.levels.push(Level {
-            names: plan.names.clone(),
-            // Filled in place: `vec![Value::Null; n]` would clone a value per field.
-            values: std::iter::repeat_with(|| Value::Null)
-                .take(plan.fields.len())
-                .collect(),
-            slot: 0,
-            list: None,
-        });
-    }
-
-    fn end_level(&mut self) {
-        let level = self.levels.pop().expect("a message was begun");
-        let record = Record::new(level.names, level.values);
-        if self.levels.is_empty() {
-            self.record = Some(record);
-        } else {
-            self.place(Value::Record(record));
-        }
-    }
-
-    fn place(&mut self, value: Value) {
-        let top = self.top();
-        match &mut top.list {
-            Some(list) => list.push(value),
-            None => top.values[top.slot] = value,
-        }
-    }
-}
-
-impl Handler for RecordBuilder<'_> {
-    fn begin(&mut self, index: usize) {
-        let plans = self.plans;
-        self.begin_level(&plans.messages[index]);
-    }
-
-    fn open(&mut self, _: bool, close_list: bool, slot: usize, _: &'static [u8], repeated: bool) {
-        if close_list {
-            self.end_list();
-        }
-        self.top().slot = slot;
-        if repeated {
-            self.begin_list();
-        }
-    }
-
-    fn next(&mut self) {}
-
-    fn end(&mut self, close_list: bool) {
-        if close_list {
-            self.end_list();
-        }
-        self.end_level();
-    }
-
-    fn scalar(&mut self, _: usize, _: bool, value: Scalar<'_>) {
-        Visitor::scalar(self, value);
-    }
-
-    fn enum_name(
-        &mut self,
-        message: usize,
-        slot: usize,
-        _: bool,
-        number: i32,
-        quoted: &'static [u8],
-    ) {
-        // The plan's name, shared by every record that holds it (readers and
-        // plans come from the same descriptors, so it is there).
-        let name = match &self.plans.messages[message].fields[slot].kind {
-            FieldKind::Enum(names) => names.get(number).cloned(),
-            _ => None,
-        };
-        let name = name
-            .unwrap_or_else(|| Arc::from(String::from_utf8_lossy(&quoted[1..quoted.len() - 1])));
-        self.place(Value::String(name));
-    }
-}
-
-impl Visitor for RecordBuilder<'_> {
-    fn begin_message(&mut self, plan: &MessagePlan) {
-        self.begin_level(plan);
-    }
-
-    fn field(&mut self, _: &MessagePlan, slot: usize) {
-        self.top().slot = slot;
-    }
-
-    fn begin_list(&mut self) {
-        self.top().list = Some(Vec::new());
-    }
-
-    fn end_list(&mut self) {
-        let top = self.top();
-        top.values[top.slot] = Value::List(top.list.take().unwrap_or_default());
-    }
-
-    fn scalar(&mut self, value: Scalar<'_>) {
-        let value = match value {
-            Scalar::Bool(b) => Value::Bool(b),
-            Scalar::Int(i) => Value::Int(i),
-            Scalar::Float(f) => Value::Float(f),
-            Scalar::String(bytes) => Value::String(match std::str::from_utf8(bytes) {
-                Ok(text) => Arc::from(text),
-                Err(_) => Arc::from(&*String::from_utf8_lossy(bytes)),
-            }),
-            Scalar::Text(bytes) => Value::String(Arc::from(&*lossless_text(bytes))),
-            Scalar::Bytes(bytes) => Value::Bytes(self.frame.slice_ref(bytes)),
-            Scalar::Enum(name) => Value::String(name.clone()),
-            Scalar::UnknownEnum(n) => Value::String(Arc::from(n.to_string())),
-            Scalar::Address(address) => Value::String(address.to_text()),
-        };
-        self.place(value);
-    }
-
-    fn end_message(&mut self, _: &MessagePlan) {
-        self.end_level();
-    }
-}
-
 impl Decoder {
     pub fn new() -> Self {
-        let plans = Plans::new(&descriptor_pool());
-        let envelope = plans
+        let codec = Codec::new(&descriptor_pool(), RULES, READERS);
+        let envelope = codec
             .index_of("StreamMessage.MsgProto")
             .expect("streaming.proto defines StreamMessage.MsgProto");
-        Decoder { plans, envelope }
+        Decoder { codec, envelope }
+    }
+
+    pub fn codec(&self) -> &Codec {
+        &self.codec
     }
 
     pub fn plans(&self) -> &Plans {
-        &self.plans
+        self.codec.plans()
     }
 
     /// The plan of the message each frame of `topic` carries.
     pub fn topic_plan(&self, topic: Topic) -> usize {
-        self.plans
+        self.codec
             .index_of(topic.message())
             .expect("every topic's message is in the descriptors")
     }
@@ -249,16 +73,7 @@ impl Decoder {
         frame: &Bytes,
         bytes: &[u8],
     ) -> Result<Record, DecodeError> {
-        let mut builder = RecordBuilder::new(&self.plans, frame.clone());
-        if generated::read(&self.plans, index, bytes, &mut builder).is_err() {
-            builder = RecordBuilder::new(&self.plans, frame.clone());
-            Walker::new(&self.plans)
-                .walk(index, bytes, &mut builder)
-                .map_err(|e| *e)?;
-        }
-        Ok(builder
-            .record
-            .expect("topic and envelope messages are records, not addresses"))
+        self.codec.decode(index, frame, bytes)
     }
 
     /// Decodes a frame's envelope; its `data` stays encoded.
@@ -331,11 +146,5 @@ mod tests {
         }
         let err = decoder.decode_frame(&Bytes::copy_from_slice(&AUDIT_FRAME[..20]), Topic::Audit);
         assert!(matches!(err, Err(DecodeError::Truncated(_))), "{err:?}");
-    }
-
-    #[test]
-    fn names_keep_every_byte() {
-        assert_eq!(&*lossless_text(b"Corp-WiFi"), "Corp-WiFi");
-        assert_eq!(&*lossless_text(b"caf\xe9\\x"), "caf\\xe9\\\\x");
     }
 }

@@ -10,10 +10,10 @@ use bytes::Bytes;
 use netpipe_core::value::field_names;
 use netpipe_core::{Codec, Event, FieldNames, Payload, Record, Timestamp, Value};
 
+use netpipe_protobuf::summary::Summarizer;
+
 use crate::decode::{DecodeError, Decoder, Envelope};
-use crate::generated::write_json;
-use crate::rules::KEY_FIELDS;
-use crate::summary::Summarizer;
+use crate::rules::RULES;
 use crate::topic::Topic;
 
 /// Monitoring fields that are not lists of elements.
@@ -53,7 +53,10 @@ impl Codec for TopicCodec {
     }
 
     fn write_json(&self, bytes: &Bytes, out: &mut Vec<u8>) {
-        write_json(self.decoder.plans(), self.plan, bytes, out).expect(CHECKED);
+        self.decoder
+            .codec()
+            .write_json(self.plan, bytes, out)
+            .expect(CHECKED);
     }
 }
 
@@ -76,10 +79,13 @@ pub struct EventBuilder {
 }
 
 fn key_of(record: &Record) -> Option<Arc<str>> {
-    KEY_FIELDS.iter().find_map(|name| match record.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    })
+    RULES
+        .key_paths
+        .iter()
+        .find_map(|name| match record.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        })
 }
 
 /// An event time from the payload's timestamp, else the envelope's, else the receive time.
@@ -95,7 +101,7 @@ impl EventBuilder {
     pub fn new(decoder: Arc<Decoder>, source: Arc<str>, topic: Topic, split: bool) -> Self {
         let plan = decoder.topic_plan(topic);
         EventBuilder {
-            summarizer: Summarizer::new(decoder.plans(), plan),
+            summarizer: decoder.codec().summarizer(plan),
             codec: Arc::new(TopicCodec {
                 decoder: decoder.clone(),
                 plan,
@@ -130,14 +136,13 @@ impl EventBuilder {
             return Ok(self.split_events(&envelope, &payload, received));
         }
         let envelope = self.decoder.decode_envelope(&frame, self.topic)?;
-        let plans = self.decoder.plans();
+        let decoder = self.decoder.codec();
         let codec: Arc<dyn Codec> = self.codec.clone();
         let (summary, payload) = match &mut self.json_room {
             Some(room) => {
                 let mut json = Vec::with_capacity(*room);
                 let summary =
-                    self.summarizer
-                        .summarize_to_json(plans, &envelope.data, &mut json)?;
+                    decoder.summarize_to_json(&self.summarizer, &envelope.data, &mut json)?;
                 *room = json.len() + json.len() / 8;
                 (
                     summary,
@@ -145,7 +150,7 @@ impl EventBuilder {
                 )
             }
             None => {
-                let summary = self.summarizer.summarize(plans, &envelope.data)?;
+                let summary = decoder.summarize(&self.summarizer, &envelope.data)?;
                 (summary, Payload::encoded(envelope.data, codec))
             }
         };
@@ -230,7 +235,7 @@ mod tests {
 
     use super::*;
     use crate::simulator::sample_frames;
-    use crate::wire::first_field_last;
+    use netpipe_protobuf::wire::first_field_last;
 
     /// The event as built before payloads stayed encoded: decoded first.
     fn decoded_event(decoder: &Decoder, topic: Topic, frame: Bytes, received: Timestamp) -> Event {
@@ -295,11 +300,12 @@ mod tests {
         // records, JSON and the arrival summary start over with the walk and
         // come out as for the original.
         let (mut transcoded, mut expected) = (Vec::new(), Vec::new());
-        write_json(decoder.plans(), plan, &moved, &mut transcoded).unwrap();
+        let codec = decoder.codec();
+        codec.write_json(plan, &moved, &mut transcoded).unwrap();
         json::write_payload(&Payload::from(record), &mut expected);
         assert_eq!(transcoded, expected);
-        let summarizer = Summarizer::new(decoder.plans(), plan);
-        let summarize = |payload: &[u8]| summarizer.summarize(decoder.plans(), payload).unwrap();
+        let summarizer = codec.summarizer(plan);
+        let summarize = |payload: &[u8]| codec.summarize(&summarizer, payload).unwrap();
         assert_eq!(summarize(&moved), summarize(&envelope.data));
     }
 
@@ -311,7 +317,7 @@ mod tests {
     #[test]
     fn keys_and_times_are_what_an_independent_decoding_gives() {
         use prost_reflect::{DynamicMessage, ReflectMessage as _, Value as Reflected};
-        let pool = crate::schema::descriptor_pool();
+        let pool = crate::readers::descriptor_pool();
         let envelope_type = pool.get_message_by_name("StreamMessage.MsgProto").unwrap();
         let decoder = Arc::new(Decoder::new());
         let mut checked = 0;
@@ -331,7 +337,8 @@ mod tests {
                     panic!("{topic}: no data")
                 };
                 let payload = DynamicMessage::decode(payload_type.clone(), data).unwrap();
-                let key = KEY_FIELDS
+                let key = RULES
+                    .key_paths
                     .iter()
                     .find_map(|name| match field(&payload, name)? {
                         Reflected::String(s) if !s.is_empty() => Some(s),

@@ -4,29 +4,25 @@
 //! frames that do not decode. Also `netpipe simulate aruba`, a Central
 //! stand-in that speaks the same protocol on loopback.
 //!
-//! Decoding is sans-IO ([`wire`], [`generated`], [`walk`], [`address`],
-//! [`decode`], [`transcode`], [`summary`], [`events`]): bytes in, events
-//! out, so it is tested and benchmarked apart from the connection code
-//! ([`connect`]). Frames are checked whole when they arrive (a bad one
+//! Decoding is sans-IO ([`decode`], [`events`]) on the protobuf codec
+//! ([`netpipe_protobuf`]) with Aruba's [`rules`] and [`readers`]: bytes in,
+//! events out, so it is tested and benchmarked apart from the connection
+//! code ([`connect`]). Frames are checked whole when they arrive (a bad one
 //! becomes a dead letter) but their payload is decoded only when a sink
 //! reads it, and JSON sinks transcode it directly.
 
-pub mod address;
 pub mod avro;
 pub mod config;
 pub mod connect;
 pub mod customers_file;
 pub mod decode;
 pub mod events;
-pub mod generated;
-mod rules;
-pub mod schema;
+pub mod readers;
+#[cfg(test)]
+mod readers_tests;
+pub mod rules;
 pub mod simulator;
-pub mod summary;
 pub mod topic;
-pub mod transcode;
-pub mod walk;
-pub mod wire;
 
 pub use config::{ArubaConfig, source_type};
 pub use decode::Decoder;

@@ -5,7 +5,7 @@
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 
-use crate::schema::descriptor_pool;
+use crate::readers::descriptor_pool;
 use crate::topic::Topic;
 
 const ELEMENTS: u64 = 3;
@@ -66,7 +66,7 @@ fn scalar(field: &FieldDescriptor, seq: u64, now: u64) -> Option<Value> {
             n if n.contains("serial") || n == "device_id" || n == "target" => {
                 format!("CNF7J0{:04}", seq % 10_000)
             }
-            n if n.contains("mac") => crate::address::Address::Mac(&mac(seq))
+            n if n.contains("mac") => netpipe_protobuf::address::Address::Mac(&mac(seq))
                 .to_text()
                 .to_string(),
             n if n.ends_with("ip") => format!("10.2.{}.{}", seq / 250 % 250, seq % 250 + 1),

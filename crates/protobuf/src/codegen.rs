@@ -1,18 +1,98 @@
-//! Generates one reader per message type: a `match` from each field key to
-//! the code that reads that field's value, typed, and hands it to a
-//! handler (`src/generated.rs` says what handlers do), so a message costs
-//! its values and little else. This file only decides what to call.
+//! The reader generator, for a vendor crate's `build.rs` ([`build`]): one
+//! reader per message type, a `match` from each field key to the code that
+//! reads that field's value, typed, and hands it to a
+//! [`crate::Handler`], so a message costs its values and little else. The
+//! code is generic over handlers; it ends with the [`crate::Readers`] of
+//! the codec's four (`READERS`), and the vendor crate includes it:
+//!
+//! ```ignore
+//! mod readers {
+//!     include!(concat!(env!("OUT_DIR"), "/readers.rs"));
+//! }
+//! ```
+//!
+//! Readers are generated for messages of plain fields, as encoders write
+//! them in declaration order; the walk takes the rest: messages with maps,
+//! oneofs or well-known types (or holding such messages), and payloads
+//! whose key or time lies in a nested field. This file only decides what
+//! to call; `support.rs` holds what it calls.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::Path;
 
 use prost_reflect::{
     Cardinality, DescriptorPool, EnumDescriptor, FieldDescriptor, Kind, MessageDescriptor,
 };
 
-use crate::rules::{
-    AddressKind, BytesAs, KEY_FIELDS, TIMESTAMP_FIELD, address_of, bytes_as, is_ipv6_family,
-};
+use crate::rules::{AddressKind, BytesAs, Rules, is_ipv6_family};
+use crate::well_known::WellKnown;
+
+/// Compiles `files` (relative to `proto_dir`) and writes, into the build's
+/// `OUT_DIR`, the descriptor set as `<name>_descriptors.bin` and the
+/// readers as `readers.rs`; tells Cargo to build again when a file changes.
+/// For a vendor crate's `build.rs`: its failures are build failures.
+pub fn build(proto_dir: &Path, files: &[&str], rules: &Rules, name: &str) {
+    for f in files {
+        println!("cargo:rerun-if-changed={}", proto_dir.join(f).display());
+    }
+    let (bytes, pool) = crate::compile::compile(files, &[proto_dir])
+        .unwrap_or_else(|e| panic!("{}: {e}", proto_dir.display()));
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("run by Cargo"));
+    std::fs::write(out.join(format!("{name}_descriptors.bin")), &bytes)
+        .expect("OUT_DIR is writable");
+    std::fs::write(out.join("readers.rs"), generate(&pool, rules)).expect("OUT_DIR is writable");
+}
+
+/// The messages that get a reader: plain fields only (no maps, no real
+/// oneofs, no well-known types), holding only messages that get one too;
+/// and payloads whose key and time, if any, are their own fields.
+fn with_readers(
+    messages: &[MessageDescriptor],
+    rules: &Rules,
+    nested: &BTreeSet<String>,
+) -> BTreeSet<String> {
+    let on_nested_path = |field: &FieldDescriptor| {
+        let paths = rules.key_paths.iter().chain(&rules.time_path);
+        paths
+            .filter_map(|p| p.split_once('.'))
+            .any(|(first, _)| first == field.name())
+    };
+    let plain = |m: &MessageDescriptor| {
+        WellKnown::of(m.full_name()).is_none()
+            && m.oneofs().all(|o| o.is_synthetic())
+            && m.fields().all(|f| !f.is_map())
+            && (nested.contains(m.full_name()) || !m.fields().any(|f| on_nested_path(&f)))
+    };
+    let mut set: BTreeSet<String> = messages
+        .iter()
+        .filter(|m| rules.address_of(m).is_none() && plain(m))
+        .map(|m| m.full_name().to_string())
+        .collect();
+    // Drop messages holding a message without a reader, until none does.
+    loop {
+        let before = set.len();
+        let holds_unread = |m: &MessageDescriptor| {
+            m.fields().any(|f| match f.kind() {
+                Kind::Message(held) => {
+                    rules.address_of(&held).is_none() && !set.contains(held.full_name())
+                }
+                _ => false,
+            })
+        };
+        let dropped: Vec<String> = messages
+            .iter()
+            .filter(|m| set.contains(m.full_name()) && holds_unread(m))
+            .map(|m| m.full_name().to_string())
+            .collect();
+        for name in dropped {
+            set.remove(&name);
+        }
+        if set.len() == before {
+            return set;
+        }
+    }
+}
 
 const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
@@ -25,6 +105,14 @@ const FIXED32: u32 = 5;
 struct Enums {
     names: BTreeMap<String, (usize, EnumDescriptor)>,
     families: BTreeMap<String, (usize, EnumDescriptor)>,
+}
+
+/// What every reader's generation shares.
+struct Context<'a> {
+    rules: &'a Rules,
+    /// Plan index of each message, by full name.
+    index: &'a BTreeMap<String, usize>,
+    enums: &'a mut Enums,
 }
 
 /// The number of `descriptor`'s function in `functions`, added if new.
@@ -41,7 +129,7 @@ fn number_of(
 
 /// The Rust source of every message's reader, numbered in the pool's
 /// message order (the order of the run-time plans).
-pub fn generate(pool: &DescriptorPool) -> String {
+pub fn generate(pool: &DescriptorPool, rules: &Rules) -> String {
     let messages: Vec<_> = pool.all_messages().collect();
     let index: BTreeMap<String, usize> = messages
         .iter()
@@ -49,10 +137,9 @@ pub fn generate(pool: &DescriptorPool) -> String {
         .map(|(i, m)| (m.full_name().to_string(), i))
         .collect();
     let mut enums = Enums::default();
-    let mut code = String::new();
-    let readers: Vec<usize> = (0..messages.len())
-        .filter(|&i| address_of(&messages[i]).is_none())
-        .collect();
+    let mut code = String::from(
+        "// Generated by netpipe_protobuf::codegen: do not edit.\n#[allow(unused_imports)]\nuse ::netpipe_protobuf::support::*;\n\n",
+    );
     // Messages no other message holds: payloads' own types, always read at
     // the top, where a field may be the payload's time or key.
     let nested: BTreeSet<String> = messages
@@ -63,9 +150,18 @@ pub fn generate(pool: &DescriptorPool) -> String {
             _ => None,
         })
         .collect();
+    let generated = with_readers(&messages, rules, &nested);
+    let readers: Vec<usize> = (0..messages.len())
+        .filter(|&i| generated.contains(messages[i].full_name()))
+        .collect();
     for &i in &readers {
         let top = !nested.contains(messages[i].full_name());
-        message_reader(&mut code, i, &messages[i], top, &index, &mut enums);
+        let mut cx = Context {
+            rules,
+            index: &index,
+            enums: &mut enums,
+        };
+        message_reader(&mut code, i, &messages[i], top, &mut cx);
     }
     for (name, (n, descriptor)) in &enums.names {
         enum_names(&mut code, name, *n, descriptor);
@@ -77,11 +173,23 @@ pub fn generate(pool: &DescriptorPool) -> String {
     for i in readers {
         writeln!(code, "        {i} => m{i}(bytes, h, plans, depth),").unwrap();
     }
-    code.push_str("        // Address messages are read where they are fields.\n        _ => Err(Retry),\n    }\n}\n\n/// The messages by plan index, to check that plans and readers agree.\n#[cfg(test)]\nconst MESSAGE_NAMES: &[&str] = &[\n");
-    for message in &messages {
-        writeln!(code, "    {:?},", message.full_name()).unwrap();
+    code.push_str("        // Address messages are read where they are fields; the walk takes the rest.\n        _ => Err(Retry),\n    }\n}\n\n");
+    for (name, handler) in [
+        ("json", "::netpipe_protobuf::json::JsonWriter<'_>"),
+        ("summing", "::netpipe_protobuf::summary::Summing<'_>"),
+        (
+            "rendering",
+            "::netpipe_protobuf::summary::Rendering<'_, '_>",
+        ),
+        ("records", "::netpipe_protobuf::records::RecordBuilder<'_>"),
+    ] {
+        writeln!(code, "fn {name}(plans: &Plans, index: usize, bytes: &[u8], h: &mut {handler}) -> Result<(), Retry> {{\n    message(index, bytes, h, plans, 0)\n}}\n").unwrap();
     }
-    code.push_str("];\n");
+    code.push_str("/// The readers, for `netpipe_protobuf::Codec::new`.\npub const READERS: ::netpipe_protobuf::Readers = ::netpipe_protobuf::Readers {\n    messages: &[\n");
+    for message in &messages {
+        writeln!(code, "        {:?},", message.full_name()).unwrap();
+    }
+    code.push_str("    ],\n    json,\n    summing,\n    rendering,\n    records,\n};\n");
     code
 }
 
@@ -92,8 +200,7 @@ fn message_reader(
     i: usize,
     message: &MessageDescriptor,
     top: bool,
-    index: &BTreeMap<String, usize>,
-    enums: &mut Enums,
+    cx: &mut Context<'_>,
 ) {
     let fields: Vec<_> = message.fields().collect();
     // Only messages that hold others read the plans (to pass them on).
@@ -107,7 +214,8 @@ fn message_reader(
     )
     .unwrap();
     for (slot, field) in fields.iter().enumerate() {
-        field_arms(code, i, field, slot, top, index, enums);
+        let identifying = cx.rules.identifies(field.name()).then_some(top);
+        field_arms(code, i, field, slot, identifying, cx);
     }
     code.push_str(
         "            key => r.skip((key & 7) as u8)?,\n        }\n    }\n    fields.end(h);\n    Ok(())\n}\n\n",
@@ -121,9 +229,8 @@ fn field_arms(
     message: usize,
     field: &FieldDescriptor,
     slot: usize,
-    top: bool,
-    index: &BTreeMap<String, usize>,
-    enums: &mut Enums,
+    identifying: Option<bool>,
+    cx: &mut Context<'_>,
 ) {
     let name = field.name();
     assert!(
@@ -134,14 +241,13 @@ fn field_arms(
     let number = field.number();
     let at = format!("{slot}, {repeated}");
     let key = format!("b\"\\\"{name}\\\":\"");
-    let (wire, value) = value_code(
-        message,
-        field,
-        top && identifies(field.name()),
-        index,
-        enums,
-    );
-    let handle = |read: &str| value.replace("VALUE", read).replace("AT", &at);
+    let (wire, value) = value_code(message, field, identifying.filter(|_| !repeated), cx);
+    let handle = |read: &str| {
+        value
+            .replace("VALUE", read)
+            .replace("SLOT", &slot.to_string())
+            .replace("AT", &at)
+    };
     writeln!(
         code,
         "            {number} => {{\n                fields.open(h, {at}, {key})?;\n                {handle};\n            }}",
@@ -179,11 +285,6 @@ fn field_arms(
     .unwrap();
 }
 
-/// Whether a field named `name` may be a payload's timestamp or key.
-fn identifies(name: &str) -> bool {
-    name == TIMESTAMP_FIELD || KEY_FIELDS.contains(&name)
-}
-
 /// How a value of wire type `wire` is read from `reader`.
 fn read_code(wire: u32, reader: &str) -> String {
     match wire {
@@ -199,53 +300,56 @@ fn read_code(wire: u32, reader: &str) -> String {
 fn value_code(
     message: usize,
     field: &FieldDescriptor,
-    identifying: bool,
-    index: &BTreeMap<String, usize>,
-    enums: &mut Enums,
+    identifying: Option<bool>,
+    cx: &mut Context<'_>,
 ) -> (u32, String) {
-    // A value that may identify the payload is shown to the handler first.
-    let hand = |value: String| match identifying {
-        true => format!(
-            "{{\n                    let value = {value};\n                    h.identifying(AT, value);\n                    h.scalar(AT, value)\n                }}"
-        ),
-        false => format!("h.scalar(AT, {value})"),
+    // A value that may identify the payload is shown to the handler first:
+    // always in messages that are only ever payloads, else when the message
+    // is the payload itself (depth 0).
+    let hand = |value: String| {
+        match identifying {
+        Some(top) => format!(
+            "{{\n                    let value = {value};\n                    {check}h.identifying(&[SLOT], &value);\n                    h.scalar(AT, value)\n                }}",
+            check = if top { "" } else { "if depth == 0 { " },
+        )
+        .replace("&value);\n", if top { "&value);\n" } else { "&value); }\n" }),
+        None => format!("h.scalar(AT, {value})"),
+    }
     };
     // Conversions are named by their module's path: a proto need not use them all.
     let scalar = |wire, value: &str| (wire, hand(format!("Scalar::{value}")));
     match field.kind() {
-        Kind::Int32 => scalar(VARINT, "Int(walk::int32(VALUE))"),
-        Kind::Uint32 => scalar(VARINT, "Int(walk::uint32(VALUE))"),
-        Kind::Sint32 | Kind::Sint64 => scalar(VARINT, "Int(walk::zigzag(VALUE))"),
-        Kind::Int64 | Kind::Uint64 => scalar(VARINT, "Int(VALUE as i64)"),
+        Kind::Int32 => scalar(VARINT, "Int(values::int32(VALUE))"),
+        Kind::Uint32 => scalar(VARINT, "Int(values::uint32(VALUE))"),
+        Kind::Sint32 | Kind::Sint64 => scalar(VARINT, "Int(values::zigzag(VALUE))"),
+        Kind::Int64 => scalar(VARINT, "Int(VALUE as i64)"),
+        Kind::Uint64 => (VARINT, hand("values::uint64(VALUE)".to_string())),
         Kind::Bool => scalar(VARINT, "Bool(VALUE != 0)"),
-        Kind::Fixed32 => scalar(FIXED32, "Int(walk::uint32(VALUE))"),
-        Kind::Sfixed32 => scalar(FIXED32, "Int(walk::sfixed32(VALUE))"),
-        Kind::Float => scalar(FIXED32, "Float(walk::float(VALUE))"),
-        Kind::Fixed64 | Kind::Sfixed64 => scalar(FIXED64, "Int(VALUE as i64)"),
-        Kind::Double => scalar(FIXED64, "Float(walk::double(VALUE))"),
+        Kind::Fixed32 => scalar(FIXED32, "Int(values::uint32(VALUE))"),
+        Kind::Sfixed32 => scalar(FIXED32, "Int(values::sfixed32(VALUE))"),
+        Kind::Float => scalar(FIXED32, "Float(values::float(VALUE))"),
+        Kind::Fixed64 => (FIXED64, hand("values::uint64(VALUE)".to_string())),
+        Kind::Sfixed64 => scalar(FIXED64, "Int(VALUE as i64)"),
+        Kind::Double => scalar(FIXED64, "Float(values::double(VALUE))"),
         Kind::String => scalar(LEN, "String(VALUE)"),
-        Kind::Bytes => match bytes_as(field) {
+        Kind::Bytes => match cx.rules.bytes_as(field) {
             BytesAs::Text => scalar(LEN, "Text(VALUE)"),
             BytesAs::Bytes => scalar(LEN, "Bytes(VALUE)"),
         },
         Kind::Enum(descriptor) => {
-            assert!(
-                !identifying,
-                "{}: an enum that may identify the payload; the readers hand it over as a name only",
-                field.full_name()
-            );
-            let n = number_of(&mut enums.names, &descriptor);
+            // Enums are never keys or times (`Summarizer`): nothing to show.
+            let n = number_of(&mut cx.enums.names, &descriptor);
             (
                 VARINT,
                 format!("handle_enum(h, {message}, AT, VALUE, e{n})"),
             )
         }
         Kind::Message(message) => {
-            let i = index[message.full_name()];
-            match address_of(&message) {
+            let i = cx.index[message.full_name()];
+            match cx.rules.address_of(&message) {
                 Some(kind) => (
                     LEN,
-                    hand(address_code(&message, kind, i, &mut enums.families)),
+                    hand(address_code(&message, kind, i, &mut cx.enums.families)),
                 ),
                 None => (LEN, format!("m{i}(VALUE, h, plans, depth + 1)?")),
             }

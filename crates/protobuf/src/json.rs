@@ -1,95 +1,32 @@
-//! Protobuf straight to JSON: the generated readers ([`crate::generated`])
-//! or a [`crate::walk`] write each value as it is read, with no record in
-//! between, through the same value writers. The text is exactly what
-//! `netpipe_core::json` writes for the decoded record (a test holds the
-//! three together), at a fraction of the cost: a dense monitoring message is
-//! thousands of values, and building them is most of decoding's work.
+//! Protobuf straight to JSON: a generated reader or the walk writes each
+//! value as it is read, with no record in between. The text is exactly what
+//! `netpipe_core::json` writes for the decoded record (tests hold them
+//! together), at a fraction of the cost: a dense message is thousands of
+//! values, and building them is most of decoding's work. It is protobuf's
+//! JSON mapping with the field names of the `.proto` files, 64-bit integers
+//! as numbers, and what the [`crate::Rules`] render (addresses, text
+//! bytes); enum numbers without a name are strings of their digits, and
+//! floats that are not finite are `null`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::address::Address;
-use crate::decode::lossless_text;
-use crate::generated::Handler;
-use crate::schema::MessagePlan;
-use crate::walk::{Scalar, Visitor};
+use crate::dynamic;
+use crate::handler::{Handler, Scalar};
+use crate::values::lossless_text;
 
-/// Width of a padded [`JsonKey`]: the longest field name in Aruba's protos
-/// is 24 bytes, 28 with its comma, quotes and colon.
-const KEY_WIDTH: usize = 32;
-
-/// A field's `"name":`, with and without the comma that precedes it after
-/// another field, padded to a fixed width: appending one is a fixed-size
-/// copy the compiler inlines, where a short variable-length copy is a call
-/// (thousands per dense message).
-#[derive(Debug, Clone)]
-pub enum JsonKey {
-    Padded {
-        first: [u8; KEY_WIDTH],
-        after: [u8; KEY_WIDTH],
-        len: usize,
-    },
-    Long {
-        first: Box<[u8]>,
-        after: Box<[u8]>,
-    },
-}
-
-impl JsonKey {
-    pub fn new(name: &str) -> Self {
-        let first = format!("{}:", serde_json::Value::from(name)).into_bytes();
-        let after = [b",".as_slice(), &first].concat();
-        if after.len() > KEY_WIDTH {
-            return JsonKey::Long {
-                first: first.into(),
-                after: after.into(),
-            };
-        }
-        let pad = |text: &[u8]| {
-            let mut padded = [0; KEY_WIDTH];
-            padded[..text.len()].copy_from_slice(text);
-            padded
-        };
-        JsonKey::Padded {
-            first: pad(&first),
-            after: pad(&after),
-            len: first.len(),
-        }
-    }
-
-    /// Appends the key, after a comma when `comma`.
-    #[inline(always)]
-    fn write(&self, out: &mut Vec<u8>, comma: bool) {
-        match self {
-            JsonKey::Padded { first, after, len } => {
-                let end = out.len() + len + usize::from(comma);
-                out.extend_from_slice(if comma { after } else { first });
-                out.truncate(end);
-            }
-            JsonKey::Long { first, after } => {
-                out.extend_from_slice(if comma { after } else { first })
-            }
-        }
-    }
-}
-
-/// Writes the walked or read message as JSON into `out`.
+/// Writes what a reader reports as JSON into `out`.
 pub struct JsonWriter<'o> {
     out: &'o mut Vec<u8>,
-    /// Walk only: a value was just completed, so the next one needs a comma.
-    comma: bool,
+    /// Where this message's JSON starts, to start over from.
+    start: usize,
 }
 
 impl<'o> JsonWriter<'o> {
     pub fn new(out: &'o mut Vec<u8>) -> Self {
-        JsonWriter { out, comma: false }
-    }
-
-    #[inline(always)]
-    fn separate(&mut self) {
-        if self.comma {
-            self.out.push(b',');
-        }
+        let start = out.len();
+        JsonWriter { out, start }
     }
 }
 
@@ -138,6 +75,26 @@ fn write_scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
         Scalar::Enum(name) => write_quoted(out, name.as_bytes()),
         Scalar::UnknownEnum(n) => write_quoted(out, itoa::Buffer::new().format(n).as_bytes()),
         Scalar::Address(address) => write_address(out, address),
+        Scalar::Null => out.extend_from_slice(b"null"),
+        Scalar::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
+        _ => write_well_known(out, value),
+    }
+}
+
+/// The well-known types' own forms (rare: out of line).
+#[inline(never)]
+fn write_well_known(out: &mut Vec<u8>, value: Scalar<'_>) {
+    match value {
+        Scalar::Timestamp { seconds, nanos } => write_quoted(
+            out,
+            dynamic::timestamp(seconds, nanos).to_rfc3339().as_bytes(),
+        ),
+        Scalar::Duration { seconds, nanos } => {
+            write_quoted(out, dynamic::duration_text(seconds, nanos).as_bytes())
+        }
+        Scalar::FieldMask(bytes) => write_escaped(out, &dynamic::field_mask_text(bytes)),
+        Scalar::Json(known, bytes) => dynamic::write_json(known, bytes, out),
+        _ => unreachable!("written by write_scalar"),
     }
 }
 
@@ -243,47 +200,7 @@ fn plain(bytes: &[u8]) -> bool {
     found == 0
 }
 
-impl Visitor for JsonWriter<'_> {
-    #[inline(always)]
-    fn begin_message(&mut self, _: &MessagePlan) {
-        self.separate();
-        self.out.push(b'{');
-        self.comma = false;
-    }
-
-    #[inline(always)]
-    fn field(&mut self, plan: &MessagePlan, slot: usize) {
-        plan.json_keys[slot].write(self.out, self.comma);
-        self.comma = false;
-    }
-
-    #[inline(always)]
-    fn begin_list(&mut self) {
-        self.out.push(b'[');
-    }
-
-    #[inline(always)]
-    fn end_list(&mut self) {
-        self.out.push(b']');
-        self.comma = true;
-    }
-
-    #[inline(always)]
-    fn scalar(&mut self, value: Scalar<'_>) {
-        self.separate();
-        write_scalar(self.out, value);
-        self.comma = true;
-    }
-
-    #[inline(always)]
-    fn end_message(&mut self, _: &MessagePlan) {
-        self.out.push(b'}');
-        self.comma = true;
-    }
-}
-
-/// The generated readers' JSON: the same text as the walk's, with the
-/// separators placed by the reader, which knows where fields and lists end.
+/// Separators are placed by the reader, which knows where fields and lists end.
 impl Handler for JsonWriter<'_> {
     #[inline(always)]
     fn begin(&mut self, _: usize) {
@@ -294,14 +211,7 @@ impl Handler for JsonWriter<'_> {
     /// after one capacity check instead of one per piece: this runs at
     /// every field, and fewer checks make the readers' code smaller too.
     #[inline(always)]
-    fn open(
-        &mut self,
-        after: bool,
-        close_list: bool,
-        _: usize,
-        key: &'static [u8],
-        repeated: bool,
-    ) {
+    fn open(&mut self, after: bool, close_list: bool, _: usize, key: &[u8], repeated: bool) {
         let room = key.len() + 3;
         self.out.reserve(room);
         let len = self.out.len();
@@ -348,35 +258,39 @@ impl Handler for JsonWriter<'_> {
     fn enum_name(&mut self, _: usize, _: usize, _: bool, _: i32, quoted: &'static [u8]) {
         self.out.extend_from_slice(quoted);
     }
+
+    fn begin_map(&mut self) {
+        self.out.push(b'{');
+    }
+
+    /// Keys are strings: numbers and booleans as their text.
+    fn map_key(&mut self, after: bool, key: Scalar<'_>) {
+        if after {
+            self.out.push(b',');
+        }
+        match key {
+            Scalar::String(_) => write_scalar(self.out, key),
+            key => {
+                self.out.push(b'"');
+                write_scalar(self.out, key);
+                self.out.push(b'"');
+            }
+        }
+        self.out.push(b':');
+    }
+
+    fn end_map(&mut self) {
+        self.out.push(b'}');
+    }
+
+    fn restart(&mut self) {
+        self.out.truncate(self.start);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use bytes::Bytes;
-    use netpipe_core::{Payload, json};
-    use prost::Message as _;
-    use prost_reflect::{DynamicMessage, Kind, Value};
-
     use super::*;
-    use crate::decode::Decoder;
-    use crate::generated;
-
-    #[test]
-    fn keys_of_any_length_append_with_or_without_a_comma() {
-        for name in ["ap", "a_name_just_under_the_w", &"long".repeat(10)] {
-            let key = JsonKey::new(name);
-            let mut out = b"{".to_vec();
-            key.write(&mut out, false);
-            out.extend_from_slice(b"1");
-            key.write(&mut out, true);
-            out.extend_from_slice(b"2}");
-            assert_eq!(out, format!("{{\"{name}\":1,\"{name}\":2}}").into_bytes());
-        }
-        assert!(matches!(
-            JsonKey::new(&"long".repeat(10)),
-            JsonKey::Long { .. }
-        ));
-    }
 
     #[test]
     fn integers_are_written_as_itoa_writes_them() {
@@ -418,68 +332,6 @@ mod tests {
                     text[at] = b;
                     assert_eq!(plain(&text), plain_bytes(&text), "{text:?}");
                 }
-            }
-        }
-    }
-    use crate::schema::descriptor_pool;
-    use crate::walk::Walker;
-
-    /// A value that JSON or text rendering could get wrong, of `kind`.
-    fn awkward(kind: &Kind, n: usize) -> Option<Value> {
-        Some(match kind {
-            Kind::String => Value::String(["q\"uo\\te\n", "\u{2603} \u{1}"][n % 2].to_string()),
-            Kind::Bytes => Value::Bytes(Bytes::from_static([&b"caf\xe9\\x"[..], b"\0\xff"][n % 2])),
-            Kind::Enum(_) => Value::EnumNumber(999),
-            Kind::Float => Value::F32([f32::NAN, -0.0, 1.5e30, f32::INFINITY][n % 4]),
-            Kind::Double => Value::F64([f64::NAN, 1e-300, -2.5, f64::NEG_INFINITY][n % 4]),
-            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(i32::MIN + n as i32),
-            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(i64::MIN + n as i64),
-            Kind::Uint32 | Kind::Fixed32 => Value::U32(u32::MAX),
-            Kind::Uint64 | Kind::Fixed64 => Value::U64(u64::MAX),
-            Kind::Bool => Value::Bool(n.is_multiple_of(2)),
-            Kind::Message(_) => return None,
-        })
-    }
-
-    #[test]
-    fn walked_and_generated_json_equal_the_records_json_for_awkward_values_of_every_message() {
-        let decoder = Decoder::new();
-        let pool = descriptor_pool();
-        for (index, plan) in decoder.plans().messages.iter().enumerate() {
-            if plan.address.is_some() {
-                continue;
-            }
-            let descriptor = pool.get_message_by_name(&plan.full_name).unwrap();
-            let mut message = DynamicMessage::new(descriptor.clone());
-            for (n, field) in descriptor.fields().enumerate() {
-                let Some(value) = awkward(&field.kind(), n) else {
-                    continue;
-                };
-                let value = match field.is_list() {
-                    true => Value::List(vec![value.clone(), value]),
-                    false => value,
-                };
-                message.set_field(&field, value);
-            }
-            let bytes = Bytes::from(message.encode_to_vec());
-            let record = decoder.decode_message(index, &bytes, &bytes).unwrap();
-            let mut serialized = Vec::new();
-            json::write_payload(&Payload::from(record), &mut serialized);
-            let serialized = String::from_utf8(serialized).unwrap();
-            let (mut walked, mut generated) = (Vec::new(), Vec::new());
-            Walker::new(decoder.plans())
-                .walk(index, &bytes, &mut JsonWriter::new(&mut walked))
-                .unwrap();
-            generated::read(
-                decoder.plans(),
-                index,
-                &bytes,
-                &mut JsonWriter::new(&mut generated),
-            )
-            .unwrap_or_else(|_| panic!("{}: the generated reader gave up", plan.full_name));
-            for transcoded in [walked, generated] {
-                let transcoded = String::from_utf8(transcoded).unwrap();
-                assert_eq!(transcoded, serialized, "{}", plan.full_name);
             }
         }
     }

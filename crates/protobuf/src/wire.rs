@@ -100,9 +100,9 @@ impl<'a> Reader<'a> {
 
 /// `payload` with every occurrence of its first field moved behind all the
 /// others: out of declaration order, which the generated readers leave to
-/// the walk. Read with prost, independently of this module.
-#[cfg(test)]
-pub(crate) fn first_field_last(payload: &[u8]) -> Vec<u8> {
+/// the walk. Read with prost, independently of this module; for tests of
+/// both readers, here and in vendor crates.
+pub fn first_field_last(payload: &[u8]) -> Vec<u8> {
     use prost::bytes::Buf;
     let (mut first, mut rest) = (Vec::new(), Vec::new());
     let mut buf = payload;

@@ -1,8 +1,8 @@
-//! Decoding plans built once from the protobuf descriptors: for every
-//! message type, its field names (shared by all its records), where each
-//! field number lands, and how each value is rendered. The wire decoder in
-//! [`crate::decode`] follows these plans, so decoding a frame touches no
-//! descriptor and allocates only the values themselves.
+//! Decoding plans built once from the protobuf descriptors and the
+//! vendor's [`Rules`]: for every message type, its field names (shared by
+//! all its records), where each field key lands, and how each value is
+//! rendered. The readers follow these plans, so decoding a message touches
+//! no descriptor and allocates only the values themselves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,15 +10,9 @@ use std::sync::Arc;
 use netpipe_core::FieldNames;
 use prost_reflect::{Cardinality, DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
+use crate::rules::Rules;
 pub use crate::rules::{AddressKind, BytesAs};
-use crate::rules::{address_of, bytes_as};
-use crate::transcode::JsonKey;
-
-/// The compiled `proto/aruba/*.proto`.
-pub fn descriptor_pool() -> DescriptorPool {
-    let bytes = include_bytes!(concat!(env!("OUT_DIR"), "/aruba_descriptors.bin"));
-    DescriptorPool::decode(bytes.as_slice()).expect("descriptors compiled by build.rs")
-}
+use crate::well_known::WellKnown;
 
 #[derive(Debug, Clone)]
 pub enum FieldKind {
@@ -101,6 +95,11 @@ impl FieldKind {
 pub struct FieldPlan {
     pub kind: FieldKind,
     pub repeated: bool,
+    /// A map: repeated entries of the message `kind` names, `{key, value}`.
+    pub map: bool,
+    /// The oneof the field belongs to (not proto3's synthetic ones for
+    /// `optional`): a later member on the wire replaces an earlier one.
+    pub oneof: Option<u16>,
     /// The wire type of its values when not packed, kept here so the walk's
     /// check needs no second look at the kind.
     pub wire: u8,
@@ -131,11 +130,29 @@ pub struct MessagePlan {
     /// (`number << 3 | wire type`); keys past the end are [`KeyPlan::Unknown`].
     pub keys: Vec<KeyPlan>,
     pub fields: Vec<FieldPlan>,
-    pub address: Option<AddressKind>,
+    /// A message that renders as one value.
+    pub special: Special,
     /// `"name":` of each field, ready to append to JSON.
-    pub json_keys: Vec<JsonKey>,
+    pub json_keys: Vec<Box<[u8]>>,
     /// [`netpipe_core::Record::estimated_size`] of the message with every field null.
     pub empty_size: usize,
+}
+
+/// Messages that render as one value rather than as their fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    None,
+    Address(AddressKind),
+    WellKnown(WellKnown),
+}
+
+impl MessagePlan {
+    pub fn address(&self) -> Option<AddressKind> {
+        match self.special {
+            Special::Address(kind) => Some(kind),
+            _ => None,
+        }
+    }
 }
 
 /// Plans for every message type in the pool.
@@ -167,7 +184,7 @@ fn key_plans(slots: &[Option<u16>], fields: &[FieldPlan]) -> Vec<KeyPlan> {
 }
 
 impl Plans {
-    pub fn new(pool: &DescriptorPool) -> Self {
+    pub fn new(pool: &DescriptorPool, rules: &Rules) -> Self {
         let descriptors: Vec<MessageDescriptor> = pool.all_messages().collect();
         let by_name: HashMap<String, usize> = descriptors
             .iter()
@@ -201,7 +218,7 @@ impl Plans {
                             Kind::Float => FieldKind::Float,
                             Kind::Double => FieldKind::Double,
                             Kind::String => FieldKind::String,
-                            Kind::Bytes => FieldKind::Bytes(bytes_as(f)),
+                            Kind::Bytes => FieldKind::Bytes(rules.bytes_as(f)),
                             Kind::Enum(e) => FieldKind::Enum(Arc::new(EnumNames::new(
                                 e.values()
                                     .map(|v| (v.number(), Arc::from(v.name())))
@@ -209,14 +226,32 @@ impl Plans {
                             ))),
                             Kind::Message(m) => FieldKind::Message(by_name[m.full_name()]),
                         };
+                        let oneof = f
+                            .containing_oneof()
+                            .filter(|o| !o.is_synthetic())
+                            .and_then(|o| m.oneofs().position(|other| other.name() == o.name()))
+                            .map(|index| index as u16);
                         FieldPlan {
                             repeated: f.cardinality() == Cardinality::Repeated,
+                            map: f.is_map(),
+                            oneof,
                             wire: kind.wire_type(),
                             kind,
                         }
                     })
                     .collect();
-                let json_keys = fields.iter().map(|f| JsonKey::new(f.name())).collect();
+                let json_keys = fields
+                    .iter()
+                    .map(|f| {
+                        let key = format!("{}:", serde_json::Value::from(f.name()));
+                        key.into_bytes().into_boxed_slice()
+                    })
+                    .collect();
+                let special = match (rules.address_of(m), WellKnown::of(m.full_name())) {
+                    (Some(kind), _) => Special::Address(kind),
+                    (None, Some(known)) => Special::WellKnown(known),
+                    (None, None) => Special::None,
+                };
                 // A record's estimate: braces, then per field its name, quotes and
                 // colon, and a null's 1.
                 let empty_size = 2 + fields.iter().map(|f| f.name().len() + 4).sum::<usize>();
@@ -229,7 +264,7 @@ impl Plans {
                     empty_size,
                     slots,
                     fields: plans,
-                    address: address_of(m),
+                    special,
                 }
             })
             .collect();
