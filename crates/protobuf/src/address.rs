@@ -20,6 +20,7 @@ pub enum Address<'a> {
 
 impl Address<'_> {
     /// Appends the address's text.
+    #[inline]
     pub fn write(&self, out: &mut Vec<u8>) {
         match *self {
             Address::Mac(&[a, b, c, d, e, f]) => {
@@ -45,7 +46,9 @@ impl Address<'_> {
         Arc::from(std::str::from_utf8(&out).expect("addresses render as ASCII"))
     }
 
-    /// The length of the address's text, without writing it.
+    /// The length of the address's text, without writing it. Inlined where
+    /// it is summed up: called across the crates' boundary, LLVM would not.
+    #[inline(always)]
     pub fn text_len(&self) -> usize {
         match *self {
             Address::Mac(addr) => (3 * addr.len()).saturating_sub(1),

@@ -77,6 +77,22 @@ impl Codec {
             .map_err(|e| *e)
     }
 
+    /// Reads a payload for its summary: with the walk alone when the
+    /// generated readers cannot see its key and time.
+    fn summing_read<H: Generated>(
+        &self,
+        summarizer: &Summarizer,
+        payload: &[u8],
+        handler: &mut H,
+    ) -> Result<(), DecodeError> {
+        match summarizer.walk {
+            true => Walker::new(&self.plans)
+                .walk(summarizer.index, payload, handler)
+                .map_err(|e| *e),
+            false => self.read(summarizer.index, payload, handler),
+        }
+    }
+
     /// Appends `bytes`, a message of plan `index`, as JSON to `out`.
     pub fn write_json(
         &self,
@@ -113,7 +129,7 @@ impl Codec {
         payload: &[u8],
     ) -> Result<Summary, DecodeError> {
         let mut summing = Summing::new(summarizer, &self.plans);
-        self.read(summarizer.index, payload, &mut summing)?;
+        self.summing_read(summarizer, payload, &mut summing)?;
         Ok(summing.summary)
     }
 
@@ -130,7 +146,7 @@ impl Codec {
     ) -> Result<Summary, DecodeError> {
         let start = json.len();
         let mut rendering = Rendering::new(summarizer, json);
-        let result = self.read(summarizer.index, payload, &mut rendering);
+        let result = self.summing_read(summarizer, payload, &mut rendering);
         let mut summary = rendering.summary;
         if let Err(error) = result {
             json.truncate(start);

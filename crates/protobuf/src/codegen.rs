@@ -214,7 +214,7 @@ fn message_reader(
     )
     .unwrap();
     for (slot, field) in fields.iter().enumerate() {
-        let identifying = cx.rules.identifies(field.name()).then_some(top);
+        let identifying = top && cx.rules.identifies(field.name());
         field_arms(code, i, field, slot, identifying, cx);
     }
     code.push_str(
@@ -229,7 +229,7 @@ fn field_arms(
     message: usize,
     field: &FieldDescriptor,
     slot: usize,
-    identifying: Option<bool>,
+    identifying: bool,
     cx: &mut Context<'_>,
 ) {
     let name = field.name();
@@ -241,7 +241,7 @@ fn field_arms(
     let number = field.number();
     let at = format!("{slot}, {repeated}");
     let key = format!("b\"\\\"{name}\\\":\"");
-    let (wire, value) = value_code(message, field, identifying.filter(|_| !repeated), cx);
+    let (wire, value) = value_code(message, field, identifying && !repeated, cx);
     let handle = |read: &str| {
         value
             .replace("VALUE", read)
@@ -300,21 +300,17 @@ fn read_code(wire: u32, reader: &str) -> String {
 fn value_code(
     message: usize,
     field: &FieldDescriptor,
-    identifying: Option<bool>,
+    identifying: bool,
     cx: &mut Context<'_>,
 ) -> (u32, String) {
-    // A value that may identify the payload is shown to the handler first:
-    // always in messages that are only ever payloads, else when the message
-    // is the payload itself (depth 0).
-    let hand = |value: String| {
-        match identifying {
-        Some(top) => format!(
-            "{{\n                    let value = {value};\n                    {check}h.identifying(&[SLOT], &value);\n                    h.scalar(AT, value)\n                }}",
-            check = if top { "" } else { "if depth == 0 { " },
-        )
-        .replace("&value);\n", if top { "&value);\n" } else { "&value); }\n" }),
-        None => format!("h.scalar(AT, {value})"),
-    }
+    // A value that may identify the payload is shown to the handler first,
+    // in messages that are only ever payloads (a payload of a type that
+    // other messages hold is summed up by the walk: `Summarizer`).
+    let hand = |value: String| match identifying {
+        true => format!(
+            "{{\n                    let value = {value};\n                    h.identifying(&[SLOT], &value);\n                    h.scalar(AT, value)\n                }}"
+        ),
+        false => format!("h.scalar(AT, {value})"),
     };
     // Conversions are named by their module's path: a proto need not use them all.
     let scalar = |wire, value: &str| (wire, hand(format!("Scalar::{value}")));

@@ -100,53 +100,35 @@ fn render(
             out.extend_from_slice(text);
         }
     };
-    let mut reader = Reader::new(bytes);
     match known {
         WellKnown::Struct => {
             push(&mut out, b"{");
-            let mut first = true;
-            while !reader.is_empty() {
-                let key = reader.varint().map_err(|_| malformed("Struct"))?;
-                if key != (1 << 3 | u64::from(LEN)) {
-                    reader
-                        .skip((key & 7) as u8)
-                        .map_err(|_| malformed("Struct"))?;
-                    continue;
-                }
-                let entry = reader.bytes().map_err(|_| malformed("Struct"))?;
+            each_value(bytes, "Struct", |entry, first| {
                 let (name, value) = struct_entry(entry)?;
-                if !std::mem::take(&mut first) {
-                    push(&mut out, b",");
-                }
                 if let Some(out) = out.as_deref_mut() {
+                    if !first {
+                        out.push(b',');
+                    }
                     let _ = serde_json::to_writer(&mut *out, &*String::from_utf8_lossy(name));
                     out.push(b':');
                 }
-                render(WellKnown::Value, value, out.as_deref_mut(), depth + 1)?;
-            }
+                render(WellKnown::Value, value, out.as_deref_mut(), depth + 1)
+            })?;
             push(&mut out, b"}");
         }
         WellKnown::ListValue => {
             push(&mut out, b"[");
-            let mut first = true;
-            while !reader.is_empty() {
-                let key = reader.varint().map_err(|_| malformed("ListValue"))?;
-                if key != (1 << 3 | u64::from(LEN)) {
-                    reader
-                        .skip((key & 7) as u8)
-                        .map_err(|_| malformed("ListValue"))?;
-                    continue;
-                }
-                let value = reader.bytes().map_err(|_| malformed("ListValue"))?;
-                if !std::mem::take(&mut first) {
+            each_value(bytes, "ListValue", |value, first| {
+                if !first {
                     push(&mut out, b",");
                 }
-                render(WellKnown::Value, value, out.as_deref_mut(), depth + 1)?;
-            }
+                render(WellKnown::Value, value, out.as_deref_mut(), depth + 1)
+            })?;
             push(&mut out, b"]");
         }
         _ => {
             // The last member of the `kind` oneof that came counts.
+            let mut reader = Reader::new(bytes);
             let mut kind: Option<(u64, u64, &[u8])> = None;
             while !reader.is_empty() {
                 let key = reader.varint().map_err(|_| malformed("Value"))?;
@@ -180,6 +162,29 @@ fn render(
                 Some((_, _, nested)) => render(WellKnown::ListValue, nested, out, depth + 1)?,
             }
         }
+    }
+    Ok(())
+}
+
+/// Each value of field 1 of a `Struct` (its entries) or `ListValue` (its
+/// values), and whether it is the first; other fields are skipped.
+fn each_value<'b>(
+    bytes: &'b [u8],
+    what: &str,
+    mut f: impl FnMut(&'b [u8], bool) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut reader = Reader::new(bytes);
+    let mut first = true;
+    while !reader.is_empty() {
+        let key = reader.varint().map_err(|_| malformed(what))?;
+        if key != (1 << 3 | u64::from(LEN)) {
+            reader.skip((key & 7) as u8).map_err(|_| malformed(what))?;
+            continue;
+        }
+        f(
+            reader.bytes().map_err(|_| malformed(what))?,
+            std::mem::take(&mut first),
+        )?;
     }
     Ok(())
 }

@@ -76,9 +76,16 @@ fn write_scalar(out: &mut Vec<u8>, value: Scalar<'_>) {
         Scalar::UnknownEnum(n) => write_quoted(out, itoa::Buffer::new().format(n).as_bytes()),
         Scalar::Address(address) => write_address(out, address),
         Scalar::Null => out.extend_from_slice(b"null"),
-        Scalar::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(u).as_bytes()),
+        Scalar::UInt(u) => write_uint(out, u),
         _ => write_well_known(out, value),
     }
+}
+
+/// A `uint64` above `i64::MAX` (rare: out of line, as the readers inline
+/// this function at every field).
+#[inline(never)]
+fn write_uint(out: &mut Vec<u8>, value: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// The well-known types' own forms (rare: out of line).

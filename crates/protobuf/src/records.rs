@@ -56,6 +56,7 @@ impl<'p> RecordBuilder<'p> {
         self.record
     }
 
+    #[inline]
     fn end_list(&mut self) {
         if let Some(Level::Message {
             values, slot, list, ..
@@ -65,6 +66,7 @@ impl<'p> RecordBuilder<'p> {
         }
     }
 
+    #[inline]
     fn place(&mut self, value: Value) {
         match self.levels.last_mut() {
             Some(Level::Message {
@@ -87,6 +89,7 @@ impl<'p> RecordBuilder<'p> {
 }
 
 /// A value as records hold it.
+#[inline]
 fn value_of(value: Scalar<'_>, frame: &Bytes) -> Value {
     match value {
         Scalar::Null => Value::Null,
@@ -120,6 +123,7 @@ fn value_of(value: Scalar<'_>, frame: &Bytes) -> Value {
 
 /// `bytes` as a share of `frame` when it lies there (it always does but for
 /// a default value), else copied.
+#[inline]
 fn slice_of(frame: &Bytes, bytes: &[u8]) -> Bytes {
     let inside = frame.as_ptr_range();
     match bytes.is_empty() || !inside.contains(&bytes.as_ptr()) {
@@ -129,6 +133,7 @@ fn slice_of(frame: &Bytes, bytes: &[u8]) -> Bytes {
 }
 
 impl Handler for RecordBuilder<'_> {
+    #[inline]
     fn begin(&mut self, index: usize) {
         let fields = self.plans.messages[index].fields.len();
         self.levels.push(Level::Message {
@@ -142,6 +147,7 @@ impl Handler for RecordBuilder<'_> {
         });
     }
 
+    #[inline]
     fn open(&mut self, _: bool, close_list: bool, slot: usize, _: &[u8], repeated: bool) {
         if close_list {
             self.end_list();
@@ -159,8 +165,10 @@ impl Handler for RecordBuilder<'_> {
         }
     }
 
+    #[inline]
     fn next(&mut self) {}
 
+    #[inline]
     fn end(&mut self, close_list: bool) {
         if close_list {
             self.end_list();
@@ -172,11 +180,13 @@ impl Handler for RecordBuilder<'_> {
         self.place(Value::Record(Record::new(names, values)));
     }
 
+    #[inline]
     fn scalar(&mut self, _: usize, _: bool, value: Scalar<'_>) {
         let value = value_of(value, &self.frame);
         self.place(value);
     }
 
+    #[inline]
     fn enum_name(
         &mut self,
         message: usize,

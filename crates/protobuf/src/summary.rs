@@ -45,6 +45,9 @@ pub struct Summarizer {
     nested_keys: Vec<(Vec<u16>, usize)>,
     /// The time field's slots from the payload's message down.
     time: Option<Vec<u16>>,
+    /// Generated readers show a payload's key and time only in messages no
+    /// other message holds: payloads of other types are summed up by the walk.
+    pub(crate) walk: bool,
 }
 
 impl Summarizer {
@@ -93,11 +96,19 @@ impl Summarizer {
                 None => {}
             }
         }
+        let time = rules.time_path.and_then(resolve);
+        let held = plans
+            .messages
+            .iter()
+            .flat_map(|m| &m.fields)
+            .any(|f| matches!(f.kind, crate::plans::FieldKind::Message(held) if held == index));
+        let identified = key_ranks.iter().any(Option::is_some) || time.is_some();
         Summarizer {
             index,
             key_ranks,
             nested_keys,
-            time: rules.time_path.and_then(resolve),
+            time,
+            walk: held && identified,
         }
     }
 
@@ -146,6 +157,7 @@ impl Summarizer {
 
 /// A record's size once a field is present: its value replaces the null
 /// counted for it, and a list adds its brackets.
+#[inline(always)]
 fn with_field(size: usize, repeated: bool) -> usize {
     size - 1 + 2 * usize::from(repeated)
 }
@@ -313,5 +325,31 @@ impl Handler for Rendering<'_, '_> {
     fn restart(&mut self) {
         self.summary = Summary::default();
         self.json.restart();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    /// Generated readers show key and time only in messages no other
+    /// message holds: a payload of a held type is summed up by the walk.
+    #[test]
+    fn payloads_of_held_types_are_walked() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/proto");
+        let set = protox::compile(["kinds.proto"], [dir]).unwrap();
+        let pool = prost_reflect::DescriptorPool::decode(set.encode_to_vec().as_slice()).unwrap();
+        let rules = Rules {
+            key_paths: &["name", "f_string"],
+            ..Rules::NONE
+        };
+        let plans = Plans::new(&pool, &rules);
+        let index = |name| plans.index_of(name).unwrap();
+        assert!(Summarizer::new(&plans, &rules, index("kinds.Nested")).walk);
+        assert!(!Summarizer::new(&plans, &rules, index("kinds.Kinds")).walk);
+        // Nothing to find: nothing the readers could miss.
+        assert!(!Summarizer::new(&plans, &Rules::NONE, index("kinds.Nested")).walk);
     }
 }

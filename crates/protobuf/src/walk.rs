@@ -285,26 +285,23 @@ impl<'p> Walker<'p> {
                     (kind, key) => scalar(kind, key.map_or(0, |e| e.bits)),
                 },
             );
-            let value_field = &plan.fields[1];
-            match value {
-                Some(e) => self.value(value_field, 1, e, entry_bytes, h)?,
-                None => self.default(value_field, h)?,
-            }
+            // Absent, the value reads as its type's default: an empty slice,
+            // a zero, an empty message.
+            let (value, bytes) = match value {
+                Some(e) => (e, entry_bytes),
+                None => (
+                    Entry {
+                        slot: 1,
+                        packed: false,
+                        len: 0,
+                        bits: 0,
+                    },
+                    &[][..],
+                ),
+            };
+            self.value(&plan.fields[1], 1, value, bytes, h)?;
         }
         h.end_map();
-        Ok(())
-    }
-
-    /// The default of a field's type, for a map entry without a value.
-    fn default<H: Handler>(&mut self, field: &FieldPlan, h: &mut H) -> Walk {
-        let value = match &field.kind {
-            FieldKind::String => Scalar::String(&[]),
-            FieldKind::Bytes(BytesAs::Text) => Scalar::Text(&[]),
-            FieldKind::Bytes(BytesAs::Bytes) => Scalar::Bytes(&[]),
-            FieldKind::Message(index) => return self.message(*index, &[], h, 1, false),
-            kind => scalar(kind, 0),
-        };
-        h.scalar(1, false, value);
         Ok(())
     }
 

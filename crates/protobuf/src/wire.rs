@@ -19,10 +19,12 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    #[inline(always)]
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf }
     }
 
+    #[inline(always)]
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -44,6 +46,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint of three bytes or more.
+    #[inline]
     fn long_varint(&mut self) -> Result<u64, Malformed> {
         let mut value = 0u64;
         for (i, &byte) in self.buf.iter().take(10).enumerate() {
@@ -86,6 +89,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips a value of a field the descriptors do not know.
+    #[inline]
     pub fn skip(&mut self, wire: u8) -> Result<(), Malformed> {
         match wire {
             VARINT => self.varint().map(drop),
