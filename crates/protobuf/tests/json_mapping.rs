@@ -312,3 +312,54 @@ fn unknown_fields_are_skipped_and_the_last_oneof_member_counts() {
     codec.write_json(index, &bytes, &mut out).unwrap();
     assert_eq!(String::from_utf8(out).unwrap(), r#"{"o_int32":5}"#);
 }
+
+/// Fuzz target: messages of every type damaged by random edits (bytes set,
+/// runs cut out, random bytes put in, cut short): no reader panics; JSON,
+/// records and the summary accept or refuse alike; what is accepted is JSON.
+#[test]
+fn fuzz_damaged_messages_are_read_alike_by_json_records_and_summaries() {
+    let pool = pool();
+    let rules = Rules {
+        key_paths: &["f_string", "f_message.name"],
+        time_path: Some("w_timestamp"),
+        ..Rules::NONE
+    };
+    let codec = Codec::new(&pool, rules, Readers::NONE);
+    let kinds = pool.get_message_by_name("kinds.Kinds").unwrap();
+    let index = codec.index_of("kinds.Kinds").unwrap();
+    let summarizer = codec.summarizer(index);
+    let (mut accepted, mut refused) = (0, 0);
+    arbtest::arbtest(|u| {
+        let mut bytes = message(u, &kinds, 2)?.encode_to_vec();
+        for _ in 0..u.int_in_range(1..=4)? {
+            let len = bytes.len();
+            let at = u.int_in_range(0..=len)?;
+            match u.int_in_range(0..=3)? {
+                0 if at < len => bytes[at] = u.arbitrary()?,
+                1 => drop(bytes.drain(at..u.int_in_range(at..=len)?)),
+                2 => drop(bytes.splice(at..at, u.arbitrary::<Vec<u8>>()?)),
+                _ => bytes.truncate(at),
+            }
+        }
+        let mut json = Vec::new();
+        let written = codec.write_json(index, &bytes, &mut json);
+        let frame = Bytes::from(bytes.clone());
+        let record = codec.decode(index, &frame, &bytes);
+        let summary = codec.summarize(&summarizer, &bytes);
+        assert_eq!(written.is_ok(), record.is_ok(), "{written:?} {record:?}");
+        assert_eq!(written.is_ok(), summary.is_ok());
+        match written {
+            Ok(()) => {
+                accepted += 1;
+                serde_json::from_slice::<serde_json::Value>(&json)
+                    .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&json)));
+            }
+            Err(_) => refused += 1,
+        }
+        Ok(())
+    });
+    assert!(
+        accepted > 0 && refused > 0,
+        "{accepted} accepted, {refused} refused"
+    );
+}
