@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::simulator::Simulator;
+use support::watch::Watched;
 use support::*;
 
 const ALL_STREAMS: &str = "
@@ -117,23 +118,18 @@ fn login_mode_logs_out_on_shutdown() {
         "login: sim-user\n    password: ${PF_PASSWORD}",
         "",
     );
-    let mut cmd = netpipe();
-    cmd.arg("run").arg(&file).env("PF_PASSWORD", "sim-password");
-    let child = cmd
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = std::time::Instant::now();
-    while sim.stats()["events"] != 7 && start.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    signal(&child, "INT");
-    let output = wait_with_limit(child, Duration::from_secs(20));
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert_eq!(json_lines(&output).len(), 7);
+    let run = Watched::spawn(
+        netpipe()
+            .arg("run")
+            .arg(&file)
+            .env("PF_PASSWORD", "sim-password"),
+    );
+    run.wait_for("seven events", Duration::from_secs(20), |out, _| {
+        out.len() >= 7
+    });
+    let (status, events, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(events.len(), 7);
     let stats = sim.stats();
     assert_eq!(
         (stats["logins"].as_u64(), stats["logouts"].as_u64()),

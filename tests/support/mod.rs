@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod lake;
 pub mod simulator;
+pub mod watch;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

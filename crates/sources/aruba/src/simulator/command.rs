@@ -22,6 +22,11 @@ pub struct SimulateArgs {
     /// An old key that validation renews to --key.
     #[arg(long)]
     renew_from: Option<String>,
+    /// After N messages of a topic in all, renew the key mid-session:
+    /// connections close, and --key is refused with 401 and renewed by
+    /// validation to `<key>-renewed`.
+    #[arg(long, value_name = "N")]
+    renew_after: Option<u64>,
     /// Messages per second per connection (default: as fast as possible).
     #[arg(long)]
     rate: Option<f64>,
@@ -70,6 +75,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), BoxError> {
     let config = SimulatorConfig {
         key: args.key,
         renew_from: args.renew_from,
+        renew_after: args.renew_after,
         rate: args.rate,
         count: args.count,
         drop_every: args.drop_every,

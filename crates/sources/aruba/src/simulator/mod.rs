@@ -41,6 +41,10 @@ pub struct SimulatorConfig {
     pub key: String,
     /// An old key that validation renews to `key` (and that the WebSocket refuses with 401).
     pub renew_from: Option<String>,
+    /// After this many messages of a topic in all, Central renews the key
+    /// mid-session: connections close, `key` becomes an old key that the
+    /// WebSocket refuses with 401 and validation renews to `<key>-renewed`.
+    pub renew_after: Option<u64>,
     /// Messages per second per connection; `None` for as fast as possible.
     pub rate: Option<f64>,
     /// Close each connection after this many messages.
@@ -63,6 +67,7 @@ impl Default for SimulatorConfig {
         SimulatorConfig {
             key: "sim-key".into(),
             renew_from: None,
+            renew_after: None,
             rate: None,
             drop_every: None,
             malformed_every: None,
@@ -112,6 +117,8 @@ pub fn sample_frames(topic: Topic, n: u64) -> Vec<Bytes> {
 
 struct State {
     config: SimulatorConfig,
+    /// The key was renewed mid-session ([`SimulatorConfig::renew_after`]).
+    renewed: std::sync::atomic::AtomicBool,
     stats: Arc<Stats>,
     frames: HashMap<Topic, Vec<Bytes>>,
     sent: HashMap<Topic, AtomicU64>,
@@ -141,6 +148,7 @@ pub async fn serve(
         .collect();
     let state = Arc::new(State {
         config,
+        renewed: Default::default(),
         stats,
         frames,
         sent,
@@ -188,20 +196,26 @@ fn handle(request: Request<Incoming>, state: Arc<State>) -> Response<Body> {
     };
     let authorization = header("authorization").unwrap_or_default();
     let config = &state.config;
+    // The key streams take, and those validation renews to it.
+    let renewed = state.renewed.load(Ordering::SeqCst);
+    let key = match renewed {
+        true => format!("{}-renewed", config.key),
+        false => config.key.clone(),
+    };
+    let renewable =
+        |k: &str| config.renew_from.as_deref() == Some(k) || (renewed && k == config.key);
     match request.uri().path() {
         "/stats" => reply(StatusCode::OK, &state.stats.json()),
         "/streaming/token/validate" => {
             state.stats.validations.fetch_add(1, Ordering::SeqCst);
-            if authorization == config.key
-                || config.renew_from.as_deref() == Some(authorization.as_str())
-            {
-                reply(StatusCode::OK, &format!(r#"{{"token":"{}"}}"#, config.key))
+            if authorization == key || renewable(&authorization) {
+                reply(StatusCode::OK, &format!(r#"{{"token":"{key}"}}"#))
             } else {
                 reply(StatusCode::UNAUTHORIZED, "Unauthorized\n")
             }
         }
         "/streaming/api" => {
-            if authorization != config.key {
+            if authorization != key {
                 return reply(StatusCode::UNAUTHORIZED, "Unauthorized\n");
             }
             let topic = match header("topic").as_deref().map(str::parse::<Topic>) {
@@ -241,6 +255,7 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
         .rate
         .map(|r| tokio::time::interval(Duration::from_secs_f64(1.0 / r)));
     let mut sent = 0u64;
+    let renewed_at_start = state.renewed.load(Ordering::SeqCst);
     loop {
         let total = state.sent[&topic].fetch_add(1, Ordering::SeqCst) + 1;
         if config.count.is_some_and(|c| total > c) {
@@ -269,7 +284,12 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
             &state.stats.frames
         };
         counter.fetch_add(1, Ordering::SeqCst);
-        if config.drop_every.is_some_and(|n| sent.is_multiple_of(n)) {
+        if config.renew_after == Some(total) {
+            state.renewed.store(true, Ordering::SeqCst);
+        }
+        // Connections made with the old key close when it is renewed.
+        let renewed = !renewed_at_start && state.renewed.load(Ordering::SeqCst);
+        if renewed || config.drop_every.is_some_and(|n| sent.is_multiple_of(n)) {
             let _ = sink.close().await;
             break;
         }
