@@ -70,3 +70,33 @@ pub fn keep_saving(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_checkpoints_load_back_and_bad_ones_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("replay.json");
+        assert_eq!(load(&path), Ok(None), "no checkpoint yet: start over");
+        let checkpoint = Checkpoint {
+            file: "demo.interface/date=2026-12-04/part-1.parquet".into(),
+            row: 4097,
+        };
+        save(&path, &checkpoint).unwrap();
+        assert_eq!(load(&path), Ok(Some(checkpoint)));
+        // Written by rename: no temp file is left beside it.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["replay.json"]);
+        std::fs::write(&path, "{\"file\": 3").unwrap();
+        let error = load(&path).unwrap_err();
+        assert!(
+            error.contains(&path.display().to_string()) && error.contains("not valid"),
+            "{error}"
+        );
+    }
+}
