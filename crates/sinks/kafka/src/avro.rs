@@ -182,4 +182,27 @@ mod tests {
         assert_eq!(scope["dataset"], Avro::String("analytics".into()));
         assert_eq!(scope["path"], Avro::String("/Devices".into()));
     }
+
+    /// A uint64 above a long is refused with a reason, not wrapped negative.
+    #[test]
+    fn an_unsigned_value_above_a_long_does_not_fit() {
+        let json = serde_json::json!({
+            "type": "record", "name": "counters",
+            "fields": [{ "name": "rx", "type": ["null", "long"], "default": null }]
+        });
+        let schema = StreamSchema::parse("test", &json).unwrap();
+        let record = |value| Record::new(netpipe_core::value::field_names(&["rx"]), vec![value]);
+        let mut out = Vec::new();
+        schema
+            .encode("test", &record(Value::Int(i64::MAX)), &mut out)
+            .unwrap();
+        let error = schema
+            .encode("test", &record(Value::UInt(u64::MAX)), &mut out)
+            .unwrap_err();
+        assert!(matches!(error, AvroError::Mismatch { .. }), "{error}");
+        assert!(
+            error.to_string().contains("18446744073709551615"),
+            "{error}"
+        );
+    }
 }
