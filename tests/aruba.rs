@@ -151,7 +151,11 @@ sinks:
         .unwrap_or_else(|| panic!("no summary row: {stderr}"))
         .split_whitespace()
         .collect();
-    assert_eq!((row[7], row[8]), ("5", "4"), "dead letters, reconnects: {stderr}");
+    assert_eq!(
+        (row[7], row[8]),
+        ("5", "4"),
+        "dead letters, reconnects: {stderr}"
+    );
 }
 
 #[test]

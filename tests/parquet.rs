@@ -118,6 +118,56 @@ sinks:
     assert_eq!(files.iter().map(|f| rows(f)).sum::<usize>(), 1500);
 }
 
+/// Open files roll together: when the busy stream's file reaches
+/// `max_rows`, the quiet stream's file is committed too, so its few events
+/// do not wait for it to fill (they would stay in one file until shutdown
+/// if each stream rolled on its own).
+#[test]
+fn open_files_of_every_stream_roll_together() {
+    let sim = Simulator::start(&["--count", "3", "--rate", "2"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "lake.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, rate: 2000 }}
+  central: {{ type: aruba_central, url: {}, customers: [{{ name: A, key: sim-key, topic: audit }}] }}
+sinks:
+  lake:
+    type: parquet
+    inputs: [demo, central]
+    path: lake
+    roll: {{ max_rows: 200 }}
+    batch: {{ max_events: 50, timeout: 20ms }}
+",
+            sim.url()
+        ),
+    );
+    let child = spawn_run(&file);
+    // Three audit events half a second apart; the demo stream fills a file
+    // ten times a second meanwhile.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sim.stats()["frames"] != 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the simulator sent nothing"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&child, "INT");
+    let output = wait_with_limit(child, Duration::from_secs(20));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let audit = parquet_files(&dir.path().join("lake/aruba.audit"));
+    assert_eq!(audit.iter().map(|f| rows(f)).sum::<usize>(), 3);
+    assert!(
+        audit.len() >= 2,
+        "the quiet stream's file rolled with the busy one's: {} files",
+        audit.len()
+    );
+}
+
 /// Today's date and hour in UTC, as the partition directories spell them.
 fn chrono_hour_dir() -> (String, String) {
     let out = std::process::Command::new("date")
