@@ -96,6 +96,12 @@ fn schemas_say_what_the_protos_and_the_docs_say() {
     let config = field_type(&audit, "config_info");
     assert_eq!(config["type"], "record");
     assert_eq!(field_type(&config, "data"), "string");
+    // proto/aruba/location.proto, stream_location: float coordinates are
+    // doubles, `optional bool associated` a boolean, repeated strings an array.
+    let location = read("aruba.location");
+    assert_eq!(field_type(&location, "sta_location_x"), "double");
+    assert_eq!(field_type(&location, "associated"), "boolean");
+    assert_eq!(field_type(&location, "geofence_ids")["items"], "string");
     // Gaps: the scope is a map of strings; times are timestamp-micros.
     let gap = read("netpipe.gap");
     assert_eq!(field_type(&gap, "scope")["type"], "map");
