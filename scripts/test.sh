@@ -20,11 +20,13 @@ if ! command -v tansu >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
 fi
 export PATH="$HOME/.cargo/bin:$PATH"
 
-# pyarrow, to check that other readers read the Parquet files.
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow" 2>/dev/null; then
-  echo "setting up .venv with pyarrow..."
+# pyarrow, to check that other readers read the Parquet files; moto, an
+# S3-compatible server (the broker-restart test keeps tansu's storage there).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import pyarrow" 2>/dev/null \
+  || [ ! -x .venv/bin/moto_server ]; then
+  echo "setting up .venv with pyarrow and moto..."
   python3 -m venv .venv
-  .venv/bin/pip install -q pyarrow
+  .venv/bin/pip install -q pyarrow "moto[server]"
 fi
 
 # The fuzz targets (tests named fuzz_*, on arbtest) run a second each here;

@@ -17,6 +17,33 @@ impl Broker {
         Broker(Tansu::start().unwrap_or_else(|e| panic!("{e}")))
     }
 
+    /// A broker whose storage outlives it (tansu on S3 in `moto`'s bucket
+    /// `tansu`), so that it can be killed and started again with its topics
+    /// and messages.
+    pub fn durable(moto: &netpipe_testkit::Moto) -> Broker {
+        moto.create_bucket("tansu")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let endpoint = moto.endpoint();
+        let env = [
+            ("AWS_ENDPOINT", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+            ("AWS_ALLOW_HTTP", "true"),
+        ];
+        Broker(Tansu::start_with("s3://tansu/", &env).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// Kills the broker with SIGKILL.
+    pub fn kill(&mut self) {
+        self.0.kill();
+    }
+
+    /// Starts it again on the same port, with the same storage.
+    pub fn restart(&mut self) {
+        self.0.restart().unwrap_or_else(|e| panic!("{e}"));
+    }
+
     pub fn address(&self) -> String {
         self.0.address()
     }
@@ -32,6 +59,33 @@ impl Broker {
 
     /// Reads `count` messages from `topic`'s partitions `0..partitions`, from the start.
     pub fn consume(&self, topic: &str, partitions: i32, count: usize) -> Vec<Record> {
+        let records = self.read(topic, partitions, |read, _| read >= count);
+        assert_eq!(records.len(), count, "messages read back from {topic}");
+        records
+    }
+
+    /// Reads every message of `topic`'s partitions `0..partitions` (until
+    /// none has come for two seconds): at least `count`, repeats included.
+    pub fn consume_at_least(&self, topic: &str, partitions: i32, count: usize) -> Vec<Record> {
+        let quiet = Duration::from_secs(2);
+        let records = self.read(topic, partitions, |read, idle| {
+            read >= count && idle >= quiet
+        });
+        assert!(
+            records.len() >= count,
+            "{} of {count} messages read back from {topic}",
+            records.len()
+        );
+        records
+    }
+
+    /// Reads from the start until `done(messages read, time since the last)`, or a minute.
+    fn read(
+        &self,
+        topic: &str,
+        partitions: i32,
+        done: impl Fn(usize, Duration) -> bool,
+    ) -> Vec<Record> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", self.address())
             .set("group.id", "netpipe-tests")
@@ -47,12 +101,13 @@ impl Broker {
         consumer.assign(&assignment).unwrap();
         let mut records = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while records.len() < count && Instant::now() < deadline {
+        let mut last = Instant::now();
+        while !done(records.len(), last.elapsed()) && Instant::now() < deadline {
             if let Some(Ok(message)) = consumer.poll(Duration::from_millis(200)) {
                 records.push(Record::from(&message));
+                last = Instant::now();
             }
         }
-        assert_eq!(records.len(), count, "messages read back from {topic}");
         records
     }
 }
