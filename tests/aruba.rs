@@ -158,25 +158,18 @@ sinks:
     );
 }
 
-#[test]
-fn a_renewed_key_is_used_and_written_back_to_the_customers_file() {
-    let sim = Simulator::start(&[
-        "--count",
-        "3",
-        "--key",
-        "new-key",
-        "--renew-from",
-        "old-key",
-    ]);
-    let dir = tempfile::tempdir().unwrap();
-    let customers = dir.path().join("input.json");
-    std::fs::write(
-        &customers,
-        r#"{"customers": {"lab": {"wsskey": "old-key", "topic": "audit"}}}"#,
-    )
-    .unwrap();
+/// A customers file holding `key` for customer `lab`'s audit topic, and a
+/// pipeline that streams it to stdout: their paths.
+fn customers_file_pipeline(
+    dir: &std::path::Path,
+    sim: &Simulator,
+    key: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let customers = dir.join("input.json");
+    let entry = serde_json::json!({"customers": {"lab": {"wsskey": key, "topic": "audit"}}});
+    std::fs::write(&customers, entry.to_string()).unwrap();
     let file = pipeline(
-        dir.path(),
+        dir,
         "aruba.yaml",
         &format!(
             "
@@ -188,6 +181,21 @@ sinks:
             sim.url()
         ),
     );
+    (customers, file)
+}
+
+#[test]
+fn a_renewed_key_is_used_and_written_back_to_the_customers_file() {
+    let sim = Simulator::start(&[
+        "--count",
+        "3",
+        "--key",
+        "new-key",
+        "--renew-from",
+        "old-key",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let (customers, file) = customers_file_pipeline(dir.path(), &sim, "old-key");
     let (events, stderr) = run_until(&file, 3);
     assert_eq!(of_stream(&events, "aruba.audit").len(), 3);
     let written: Value =
@@ -270,25 +278,7 @@ sinks:
 fn a_key_renewed_mid_session_is_taken_up_and_written_back() {
     let sim = Simulator::start(&["--count", "6", "--renew-after", "3"]);
     let dir = tempfile::tempdir().unwrap();
-    let customers = dir.path().join("input.json");
-    std::fs::write(
-        &customers,
-        r#"{"customers": {"lab": {"wsskey": "sim-key", "topic": "audit"}}}"#,
-    )
-    .unwrap();
-    let file = pipeline(
-        dir.path(),
-        "aruba.yaml",
-        &format!(
-            "
-sources:
-  central: {{ type: aruba_central, url: {}, customers_file: input.json }}
-sinks:
-  out: {{ type: stdout, inputs: [central] }}
-",
-            sim.url()
-        ),
-    );
+    let (customers, file) = customers_file_pipeline(dir.path(), &sim, "sim-key");
     let run = Watched::run(&file);
     run.wait_for("six audit events", Duration::from_secs(20), |out, _| {
         watch::count(out, "aruba.audit") >= 6
