@@ -47,10 +47,6 @@ impl Codec {
         &self.plans
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.rules
-    }
-
     /// The plan of message type `full_name`.
     pub fn index_of(&self, full_name: &str) -> Option<usize> {
         self.plans.index_of(full_name)

@@ -63,14 +63,6 @@ impl Rules {
     pub fn identifies(&self, name: &str) -> bool {
         self.key_paths.contains(&name) || self.time_path == Some(name)
     }
-
-    /// Whether a key or time path reaches into a nested message.
-    pub fn has_nested_paths(&self) -> bool {
-        self.key_paths
-            .iter()
-            .chain(&self.time_path)
-            .any(|p| p.contains('.'))
-    }
 }
 
 /// Whether the address family named `name` is IPv6.
