@@ -354,7 +354,7 @@ fn value_code(
 }
 
 /// How address message `i` is read: at once in its usual encoding, from
-/// its one-byte keys (`src/generated.rs`).
+/// its one-byte keys (`support.rs`: `mac`, `ip`).
 fn address_code(
     message: &MessageDescriptor,
     kind: AddressKind,
