@@ -6,7 +6,7 @@
 //! `bytes` are text, which messages are addresses) are [`Rules`] passed in.
 //!
 //! Two readers do the work behind one interface, [`Handler`]. Readers
-//! generated per message type at build time ([`codegen`], called from a
+//! generated per message type at build time (`codegen`, feature `codegen`, called from a
 //! vendor crate's `build.rs`) take messages as encoders write them, fields in
 //! declaration order, and cost little more than the values themselves. The
 //! general [`walk`] takes anything else: fields in any order, maps,
