@@ -114,11 +114,29 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server` from `venv` and waits until it listens.
+    /// Starts `moto_server` from `venv` and waits until it listens. It
+    /// takes any credentials.
     pub fn start(venv: &std::path::Path) -> Result<Moto, String> {
+        Moto::spawn(venv, None)
+    }
+
+    /// As [`Moto::start`], but after `free` requests it checks credentials
+    /// as S3 does, and knows none: every key is refused.
+    pub fn start_checking_credentials_after(
+        venv: &std::path::Path,
+        free: u32,
+    ) -> Result<Moto, String> {
+        Moto::spawn(venv, Some(free))
+    }
+
+    fn spawn(venv: &std::path::Path, free: Option<u32>) -> Result<Moto, String> {
         let port = free_port()?;
         let program = venv.join("bin/moto_server");
-        let child = Command::new(&program)
+        let mut command = Command::new(&program);
+        if let Some(free) = free {
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", free.to_string());
+        }
+        let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

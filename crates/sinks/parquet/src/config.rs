@@ -1,15 +1,18 @@
 //! Options of the `parquet` sink.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use netpipe_core::config::{
     OptionError, OptionErrors, SinkType, placeholder_hint, unknown_placeholder,
 };
 use netpipe_core::units::{ByteSize, HumanDuration};
-use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
+use netpipe_core::{BoxError, BuildContext, Secret, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::remote::{Remote, is_remote};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -42,12 +45,44 @@ impl Default for Roll {
     }
 }
 
+/// How to reach an object store `path`. Credentials come from the
+/// provider's usual chain (for S3: `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, profiles, instance
+/// metadata) unless given here.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// An S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The bucket's region, e.g. `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Allow an `http://` endpoint.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// S3 access key id (use a `${VAR}`).
+    #[serde(default)]
+    pub access_key_id: Option<Secret>,
+    /// S3 secret access key (use a `${VAR}`).
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// S3 session token (use a `${VAR}`).
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+}
+
 /// Options of the `parquet` sink.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ParquetConfig {
-    /// Root directory of the datasets.
+    /// Root of the datasets: a directory, or an object store prefix
+    /// (`s3://bucket/prefix`, `gs://`, `az://`), where files are staged
+    /// locally and uploaded when committed.
     pub path: PathBuf,
+    /// How to reach an object store `path`.
+    #[serde(default)]
+    pub storage: Storage,
     /// Directory of each file below `path`: `{stream}`, `{source}`, and from the event time (UTC) `{date}`, `{hour}`.
     #[serde(default = "default_partition")]
     pub partition: String,
@@ -77,19 +112,45 @@ pub fn sink_type() -> SinkType {
     )
 }
 
+impl ParquetConfig {
+    /// The object store `path` names, or `None` for a directory.
+    fn remote(&self) -> Option<Result<Remote, String>> {
+        let path = self.path.to_str()?;
+        is_remote(path).then(|| Remote::parse(path, &self.storage))
+    }
+}
+
 /// What `partition` may hold.
 const PLACEHOLDERS: [&str; 4] = ["{stream}", "{source}", "{date}", "{hour}"];
 
 #[async_trait]
 impl SinkConfig for ParquetConfig {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Sink>, BoxError> {
-        Ok(Box::new(crate::sink::ParquetSink::open(self, cx)?))
+        let remote = match self.remote().transpose()? {
+            Some(remote) => {
+                remote.check().await?;
+                Some(Arc::new(remote))
+            }
+            None => None,
+        };
+        Ok(Box::new(crate::sink::ParquetSink::open(self, cx, remote)?))
     }
 
     fn check(&self, cx: &BuildContext) -> Result<(), BoxError> {
         let mut errors = Vec::new();
-        if let Err(e) = crate::files::check_root(&cx.resolve(&self.path)) {
-            errors.push(OptionError::new("path", e).hint("give a directory this user may write"));
+        match self.remote() {
+            Some(Err(e)) => errors.push(
+                OptionError::new("path", e)
+                    .hint("e.g. `s3://bucket/prefix`, with `storage` options"),
+            ),
+            Some(Ok(_)) => {}
+            None => {
+                if let Err(e) = crate::files::check_root(&cx.resolve(&self.path)) {
+                    errors.push(
+                        OptionError::new("path", e).hint("give a directory this user may write"),
+                    );
+                }
+            }
         }
         if let Some(unknown) = unknown_placeholder(&self.partition, &PLACEHOLDERS) {
             errors.push(

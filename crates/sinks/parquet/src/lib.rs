@@ -9,6 +9,7 @@
 
 mod config;
 mod files;
+mod remote;
 mod sink;
 mod writer;
 

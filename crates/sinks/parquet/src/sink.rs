@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::config::{Compression, ParquetConfig};
 use crate::files::{Claim, partition_dir};
+use crate::remote::Remote;
 use crate::writer::{Part, Writer};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ enum WriterSlot {
 
 pub struct ParquetSink {
     root: PathBuf,
+    /// The object store the files of `root` (then a staging directory) go to.
+    remote: Option<Arc<Remote>>,
     partition: String,
     max_age: std::time::Duration,
     schemas: Arc<StreamSchemas>,
@@ -52,8 +55,22 @@ pub struct ParquetSink {
 }
 
 impl ParquetSink {
-    pub fn open(config: &ParquetConfig, cx: &BuildContext) -> Result<Self, ParquetSinkError> {
-        let root = cx.resolve(&config.path);
+    /// A sink writing into `config.path`, or staging its files for `remote`.
+    pub fn open(
+        config: &ParquetConfig,
+        cx: &BuildContext,
+        remote: Option<Arc<Remote>>,
+    ) -> Result<Self, ParquetSinkError> {
+        let root = match &remote {
+            // Staged files are uploaded as they are committed: a run's own
+            // directory, which it leaves empty.
+            Some(_) => std::env::temp_dir().join(format!(
+                "netpipe-staging-{}-{}",
+                cx.name,
+                std::process::id()
+            )),
+            None => cx.resolve(&config.path),
+        };
         std::fs::create_dir_all(&root).map_err(|error| ParquetSinkError::Directory {
             path: root.display().to_string(),
             error,
@@ -76,9 +93,10 @@ impl ParquetSink {
             .set_compression(codec)
             .set_max_row_group_row_count(Some(config.row_group_rows))
             .build();
-        let writer = Writer::new(root.clone(), claim, properties, config.roll);
+        let writer = Writer::new(root.clone(), claim, properties, config.roll, remote.clone());
         Ok(ParquetSink {
             root,
+            remote,
             partition: config.partition.clone(),
             max_age: config.roll.max_age.0,
             schemas: cx.schemas.clone(),
@@ -241,7 +259,17 @@ impl Sink for ParquetSink {
         })
         .await?;
         self.writer = Some(WriterSlot::Idle(writer));
-        info!(root = %self.root.display(), files = committed?, "parquet files committed");
+        let committed = committed?;
+        match &self.remote {
+            Some(remote) => {
+                // Every staged file is uploaded: the directory is empty but for the lock.
+                let _ = std::fs::remove_dir_all(&self.root);
+                info!(root = %remote.url(), files = committed, "parquet files committed");
+            }
+            None => {
+                info!(root = %self.root.display(), files = committed, "parquet files committed")
+            }
+        }
         Ok(())
     }
 

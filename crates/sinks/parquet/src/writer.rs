@@ -17,6 +17,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::config::Roll;
 use crate::files::{Claim, commit};
+use crate::remote::Remote;
 use crate::sink::ParquetSinkError;
 
 /// Rows of one stream for one partition directory.
@@ -50,11 +51,20 @@ pub struct Writer {
     /// committed (the events themselves are not kept).
     held: Vec<BatchAck>,
     pub committed_files: u64,
+    /// Where committed files go when the lake is in object storage.
+    remote: Option<Arc<Remote>>,
 }
 
 impl Writer {
-    pub fn new(root: PathBuf, claim: Claim, properties: WriterProperties, roll: Roll) -> Self {
+    pub fn new(
+        root: PathBuf,
+        claim: Claim,
+        properties: WriterProperties,
+        roll: Roll,
+        remote: Option<Arc<Remote>>,
+    ) -> Self {
         Writer {
+            remote,
             root,
             claim,
             properties,
@@ -133,6 +143,20 @@ impl Writer {
         };
         let inner = file.writer.into_inner().map_err(|e| error(e.to_string()))?;
         commit(inner, &file.temp, &file.final_path).map_err(|e| error(e.to_string()))?;
+        if let Some(remote) = &self.remote {
+            let relative = file
+                .final_path
+                .strip_prefix(&self.root)
+                .unwrap_or(&file.final_path);
+            let relative = relative.to_string_lossy();
+            remote
+                .upload(&file.final_path, &relative)
+                .map_err(|detail| ParquetSinkError::Write {
+                    path: format!("{}/{relative}", remote.url().trim_end_matches('/')),
+                    detail,
+                })?;
+            std::fs::remove_file(&file.final_path).map_err(|e| error(e.to_string()))?;
+        }
         self.committed_files += 1;
         Ok(())
     }

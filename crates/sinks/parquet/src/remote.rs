@@ -1,0 +1,240 @@
+//! Lakes in object storage: a `path` of `s3://bucket/prefix` (or `gs://`,
+//! `az://`). Files are written and committed in a local staging directory
+//! exactly as on disk, then uploaded under the same relative path before
+//! their batches are acknowledged: one PUT for a small file, a multipart
+//! upload streamed in parts for a large one. An object appears only when
+//! complete, and memory stays bounded by the part size, whatever a file's.
+//! The object store's client retries throttling and server errors with
+//! backoff; what is left is an error of the sink.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
+
+use crate::config::Storage;
+
+/// Files up to this size are one PUT; larger ones are sent in parts of it.
+const PART_SIZE: usize = 8 << 20;
+
+/// Uploads in flight for one multipart file.
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// An object store root.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    /// The `path` as given (it holds no secret: credentials are options).
+    url: String,
+    bucket: String,
+}
+
+/// Whether `path` names an object store rather than a directory.
+pub fn is_remote(path: &str) -> bool {
+    ["s3://", "gs://", "az://", "abfs://", "abfss://"]
+        .iter()
+        .any(|scheme| path.starts_with(scheme))
+}
+
+impl Remote {
+    /// The store `path` names, with `storage`'s options over the
+    /// provider's usual credential chain. Offline: nothing is sent.
+    pub fn parse(path: &str, storage: &Storage) -> Result<Remote, String> {
+        let url = url::Url::parse(path).map_err(|e| format!("`{path}` is not a URL: {e}"))?;
+        let bucket = url.host_str().unwrap_or_default().to_string();
+        if bucket.is_empty() {
+            return Err(format!("`{path}` names no bucket (`s3://BUCKET/prefix`)"));
+        }
+        let built = match url.scheme() {
+            "s3" => {
+                let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(path)
+                    .with_allow_http(storage.allow_http);
+                if let Some(endpoint) = &storage.endpoint {
+                    builder = builder.with_endpoint(endpoint);
+                }
+                if let Some(region) = &storage.region {
+                    builder = builder.with_region(region);
+                }
+                if let Some(key) = &storage.access_key_id {
+                    builder = builder.with_access_key_id(key.expose());
+                }
+                if let Some(secret) = &storage.secret_access_key {
+                    builder = builder.with_secret_access_key(secret.expose());
+                }
+                if let Some(token) = &storage.session_token {
+                    builder = builder.with_token(token.expose());
+                }
+                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            "gs" => object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(path)
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+            _ => object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(path)
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+        };
+        // The builders' errors name options, never their values.
+        let store = built.map_err(|e| format!("cannot use `{path}`: {e}"))?;
+        let prefix = ObjectPath::from(url.path().trim_matches('/'));
+        Ok(Remote {
+            store,
+            prefix,
+            url: path.to_string(),
+            bucket,
+        })
+    }
+
+    /// The `path` as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Checks at start that the bucket is there and may be listed with
+    /// these credentials: a clear error now, not at the first commit.
+    pub async fn check(&self) -> Result<(), String> {
+        let error = match self.store.list_with_delimiter(Some(&self.prefix)).await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let code = store_code(&error);
+        Err(match code.as_deref() {
+            Some("NoSuchBucket") => {
+                format!("bucket `{}` of `{}` does not exist", self.bucket, self.url)
+            }
+            Some(
+                "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "ExpiredToken",
+            ) => format!(
+                "the store refused these credentials for `{}` ({})",
+                self.url,
+                code.unwrap_or_default()
+            ),
+            _ => format!("cannot list `{}`: {}", self.url, cause(&error)),
+        })
+    }
+
+    /// Uploads `local` as `relative` below the prefix, whole or not at
+    /// all. Blocking: for the writer's thread.
+    pub fn upload(&self, local: &Path, relative: &str) -> Result<(), String> {
+        let location =
+            ObjectPath::from(format!("{}/{relative}", self.prefix).trim_start_matches('/'));
+        let failed =
+            |e: &dyn std::fmt::Display| format!("cannot upload {location} to {}: {e}", self.url);
+        let mut file = std::fs::File::open(local).map_err(|e| failed(&e))?;
+        let size = file.metadata().map_err(|e| failed(&e))?.len();
+        let runtime = tokio::runtime::Handle::current();
+        if size <= PART_SIZE as u64 {
+            let mut bytes = Vec::with_capacity(size as usize);
+            file.read_to_end(&mut bytes).map_err(|e| failed(&e))?;
+            return runtime
+                .block_on(self.store.put(&location, PutPayload::from(bytes)))
+                .map(drop)
+                .map_err(|e| failed(&cause(&e)));
+        }
+        runtime.block_on(async {
+            let upload = self
+                .store
+                .put_multipart(&location)
+                .await
+                .map_err(|e| failed(&cause(&e)))?;
+            let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+            let mut buffer = vec![0; PART_SIZE];
+            loop {
+                let read = match file.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(read) => read,
+                    Err(e) => {
+                        let _ = parts.abort().await;
+                        return Err(failed(&e));
+                    }
+                };
+                if let Err(e) = parts.wait_for_capacity(PARTS_IN_FLIGHT).await {
+                    let _ = parts.abort().await;
+                    return Err(failed(&cause(&e)));
+                }
+                parts.write(&buffer[..read]);
+            }
+            parts
+                .finish()
+                .await
+                .map(drop)
+                .map_err(|e| failed(&cause(&e)))
+        })
+    }
+}
+
+/// The store's own error code (`<Code>NoSuchBucket</Code>` in S3's
+/// answer), when it gave one.
+fn store_code(error: &object_store::Error) -> Option<String> {
+    let text = error.to_string();
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = start + text[start..].find("</Code>")?;
+    Some(text[start..end].to_string())
+}
+
+/// An object store error as a user can act on it: the store's code when it
+/// gave one, else the client's message, cut short (it may quote a whole
+/// XML answer).
+fn cause(error: &object_store::Error) -> String {
+    if let Some(code) = store_code(error) {
+        return format!("the store answered {code}");
+    }
+    let text = error.to_string();
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    /// A file larger than a part goes up in parts and arrives whole; a small
+    /// one in one PUT.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn files_of_any_size_arrive_whole() {
+        let store = Arc::new(InMemory::new());
+        let remote = Remote {
+            store: store.clone(),
+            prefix: ObjectPath::from("lake"),
+            url: "memory://lake".into(),
+            bucket: "lake".into(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (name, len) in [
+            ("small.parquet", 1000),
+            ("large.parquet", 2 * PART_SIZE + 12345),
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let local = dir.path().join(name);
+            std::fs::write(&local, &bytes).unwrap();
+            let (remote, relative) = (remote.clone(), format!("s/date=x/{name}"));
+            tokio::task::spawn_blocking(move || remote.upload(&local, &relative))
+                .await
+                .unwrap()
+                .unwrap();
+            let location = ObjectPath::from(format!("lake/s/date=x/{name}"));
+            let stored = store.get(&location).await.unwrap().bytes().await.unwrap();
+            assert!(
+                stored == bytes,
+                "{name}: {} bytes stored of {len}",
+                stored.len()
+            );
+        }
+    }
+
+    #[test]
+    fn paths_without_a_bucket_or_of_other_schemes_are_told_apart() {
+        assert!(is_remote("s3://lake/x") && is_remote("gs://lake") && !is_remote("lake/x"));
+        let error = Remote::parse("s3:///x", &Storage::default()).unwrap_err();
+        assert!(error.contains("names no bucket"), "{error}");
+    }
+}
