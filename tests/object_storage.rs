@@ -139,3 +139,72 @@ fn refused_credentials_are_a_clear_error_without_the_secret() {
         "the secret leaked:\n{stderr}"
     );
 }
+
+/// A writer killed with SIGKILL mid-run leaves only whole objects: each one
+/// pyarrow reads, and each holds a file rolled at `max_rows` (nothing
+/// half-uploaded is visible).
+#[test]
+fn a_writer_killed_mid_run_leaves_only_readable_objects() {
+    let moto = moto();
+    moto.create_bucket("lake").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "lake.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, rate: 5000 }}
+sinks:
+  lake:
+    type: parquet
+    inputs: [demo]
+    path: s3://lake/netpipe
+    storage: {{ endpoint: {}, region: us-east-1, allow_http: true, access_key_id: test, secret_access_key: test }}
+    roll: {{ max_rows: 1000 }}
+    batch: {{ max_events: 250, timeout: 20ms }}
+",
+            moto.endpoint()
+        ),
+    );
+    let child = spawn_run(&file);
+    let python = repo_root().join(".venv/bin/python");
+    let script = "
+import sys, pyarrow.fs as fs, pyarrow.parquet as pq
+s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme='http', access_key='test', secret_key='test', region='us-east-1')
+files = s3.get_file_info(fs.FileSelector('lake/netpipe', recursive=True, allow_not_found=True))
+keys = sorted(f.path for f in files if f.type == fs.FileType.File)
+print(*[pq.read_table(k, filesystem=s3).num_rows for k in keys])
+";
+    let objects = || {
+        let out = std::process::Command::new(&python)
+            .args(["-c", script, &moto.endpoint()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "a visible object does not read: {}",
+            text(&out.stderr)
+        );
+        // Rows of each object.
+        text(&out.stdout)
+            .split_whitespace()
+            .map(|n| n.parse().unwrap())
+            .collect::<Vec<usize>>()
+    };
+    // Killed once a few files are up, while more are being written.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while objects().len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "nothing was uploaded");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    signal(&child, "KILL");
+    let killed = wait_with_limit(child, std::time::Duration::from_secs(20));
+    assert!(!killed.status.success(), "killed mid-run, not finished");
+    let rows = objects();
+    assert!(rows.len() >= 3);
+    assert!(
+        rows.iter().all(|&n| n >= 1000),
+        "every object is a file rolled at 1000 rows or more: {rows:?}"
+    );
+}
