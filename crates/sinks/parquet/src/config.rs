@@ -8,11 +8,11 @@ use netpipe_core::config::{
     OptionError, OptionErrors, SinkType, placeholder_hint, unknown_placeholder,
 };
 use netpipe_core::units::{ByteSize, HumanDuration};
-use netpipe_core::{BoxError, BuildContext, Secret, Sink, SinkConfig, async_trait};
+use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::remote::{Remote, is_remote};
+use netpipe_storage::{Remote, Storage, is_remote};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -43,33 +43,6 @@ impl Default for Roll {
             max_age: HumanDuration(Duration::from_secs(300)),
         }
     }
-}
-
-/// How to reach an object store `path`. Credentials come from the
-/// provider's usual chain (for S3: `AWS_ACCESS_KEY_ID`,
-/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, profiles, instance
-/// metadata) unless given here.
-#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Storage {
-    /// An S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// The bucket's region, e.g. `us-east-1`.
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Allow an `http://` endpoint.
-    #[serde(default)]
-    pub allow_http: bool,
-    /// S3 access key id (use a `${VAR}`).
-    #[serde(default)]
-    pub access_key_id: Option<Secret>,
-    /// S3 secret access key (use a `${VAR}`).
-    #[serde(default)]
-    pub secret_access_key: Option<Secret>,
-    /// S3 session token (use a `${VAR}`).
-    #[serde(default)]
-    pub session_token: Option<Secret>,
 }
 
 /// Options of the `parquet` sink.

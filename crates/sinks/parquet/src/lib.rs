@@ -9,7 +9,6 @@
 
 mod config;
 mod files;
-mod remote;
 mod sink;
 mod writer;
 

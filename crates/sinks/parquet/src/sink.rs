@@ -19,8 +19,8 @@ use tracing::{info, warn};
 
 use crate::config::{Compression, ParquetConfig};
 use crate::files::{Claim, partition_dir};
-use crate::remote::Remote;
 use crate::writer::{Part, Writer};
+use netpipe_storage::Remote;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParquetSinkError {

@@ -17,8 +17,8 @@ use parquet::file::properties::WriterProperties;
 
 use crate::config::Roll;
 use crate::files::{Claim, commit};
-use crate::remote::Remote;
 use crate::sink::ParquetSinkError;
+use netpipe_storage::Remote;
 
 /// Rows of one stream for one partition directory.
 pub struct Part {

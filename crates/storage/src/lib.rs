@@ -1,11 +1,13 @@
 //! Lakes in object storage: a `path` of `s3://bucket/prefix` (or `gs://`,
-//! `az://`). Files are written and committed in a local staging directory
-//! exactly as on disk, then uploaded under the same relative path before
-//! their batches are acknowledged: one PUT for a small file, a multipart
-//! upload streamed in parts for a large one. An object appears only when
-//! complete, and memory stays bounded by the part size, whatever a file's.
-//! The object store's client retries throttling and server errors with
-//! backoff; what is left is an error of the sink.
+//! `az://`), for the Parquet sink and the Parquet replay alike. The sink
+//! writes and commits files in a local staging directory exactly as on
+//! disk, then uploads each under the same relative path before its batches
+//! are acknowledged ([`Remote::upload`]): one PUT for a small file, a
+//! multipart upload streamed in parts for a large one, so an object appears
+//! only when complete and memory stays bounded by the part size. (Replay
+//! from object storage, which will list objects and read them by ranges,
+//! is not built yet.) The object store's client retries throttling and
+//! server errors with backoff; what is left is an error of the caller.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -14,7 +16,36 @@ use std::sync::Arc;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
 
-use crate::config::Storage;
+use netpipe_core::Secret;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// How to reach an object store `path`. Credentials come from the
+/// provider's usual chain (for S3: `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, profiles, instance
+/// metadata) unless given here.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// An S3-compatible endpoint (MinIO, Ceph, moto), e.g. `http://127.0.0.1:9000`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The bucket's region, e.g. `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Allow an `http://` endpoint.
+    #[serde(default)]
+    pub allow_http: bool,
+    /// S3 access key id (use a `${VAR}`).
+    #[serde(default)]
+    pub access_key_id: Option<Secret>,
+    /// S3 secret access key (use a `${VAR}`).
+    #[serde(default)]
+    pub secret_access_key: Option<Secret>,
+    /// S3 session token (use a `${VAR}`).
+    #[serde(default)]
+    pub session_token: Option<Secret>,
+}
 
 /// Files up to this size are one PUT; larger ones are sent in parts of it.
 const PART_SIZE: usize = 8 << 20;
