@@ -36,6 +36,23 @@ sinks:
     )
 }
 
+/// Runs `file` with the secret key in `S3_SECRET`: its exit status and
+/// stderr, which must not hold the secret.
+fn run_with_secret(file: &std::path::Path) -> (std::process::ExitStatus, String) {
+    let output = netpipe()
+        .arg("run")
+        .arg(file)
+        .env("S3_SECRET", "s3-secret-value")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(
+        !stderr.contains("s3-secret-value"),
+        "the secret leaked:\n{stderr}"
+    );
+    (output.status, stderr)
+}
+
 fn moto() -> netpipe_testkit::Moto {
     netpipe_testkit::Moto::start(&repo_root().join(".venv")).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -46,18 +63,8 @@ fn a_lake_in_s3_holds_every_event_in_complete_objects_that_pyarrow_reads() {
     moto.create_bucket("lake").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = s3_pipeline(dir.path(), &moto, "lake", 2500);
-    let output = netpipe()
-        .arg("run")
-        .arg(&file)
-        .env("S3_SECRET", "s3-secret-value")
-        .output()
-        .unwrap();
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(
-        !stderr.contains("s3-secret-value"),
-        "the secret leaked:\n{stderr}"
-    );
+    let (status, stderr) = run_with_secret(&file);
+    assert!(status.success(), "{stderr}");
     // Every object under the prefix, read by pyarrow from the store itself.
     let script = "
 import sys, pyarrow.fs as fs, pyarrow.parquet as pq
@@ -82,21 +89,11 @@ fn a_missing_bucket_is_a_clear_error_before_anything_runs() {
     let moto = moto();
     let dir = tempfile::tempdir().unwrap();
     let file = s3_pipeline(dir.path(), &moto, "no-such-bucket", 10);
-    let output = netpipe()
-        .arg("run")
-        .arg(&file)
-        .env("S3_SECRET", "s3-secret-value")
-        .output()
-        .unwrap();
-    let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let (status, stderr) = run_with_secret(&file);
+    assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("bucket `no-such-bucket`") && stderr.contains("does not exist"),
         "{stderr}"
-    );
-    assert!(
-        !stderr.contains("s3-secret-value"),
-        "the secret leaked:\n{stderr}"
     );
     // A path that is not a bucket URL is refused by `validate`, offline.
     let bad = pipeline(
@@ -122,21 +119,11 @@ fn refused_credentials_are_a_clear_error_without_the_secret() {
     moto.create_bucket("lake").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = s3_pipeline(dir.path(), &moto, "lake", 10);
-    let output = netpipe()
-        .arg("run")
-        .arg(&file)
-        .env("S3_SECRET", "s3-secret-value")
-        .output()
-        .unwrap();
-    let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let (status, stderr) = run_with_secret(&file);
+    assert!(!status.success(), "{stderr}");
     assert!(
         stderr.contains("the store refused these credentials for `s3://lake/netpipe`"),
         "{stderr}"
-    );
-    assert!(
-        !stderr.contains("s3-secret-value"),
-        "the secret leaked:\n{stderr}"
     );
 }
 
