@@ -53,6 +53,34 @@ fn run_with_secret(file: &std::path::Path) -> (std::process::ExitStatus, String)
     (output.status, stderr)
 }
 
+/// Every object below `lake/netpipe`, read by pyarrow from the store
+/// itself: its key and rows. An object that does not read fails the test.
+fn objects_read_by_pyarrow(moto: &netpipe_testkit::Moto) -> Vec<(String, usize)> {
+    let script = "
+import sys, pyarrow.fs as fs, pyarrow.parquet as pq
+s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme='http', access_key='test', secret_key='test', region='us-east-1')
+files = s3.get_file_info(fs.FileSelector('lake/netpipe', recursive=True, allow_not_found=True))
+for key in sorted(f.path for f in files if f.type == fs.FileType.File):
+    print(key, pq.read_table(key, filesystem=s3).num_rows)
+";
+    let out = std::process::Command::new(repo_root().join(".venv/bin/python"))
+        .args(["-c", script, &moto.endpoint()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "an object does not read: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+        .lines()
+        .map(|line| {
+            let (key, rows) = line.rsplit_once(' ').unwrap();
+            (key.to_string(), rows.parse().unwrap())
+        })
+        .collect()
+}
+
 fn moto() -> netpipe_testkit::Moto {
     netpipe_testkit::Moto::start(&repo_root().join(".venv")).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -65,23 +93,18 @@ fn a_lake_in_s3_holds_every_event_in_complete_objects_that_pyarrow_reads() {
     let file = s3_pipeline(dir.path(), &moto, "lake", 2500);
     let (status, stderr) = run_with_secret(&file);
     assert!(status.success(), "{stderr}");
-    // Every object under the prefix, read by pyarrow from the store itself.
-    let script = "
-import sys, pyarrow.fs as fs, pyarrow.parquet as pq
-s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme='http', access_key='test', secret_key='test', region='us-east-1')
-files = s3.get_file_info(fs.FileSelector('lake/netpipe', recursive=True))
-keys = sorted(f.path for f in files if f.type == fs.FileType.File)
-rows = sum(pq.read_table(k, filesystem=s3).num_rows for k in keys)
-print(len(keys), rows, all(k.startswith('lake/netpipe/demo.interface/date=') and '/hour=' in k and k.endswith('.parquet') for k in keys))
-";
-    let python = repo_root().join(".venv/bin/python");
-    let out = std::process::Command::new(python)
-        .args(["-c", script, &moto.endpoint()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
     // 2500 rows in files of at most 1000: three objects, named as on disk.
-    assert_eq!(text(&out.stdout).trim(), "3 2500 True");
+    let objects = objects_read_by_pyarrow(&moto);
+    assert_eq!(objects.len(), 3, "{objects:?}");
+    assert_eq!(objects.iter().map(|(_, rows)| rows).sum::<usize>(), 2500);
+    for (key, _) in &objects {
+        assert!(
+            key.starts_with("lake/netpipe/demo.interface/date=")
+                && key.contains("/hour=")
+                && key.ends_with(".parquet"),
+            "{key}"
+        );
+    }
 }
 
 #[test]
@@ -155,30 +178,7 @@ sinks:
         ),
     );
     let child = spawn_run(&file);
-    let python = repo_root().join(".venv/bin/python");
-    let script = "
-import sys, pyarrow.fs as fs, pyarrow.parquet as pq
-s3 = fs.S3FileSystem(endpoint_override=sys.argv[1], scheme='http', access_key='test', secret_key='test', region='us-east-1')
-files = s3.get_file_info(fs.FileSelector('lake/netpipe', recursive=True, allow_not_found=True))
-keys = sorted(f.path for f in files if f.type == fs.FileType.File)
-print(*[pq.read_table(k, filesystem=s3).num_rows for k in keys])
-";
-    let objects = || {
-        let out = std::process::Command::new(&python)
-            .args(["-c", script, &moto.endpoint()])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "a visible object does not read: {}",
-            text(&out.stderr)
-        );
-        // Rows of each object.
-        text(&out.stdout)
-            .split_whitespace()
-            .map(|n| n.parse().unwrap())
-            .collect::<Vec<usize>>()
-    };
+    let objects = || objects_read_by_pyarrow(&moto);
     // Killed once a few files are up, while more are being written.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while objects().len() < 3 {
@@ -188,7 +188,7 @@ print(*[pq.read_table(k, filesystem=s3).num_rows for k in keys])
     signal(&child, "KILL");
     let killed = wait_with_limit(child, std::time::Duration::from_secs(20));
     assert!(!killed.status.success(), "killed mid-run, not finished");
-    let rows = objects();
+    let rows: Vec<usize> = objects().into_iter().map(|(_, rows)| rows).collect();
     assert!(rows.len() >= 3);
     assert!(
         rows.iter().all(|&n| n >= 1000),
