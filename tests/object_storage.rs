@@ -1,20 +1,32 @@
 //! The lake in object storage, as a user runs it: a pipeline writes to
 //! `s3://` on a real S3-compatible server (moto), and pyarrow reads every
 //! object back; a bucket that is not there, or credentials the store
-//! refuses, are clear errors before anything runs. (Replay from object
-//! storage is not built yet.)
+//! refuses, are clear errors before anything runs; a replay from the
+//! bucket gives back the events written.
 
 mod support;
 
+use support::lake::{assert_same_events, essence};
 use support::*;
 
-/// moto and a pipeline writing `count` demo events to `s3://lake/netpipe`.
+/// The `storage` options of moto's S3, the secret key from `S3_SECRET`.
+fn storage(moto: &netpipe_testkit::Moto) -> String {
+    format!(
+        "{{ endpoint: {}, region: us-east-1, allow_http: true, access_key_id: test, secret_access_key: ${{S3_SECRET}} }}",
+        moto.endpoint()
+    )
+}
+
+/// A pipeline writing `count` demo events to `s3://{bucket}/netpipe`, and
+/// to `sinks` besides.
 fn s3_pipeline(
     dir: &std::path::Path,
     moto: &netpipe_testkit::Moto,
     bucket: &str,
     count: u64,
+    sinks: &str,
 ) -> std::path::PathBuf {
+    let storage = storage(moto);
     pipeline(
         dir,
         "lake.yaml",
@@ -27,30 +39,32 @@ sinks:
     type: parquet
     inputs: [demo]
     path: s3://{bucket}/netpipe
-    storage: {{ endpoint: {}, region: us-east-1, allow_http: true, access_key_id: test, secret_access_key: ${{S3_SECRET}} }}
+    storage: {storage}
     roll: {{ max_rows: 1000 }}
+    row_group_rows: 300
     batch: {{ max_events: 500 }}
-",
-            moto.endpoint()
+{sinks}"
         ),
     )
 }
 
-/// Runs `file` with the secret key in `S3_SECRET`: its exit status and
-/// stderr, which must not hold the secret.
-fn run_with_secret(file: &std::path::Path) -> (std::process::ExitStatus, String) {
+/// Runs `file` with the secret key in `S3_SECRET`; neither its stdout nor
+/// its stderr may hold the secret.
+fn run_with_secret(file: &std::path::Path) -> std::process::Output {
     let output = netpipe()
         .arg("run")
         .arg(file)
         .env("S3_SECRET", "s3-secret-value")
         .output()
         .unwrap();
-    let stderr = text(&output.stderr);
-    assert!(
-        !stderr.contains("s3-secret-value"),
-        "the secret leaked:\n{stderr}"
-    );
-    (output.status, stderr)
+    for (name, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        assert!(
+            !text(bytes).contains("s3-secret-value"),
+            "the secret leaked to {name}:\n{}",
+            text(&output.stderr)
+        );
+    }
+    output
 }
 
 /// Every object below `lake/netpipe`, read by pyarrow from the store
@@ -90,9 +104,9 @@ fn a_lake_in_s3_holds_every_event_in_complete_objects_that_pyarrow_reads() {
     let moto = moto();
     moto.create_bucket("lake").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = s3_pipeline(dir.path(), &moto, "lake", 2500);
-    let (status, stderr) = run_with_secret(&file);
-    assert!(status.success(), "{stderr}");
+    let file = s3_pipeline(dir.path(), &moto, "lake", 2500, "");
+    let output = run_with_secret(&file);
+    assert!(output.status.success(), "{}", text(&output.stderr));
     // 2500 rows in files of at most 1000: three objects, named as on disk.
     let objects = objects_read_by_pyarrow(&moto);
     assert_eq!(objects.len(), 3, "{objects:?}");
@@ -107,28 +121,88 @@ fn a_lake_in_s3_holds_every_event_in_complete_objects_that_pyarrow_reads() {
     }
 }
 
+/// Written to S3 in three files of four row groups or less, replayed from
+/// S3 by range requests: the same events come back, each once.
+#[test]
+fn replaying_a_lake_in_s3_gives_back_the_events_written() {
+    let moto = moto();
+    moto.create_bucket("lake").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stdout = "  out: { type: stdout, inputs: [demo] }\n";
+    let written = run_with_secret(&s3_pipeline(dir.path(), &moto, "lake", 2500, stdout));
+    assert!(written.status.success(), "{}", text(&written.stderr));
+    let replay = pipeline(
+        dir.path(),
+        "replay.yaml",
+        &format!(
+            "sources:\n  captured: {{ type: parquet, path: s3://lake/netpipe, checkpoint: replay.checkpoint, storage: {} }}\nsinks:\n  out: {{ type: stdout, inputs: [captured] }}\n",
+            storage(&moto)
+        ),
+    );
+    let replayed = run_with_secret(&replay);
+    assert!(replayed.status.success(), "{}", text(&replayed.stderr));
+    let (written, replayed) = (json_lines(&written), json_lines(&replayed));
+    assert_eq!(written.len(), 2500);
+    assert_same_events(&essence(&replayed), &essence(&written));
+    // The checkpoint names the last object by its URL, at its last row.
+    let checkpoint = std::fs::read_to_string(dir.path().join("replay.checkpoint")).unwrap();
+    let checkpoint: serde_json::Value = serde_json::from_str(&checkpoint).unwrap();
+    let file = checkpoint["file"].as_str().unwrap();
+    assert!(
+        file.starts_with("s3://lake/netpipe/demo.interface/date=") && file.ends_with(".parquet"),
+        "{checkpoint}"
+    );
+    assert_eq!(
+        checkpoint["row"], 499,
+        "the last file holds rows 2000..2500"
+    );
+}
+
 #[test]
 fn a_missing_bucket_is_a_clear_error_before_anything_runs() {
     let moto = moto();
     let dir = tempfile::tempdir().unwrap();
-    let file = s3_pipeline(dir.path(), &moto, "no-such-bucket", 10);
-    let (status, stderr) = run_with_secret(&file);
-    assert!(!status.success(), "{stderr}");
+    let file = s3_pipeline(dir.path(), &moto, "no-such-bucket", 10, "");
+    let output = run_with_secret(&file);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains("bucket `no-such-bucket`") && stderr.contains("does not exist"),
         "{stderr}"
     );
-    // A path that is not a bucket URL is refused by `validate`, offline.
+    // So is a replay from it.
+    let replay = pipeline(
+        dir.path(),
+        "replay.yaml",
+        &format!(
+            "sources:\n  r: {{ type: parquet, path: s3://no-such-bucket/netpipe, storage: {} }}\nsinks:\n  out: {{ type: stdout, inputs: [r] }}\n",
+            storage(&moto)
+        ),
+    );
+    let output = run_with_secret(&replay);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bucket `no-such-bucket` of `s3://no-such-bucket/netpipe` does not exist"),
+        "{stderr}"
+    );
+    // A path that is not a bucket URL is refused by `validate`, offline,
+    // for the sink and the replay alike.
     let bad = pipeline(
         dir.path(),
         "bad.yaml",
-        "sources:\n  demo: { type: demo, count: 1 }\nsinks:\n  lake: { type: parquet, inputs: [demo], path: \"s3:///netpipe\" }\n",
+        "sources:\n  r: { type: parquet, path: \"s3:///lake\" }\nsinks:\n  lake: { type: parquet, inputs: [r], path: \"s3:///netpipe\" }\n",
     );
     let output = netpipe().arg("validate").arg(&bad).output().unwrap();
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("names no bucket") && stderr.contains("bad.yaml:4"),
+        stderr.contains("`s3:///lake` names no bucket")
+            && stderr.contains("`s3:///netpipe` names no bucket"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bad.yaml:2") && stderr.contains("bad.yaml:4"),
         "{stderr}"
     );
 }
@@ -141,9 +215,10 @@ fn refused_credentials_are_a_clear_error_without_the_secret() {
             .unwrap_or_else(|e| panic!("{e}"));
     moto.create_bucket("lake").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = s3_pipeline(dir.path(), &moto, "lake", 10);
-    let (status, stderr) = run_with_secret(&file);
-    assert!(!status.success(), "{stderr}");
+    let file = s3_pipeline(dir.path(), &moto, "lake", 10, "");
+    let output = run_with_secret(&file);
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
     assert!(
         stderr.contains("the store refused these credentials for `s3://lake/netpipe`"),
         "{stderr}"

@@ -64,3 +64,37 @@ pub fn replayed(dir: &Path, options: &str) -> Vec<serde_json::Value> {
     assert!(output.status.success(), "{}", text(&output.stderr));
     super::json_lines(&output)
 }
+
+/// What must survive a round trip through a lake, event by event (sorted):
+/// stream, key, event time (to the microsecond, as the lake keeps it) and
+/// payload.
+pub fn essence(events: &[serde_json::Value]) -> Vec<String> {
+    let mut essence: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let time = e["event_time"].as_str().unwrap_or_default();
+            let micros = match time.split_once('.') {
+                Some((seconds, fraction)) => {
+                    let digits: String = fraction.chars().filter(char::is_ascii_digit).collect();
+                    format!("{seconds}.{:0<6.6}", digits)
+                }
+                None => time.trim_end_matches('Z').to_string(),
+            };
+            format!("{} {} {micros} {}", e["stream"], e["key"], e["payload"])
+        })
+        .collect();
+    essence.sort();
+    essence
+}
+
+/// Asserts that two essences are equal, showing the first difference only.
+pub fn assert_same_events(left: &[String], right: &[String]) {
+    let first = left.iter().zip(right).position(|(l, r)| l != r);
+    assert!(
+        left.len() == right.len() && first.is_none(),
+        "{} events against {}; first difference: {:?}",
+        left.len(),
+        right.len(),
+        first.map(|i| (&left[i], &right[i]))
+    );
+}

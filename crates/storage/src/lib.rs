@@ -4,14 +4,25 @@
 //! disk, then uploads each under the same relative path before its batches
 //! are acknowledged ([`Remote::upload`]): one PUT for a small file, a
 //! multipart upload streamed in parts for a large one, so an object appears
-//! only when complete and memory stays bounded by the part size. (Replay
-//! from object storage, which will list objects and read them by ranges,
-//! is not built yet.) The object store's client retries throttling and
-//! server errors with backoff; what is left is an error of the caller.
+//! only when complete and memory stays bounded by the part size. Replay
+//! lists the objects below the prefix ([`Remote::list`]) and reads each by
+//! ranges ([`Remote::read_range`]): the footer, then the row groups it
+//! wants. The object store's client retries throttling and server errors
+//! with backoff; what is left is an error of the caller.
+//!
+//! The sink's writer and the replay's reader are synchronous code, so the
+//! blocking calls here wait on the current runtime from where they are
+//! (a blocking thread, or a worker of a multi-threaded runtime, which
+//! hands its other tasks on meanwhile).
 
+use std::future::Future;
 use std::io::Read as _;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt as _;
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
@@ -60,7 +71,15 @@ pub struct Remote {
     prefix: ObjectPath,
     /// The `path` as given (it holds no secret: credentials are options).
     url: String,
+    scheme: String,
     bucket: String,
+}
+
+/// An object of the lake.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub location: ObjectPath,
+    pub size: u64,
 }
 
 /// Whether `path` names an object store rather than a directory.
@@ -117,6 +136,7 @@ impl Remote {
             store,
             prefix,
             url: path.to_string(),
+            scheme: url.scheme().to_string(),
             bucket,
         })
     }
@@ -149,6 +169,62 @@ impl Remote {
         })
     }
 
+    /// The objects below the prefix (or the one object it names) whose
+    /// names end in `suffix`, skipping hidden ones (a name part starting
+    /// with `.` or `_`, as Spark and Hive write them), sorted by name.
+    pub async fn list(&self, suffix: &str) -> Result<Vec<Object>, String> {
+        let failed = |e: &object_store::Error| format!("cannot list `{}`: {}", self.url, cause(e));
+        let listed: Vec<_> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .map_err(|e| failed(&e))?;
+        let mut objects: Vec<Object> = listed
+            .into_iter()
+            .filter(|meta| {
+                let relative = meta.location.prefix_match(&self.prefix);
+                let hidden = relative.is_some_and(|mut parts| {
+                    parts.any(|p| p.as_ref().starts_with('.') || p.as_ref().starts_with('_'))
+                });
+                !hidden && meta.location.as_ref().ends_with(suffix)
+            })
+            .map(|meta| Object {
+                location: meta.location,
+                size: meta.size,
+            })
+            .collect();
+        if objects.is_empty() && self.prefix.as_ref().ends_with(suffix) {
+            // The path names one object rather than a prefix.
+            if let Ok(meta) = self.store.head(&self.prefix).await {
+                objects.push(Object {
+                    location: meta.location,
+                    size: meta.size,
+                });
+            }
+        }
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+
+    /// The URL of `object`, as a user would write it (`s3://bucket/key`).
+    pub fn object_url(&self, object: &Object) -> String {
+        format!("{}://{}/{}", self.scheme, self.bucket, object.location)
+    }
+
+    /// Bytes `range` of `object`, in one request. Blocking.
+    pub fn read_range(&self, object: &Object, range: Range<u64>) -> Result<Bytes, String> {
+        wait(self.store.get_range(&object.location, range.clone())).map_err(|e| {
+            format!(
+                "cannot read bytes {}..{} of {}: {}",
+                range.start,
+                range.end,
+                self.object_url(object),
+                cause(&e)
+            )
+        })
+    }
+
     /// Uploads `local` as `relative` below the prefix, whole or not at
     /// all. Blocking: for the writer's thread.
     pub fn upload(&self, local: &Path, relative: &str) -> Result<(), String> {
@@ -158,16 +234,14 @@ impl Remote {
             |e: &dyn std::fmt::Display| format!("cannot upload {location} to {}: {e}", self.url);
         let mut file = std::fs::File::open(local).map_err(|e| failed(&e))?;
         let size = file.metadata().map_err(|e| failed(&e))?.len();
-        let runtime = tokio::runtime::Handle::current();
         if size <= PART_SIZE as u64 {
             let mut bytes = Vec::with_capacity(size as usize);
             file.read_to_end(&mut bytes).map_err(|e| failed(&e))?;
-            return runtime
-                .block_on(self.store.put(&location, PutPayload::from(bytes)))
+            return wait(self.store.put(&location, PutPayload::from(bytes)))
                 .map(drop)
                 .map_err(|e| failed(&cause(&e)));
         }
-        runtime.block_on(async {
+        wait(async {
             let upload = self
                 .store
                 .put_multipart(&location)
@@ -197,6 +271,11 @@ impl Remote {
                 .map_err(|e| failed(&cause(&e)))
         })
     }
+}
+
+/// Runs `future` to its end from synchronous code (see the module docs).
+fn wait<F: Future>(future: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
 }
 
 /// The store's own error code (`<Code>NoSuchBucket</Code>` in S3's
@@ -237,6 +316,7 @@ mod tests {
             store: store.clone(),
             prefix: ObjectPath::from("lake"),
             url: "memory://lake".into(),
+            scheme: "memory".into(),
             bucket: "lake".into(),
         };
         let dir = tempfile::tempdir().unwrap();
@@ -260,6 +340,49 @@ mod tests {
                 stored.len()
             );
         }
+    }
+
+    /// Listing finds the lake's files below the prefix, not hidden or other
+    /// files, nor those of a neighbouring prefix; a path may name one file.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn listing_finds_the_lakes_files_and_ranges_read_them() {
+        let store = Arc::new(InMemory::new());
+        for key in [
+            "lake/b/part-2.parquet",
+            "lake/a/part-1.parquet",
+            "lake/a/_staging/part-3.parquet",
+            "lake/.tmp-part-4.parquet",
+            "lake/a/notes.txt",
+            "lakeside/part-5.parquet",
+        ] {
+            let payload = PutPayload::from(key.as_bytes().to_vec());
+            store.put(&ObjectPath::from(key), payload).await.unwrap();
+        }
+        let remote = |prefix: &str| Remote {
+            store: store.clone(),
+            prefix: ObjectPath::from(prefix),
+            url: format!("memory://{prefix}"),
+            scheme: "memory".into(),
+            bucket: "bucket".into(),
+        };
+        let lake = remote("lake");
+        let found = lake.list(".parquet").await.unwrap();
+        let urls: Vec<String> = found.iter().map(|o| lake.object_url(o)).collect();
+        assert_eq!(
+            urls,
+            [
+                "memory://bucket/lake/a/part-1.parquet",
+                "memory://bucket/lake/b/part-2.parquet"
+            ]
+        );
+        let one = remote("lake/b/part-2.parquet")
+            .list(".parquet")
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].size, "lake/b/part-2.parquet".len() as u64);
+        let bytes = lake.read_range(&found[1], 7..11).unwrap();
+        assert_eq!(&bytes[..], b"part");
     }
 
     #[test]

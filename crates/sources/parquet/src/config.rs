@@ -1,9 +1,11 @@
 //! Options of the `parquet` source.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use netpipe_core::config::{OptionError, OptionErrors, SourceType};
 use netpipe_core::{BoxError, BuildContext, Source, SourceConfig, Timestamp};
+use netpipe_storage::{Remote, Storage, is_remote};
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, de};
 
@@ -46,8 +48,13 @@ pub enum Paths {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayConfig {
-    /// Files, directories (read recursively) or globs.
+    /// Files, directories (read recursively) or globs; or lakes in object
+    /// storage, `s3://bucket/prefix` (also `gs://`, `az://`), every
+    /// `.parquet` object below the prefix.
     pub path: Paths,
+    /// How to reach an object store `path`, as for the parquet sink.
+    #[serde(default)]
+    pub storage: Storage,
     /// `max`, or a multiple of the original pacing.
     #[serde(default = "max")]
     pub speed: Speed,
@@ -103,21 +110,40 @@ impl SourceConfig for ReplayConfig {
             Paths::One(p) => vec![p.clone()],
             Paths::Many(p) => p.clone(),
         };
-        let patterns: Vec<String> = patterns
+        let mut errors = Vec::new();
+        let (remote, local): (Vec<String>, Vec<String>) =
+            patterns.into_iter().partition(|p| is_remote(p));
+        let remotes: Vec<Arc<Remote>> = remote
+            .iter()
+            .filter_map(|path| {
+                Remote::parse(path, &self.storage)
+                    .map_err(|e| {
+                        let hint = "e.g. `s3://bucket/prefix`, with `storage` options";
+                        errors.push(OptionError::new("path", e).hint(hint))
+                    })
+                    .ok()
+            })
+            .map(Arc::new)
+            .collect();
+        let local: Vec<String> = local
             .iter()
             .map(|p| cx.resolve(std::path::Path::new(p)).display().to_string())
             .collect();
-        let mut errors = Vec::new();
-        let files = crate::files::find(&patterns)
-            .map_err(|e| errors.push(OptionError::new("path", e)))
-            .ok();
+        let files = match local.is_empty() {
+            true => Some(Vec::new()),
+            false => crate::files::find(&local)
+                .map_err(|e| errors.push(OptionError::new("path", e)))
+                .ok(),
+        };
         let start = time("start", &self.start).map_err(|e| errors.push(e)).ok();
         let end = time("end", &self.end).map_err(|e| errors.push(e)).ok();
-        let (Some(files), Some(start), Some(end)) = (files, start, end) else {
+        let (Some(files), Some(start), Some(end), true) = (files, start, end, errors.is_empty())
+        else {
             return Err(Box::new(OptionErrors(errors)));
         };
         Ok(Box::new(crate::replay::Replay {
             files,
+            remotes,
             speed: self.speed,
             filters: crate::filters::Filters {
                 start,

@@ -1,11 +1,12 @@
 //! Which files to replay, and what their footers say.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use parquet::file::metadata::ParquetMetaData;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::file::statistics::Statistics;
+
+use crate::location::Location;
 
 /// Files below `patterns` (files, directories searched recursively, globs),
 /// skipping hidden files (partial writes) and sorted by path.
@@ -57,18 +58,22 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// A file's metadata and its row groups' event-time ranges (microseconds).
 pub struct FileInfo {
-    pub path: PathBuf,
-    pub metadata: ParquetMetaData,
+    pub location: Location,
+    /// Its path or URL.
+    pub name: Arc<str>,
+    pub metadata: ArrowReaderMetadata,
     pub groups: Vec<(i64, i64)>,
 }
 
 impl FileInfo {
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let error = |e: String| format!("{}: {e}", path.display());
-        let file = File::open(path).map_err(|e| error(e.to_string()))?;
-        let reader = SerializedFileReader::new(file).map_err(|e| error(e.to_string()))?;
-        let metadata = reader.metadata().clone();
+    pub fn read(location: Location) -> Result<Self, String> {
+        let name: Arc<str> = Arc::from(location.name());
+        let error = |e: String| format!("{name}: {e}");
+        let footer = location.metadata().map_err(error)?;
+        let metadata = ArrowReaderMetadata::try_new(Arc::new(footer), ArrowReaderOptions::new())
+            .map_err(|e| error(e.to_string()))?;
         let column = metadata
+            .metadata()
             .file_metadata()
             .schema_descr()
             .columns()
@@ -76,6 +81,7 @@ impl FileInfo {
             .position(|c| c.name() == "event_time")
             .ok_or_else(|| error("no event_time column: not written by netpipe".into()))?;
         let groups = metadata
+            .metadata()
             .row_groups()
             .iter()
             .map(|g| match g.column(column).statistics() {
@@ -87,7 +93,8 @@ impl FileInfo {
             })
             .collect();
         Ok(FileInfo {
-            path: path.to_path_buf(),
+            location,
+            name,
             metadata,
             groups,
         })
@@ -98,11 +105,12 @@ impl FileInfo {
     }
 
     pub fn rows(&self) -> u64 {
-        self.metadata.file_metadata().num_rows() as u64
+        self.metadata.metadata().file_metadata().num_rows() as u64
     }
 
     pub fn bytes(&self) -> u64 {
         self.metadata
+            .metadata()
             .row_groups()
             .iter()
             .map(|g| g.compressed_size() as u64)

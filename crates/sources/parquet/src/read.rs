@@ -6,14 +6,15 @@
 //! The replay pulls one batch at a time on its own task. A reading thread
 //! running a couple of batches ahead was tried and measured: on two cores
 //! it took CPU from the sinks (replay → Kafka 10–15% slower), while a batch
-//! decodes in well under a millisecond.
+//! decodes in well under a millisecond. Objects in a store are read the
+//! same way, by range requests that wait on the runtime in place
+//! ([`crate::location`]): one per row group.
 
-use std::fs::File;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, RecordBatchReader as _};
 use netpipe_arrow::EventReader;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReader;
 
 use crate::checkpoint::Checkpoint;
 use crate::files::FileInfo;
@@ -72,9 +73,8 @@ impl Reader {
 
     /// Opens the next file, or passes over it when a checkpoint resumes in a later one.
     fn open_next(&mut self, info: FileInfo) -> Option<Read> {
-        let name = info.path.display().to_string();
         let resume_row = match self.resume.take() {
-            Some(c) if c.file == name => Some(c.row),
+            Some(c) if *c.file == *info.name => Some(c.row),
             Some(c) => {
                 self.resume = Some(c);
                 return Some(Read::Skipped {
@@ -85,8 +85,8 @@ impl Reader {
             None => None,
         };
         self.open = Some(Open {
+            partition: info.name.clone(),
             info,
-            partition: Arc::from(name.as_str()),
             resume_row,
             next_group: 0,
             group_start: 0,
@@ -99,7 +99,7 @@ impl Reader {
 impl Open {
     /// The next batch, skipped row group or read error of this file; `None` at its end.
     fn next(&mut self, filters: &Filters, chunk_rows: usize) -> Option<Result<Read, String>> {
-        let error = |e: &dyn std::fmt::Display| format!("{}: {e}", self.info.path.display());
+        let error = |e: &dyn std::fmt::Display| format!("{}: {e}", self.info.name);
         loop {
             if let Some((batches, row)) = &mut self.batches {
                 match batches.next() {
@@ -120,7 +120,7 @@ impl Open {
             let group = self.next_group;
             let range = *self.info.groups.get(group)?;
             self.next_group += 1;
-            let metadata = self.info.metadata.row_group(group);
+            let metadata = self.info.metadata.metadata().row_group(group);
             let rows = metadata.num_rows() as u64;
             let first_row = self.group_start;
             self.group_start += rows;
@@ -129,17 +129,9 @@ impl Open {
                 let bytes = metadata.compressed_size() as u64;
                 return Some(Ok(Read::Skipped { rows, bytes }));
             }
-            let opened = File::open(&self.info.path)
+            let opened = (self.info.location)
+                .row_group(&self.info.metadata, group, chunk_rows)
                 .map_err(|e| error(&e))
-                .and_then(|file| {
-                    ParquetRecordBatchReaderBuilder::try_new(file)
-                        .and_then(|b| {
-                            b.with_row_groups(vec![group])
-                                .with_batch_size(chunk_rows)
-                                .build()
-                        })
-                        .map_err(|e| error(&e))
-                })
                 // Checked before any row is sent, so building events cannot fail.
                 .and_then(|batches| {
                     EventReader::check(&batches.schema()).map_err(|e| error(&e))?;
@@ -176,11 +168,14 @@ impl Iterator for Reader {
 mod tests {
     use std::path::Path;
 
+    use std::fs::File;
+
     use arrow_array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
 
     use super::*;
+    use crate::location::Location;
 
     /// A netpipe-shaped file of `rows` rows, in row groups of 4.
     fn write(path: &Path, rows: i64) -> FileInfo {
@@ -208,7 +203,7 @@ mod tests {
         let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
         writer.write(&batch).unwrap();
         writer.close().unwrap();
-        FileInfo::read(path).unwrap()
+        FileInfo::read(Location::Local(path.to_path_buf())).unwrap()
     }
 
     /// What the reader yields, as text: `skip N` or `file@first+rows`.

@@ -11,17 +11,21 @@ use netpipe_arrow::EventReader;
 use netpipe_core::{
     BoxError, Event, LazyEvents, Position, Source, SourceContext, Timestamp, async_trait,
 };
+use netpipe_storage::Remote;
 use tracing::info;
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::Speed;
 use crate::files::FileInfo;
 use crate::filters::Filters;
+use crate::location::Location;
 use crate::progress::Progress;
 use crate::read::{Read, Reader};
 
 pub struct Replay {
     pub files: Vec<PathBuf>,
+    /// Lakes in object storage, listed when the replay starts.
+    pub remotes: Vec<Arc<Remote>>,
     pub speed: Speed,
     pub filters: Filters,
     pub checkpoint: Option<PathBuf>,
@@ -80,12 +84,25 @@ impl Pacer {
 #[async_trait]
 impl Source for Replay {
     async fn run(self: Box<Self>, cx: SourceContext) -> Result<(), BoxError> {
-        let mut infos = self
-            .files
-            .iter()
-            .map(|f| FileInfo::read(f))
+        let mut locations: Vec<Location> =
+            self.files.iter().cloned().map(Location::Local).collect();
+        for remote in &self.remotes {
+            remote.check().await?;
+            let objects = remote.list(".parquet").await?;
+            if objects.is_empty() {
+                return Err(format!("no Parquet files at `{}`", remote.url()).into());
+            }
+            locations.extend(
+                objects
+                    .into_iter()
+                    .map(|o| Location::Remote(remote.clone(), o)),
+            );
+        }
+        let mut infos = locations
+            .into_iter()
+            .map(FileInfo::read)
             .collect::<Result<Vec<_>, _>>()?;
-        infos.sort_by(|a, b| (a.first_time(), &a.path).cmp(&(b.first_time(), &b.path)));
+        infos.sort_by(|a, b| (a.first_time(), &a.name).cmp(&(b.first_time(), &b.name)));
         let resume = match &self.checkpoint {
             Some(path) => checkpoint::load(path)?,
             None => None,
