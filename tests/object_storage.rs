@@ -77,22 +77,26 @@ files = s3.get_file_info(fs.FileSelector('lake/netpipe', recursive=True, allow_n
 for key in sorted(f.path for f in files if f.type == fs.FileType.File):
     print(key, pq.read_table(key, filesystem=s3).num_rows)
 ";
-    let out = std::process::Command::new(repo_root().join(".venv/bin/python"))
-        .args(["-c", script, &moto.endpoint()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "an object does not read: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout)
+    python(script, &[&moto.endpoint()])
         .lines()
         .map(|line| {
             let (key, rows) = line.rsplit_once(' ').unwrap();
             (key.to_string(), rows.parse().unwrap())
         })
         .collect()
+}
+
+/// What the test environment's Python prints running `script` with
+/// `args`; the script must succeed.
+fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(repo_root().join(".venv/bin/python"))
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
 }
 
 fn moto() -> netpipe_testkit::Moto {
@@ -268,5 +272,54 @@ sinks:
     assert!(
         rows.iter().all(|&n| n >= 1000),
         "every object is a file rolled at 1000 rows or more: {rows:?}"
+    );
+}
+
+/// A writer that died mid-upload left a multipart upload and its marker
+/// (as netpipe names them, below the prefix): the next run's sink aborts
+/// that upload and removes the marker. A running writer's upload stays.
+#[test]
+fn uploads_left_by_a_writer_that_died_are_aborted_at_the_next_start() {
+    let moto = moto();
+    moto.create_bucket("lake").unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let s3 = "
+import sys, boto3
+s3 = boto3.client('s3', endpoint_url=sys.argv[1], aws_access_key_id='test', aws_secret_access_key='test', region_name='us-east-1')
+";
+    let leave_upload = "
+for pid in sys.argv[3:]:
+    key = f'netpipe/demo.interface/part-{pid}.parquet'
+    upload = s3.create_multipart_upload(Bucket='lake', Key=key)['UploadId']
+    s3.upload_part(Bucket='lake', Key=key, UploadId=upload, PartNumber=1, Body=b'partial')
+    s3.put_object(Bucket='lake', Key=f'netpipe/_netpipe/uploads/{sys.argv[2]}-{pid}-0', Body=f'{key}\\n{upload}\\n'.encode())
+";
+    let (endpoint, host) = (moto.endpoint(), host.trim().to_string());
+    let (dead, alive) = (gone.id().to_string(), std::process::id().to_string());
+    python(&format!("{s3}{leave_upload}"), &[&endpoint, &host, &dead, &alive]);
+    let dir = tempfile::tempdir().unwrap();
+    let output = run_with_secret(&s3_pipeline(dir.path(), &moto, "lake", 10, ""));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let left = python(
+        &format!(
+            "{s3}
+for u in s3.list_multipart_uploads(Bucket='lake').get('Uploads', []):
+    print('upload', u['Key'])
+for o in s3.list_objects_v2(Bucket='lake', Prefix='netpipe/_netpipe/').get('Contents', []):
+    print('marker', o['Key'])
+"
+        ),
+        &[&endpoint],
+    );
+    assert_eq!(
+        left.lines().collect::<Vec<_>>(),
+        [
+            format!("upload netpipe/demo.interface/part-{alive}.parquet"),
+            format!("marker netpipe/_netpipe/uploads/{host}-{alive}-0"),
+        ],
+        "{}",
+        text(&output.stderr)
     );
 }

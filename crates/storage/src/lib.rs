@@ -4,7 +4,8 @@
 //! disk, then uploads each under the same relative path before its batches
 //! are acknowledged ([`Remote::upload`]): one PUT for a small file, a
 //! multipart upload streamed in parts for a large one, so an object appears
-//! only when complete and memory stays bounded by the part size. Replay
+//! only when complete and memory stays bounded by the part size ([`upload`]
+//! says how uploads a crash left behind are found and aborted). Replay
 //! lists the objects below the prefix ([`Remote::list`]) and reads each by
 //! ranges ([`Remote::read_range`]): the footer, then the row groups it
 //! wants. The object store's client retries throttling and server errors
@@ -15,17 +16,18 @@
 //! (a blocking thread, or a worker of a multi-threaded runtime, which
 //! hands its other tasks on meanwhile).
 
+pub mod upload;
+
 use std::future::Future;
-use std::io::Read as _;
 use std::ops::Range;
-use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::TryStreamExt as _;
 
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use netpipe_core::Secret;
 use schemars::JsonSchema;
@@ -58,21 +60,31 @@ pub struct Storage {
     pub session_token: Option<Secret>,
 }
 
-/// Files up to this size are one PUT; larger ones are sent in parts of it.
-const PART_SIZE: usize = 8 << 20;
-
-/// Uploads in flight for one multipart file.
-const PARTS_IN_FLIGHT: usize = 2;
-
 /// An object store root.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Remote {
     store: Arc<dyn ObjectStore>,
+    /// The same store, for multipart uploads by their ids.
+    multipart: Arc<dyn MultipartStore>,
     prefix: ObjectPath,
     /// The `path` as given (it holds no secret: credentials are options).
     url: String,
     scheme: String,
     bucket: String,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).finish()
+    }
+}
+
+/// A store as both of its interfaces.
+type Stores = (Arc<dyn ObjectStore>, Arc<dyn MultipartStore>);
+
+fn stores<S: ObjectStore + MultipartStore>(store: S) -> Stores {
+    let store = Arc::new(store);
+    (store.clone(), store)
 }
 
 /// An object of the lake.
@@ -118,22 +130,23 @@ impl Remote {
                 if let Some(token) = &storage.session_token {
                     builder = builder.with_token(token.expose());
                 }
-                builder.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+                builder.build().map(stores)
             }
             "gs" => object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_url(path)
                 .build()
-                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                .map(stores),
             _ => object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_url(path)
                 .build()
-                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+                .map(stores),
         };
         // The builders' errors name options, never their values.
-        let store = built.map_err(|e| format!("cannot use `{path}`: {e}"))?;
+        let (store, multipart) = built.map_err(|e| format!("cannot use `{path}`: {e}"))?;
         let prefix = ObjectPath::from(url.path().trim_matches('/'));
         Ok(Remote {
             store,
+            multipart,
             prefix,
             url: path.to_string(),
             scheme: url.scheme().to_string(),
@@ -224,53 +237,6 @@ impl Remote {
             )
         })
     }
-
-    /// Uploads `local` as `relative` below the prefix, whole or not at
-    /// all. Blocking: for the writer's thread.
-    pub fn upload(&self, local: &Path, relative: &str) -> Result<(), String> {
-        let location =
-            ObjectPath::from(format!("{}/{relative}", self.prefix).trim_start_matches('/'));
-        let failed =
-            |e: &dyn std::fmt::Display| format!("cannot upload {location} to {}: {e}", self.url);
-        let mut file = std::fs::File::open(local).map_err(|e| failed(&e))?;
-        let size = file.metadata().map_err(|e| failed(&e))?.len();
-        if size <= PART_SIZE as u64 {
-            let mut bytes = Vec::with_capacity(size as usize);
-            file.read_to_end(&mut bytes).map_err(|e| failed(&e))?;
-            return wait(self.store.put(&location, PutPayload::from(bytes)))
-                .map(drop)
-                .map_err(|e| failed(&cause(&e)));
-        }
-        wait(async {
-            let upload = self
-                .store
-                .put_multipart(&location)
-                .await
-                .map_err(|e| failed(&cause(&e)))?;
-            let mut parts = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut buffer = vec![0; PART_SIZE];
-            loop {
-                let read = match file.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(read) => read,
-                    Err(e) => {
-                        let _ = parts.abort().await;
-                        return Err(failed(&e));
-                    }
-                };
-                if let Err(e) = parts.wait_for_capacity(PARTS_IN_FLIGHT).await {
-                    let _ = parts.abort().await;
-                    return Err(failed(&cause(&e)));
-                }
-                parts.write(&buffer[..read]);
-            }
-            parts
-                .finish()
-                .await
-                .map(drop)
-                .map_err(|e| failed(&cause(&e)))
-        })
-    }
 }
 
 /// Runs `future` to its end from synchronous code (see the module docs).
@@ -303,44 +269,10 @@ fn cause(error: &object_store::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use object_store::PutPayload;
     use object_store::memory::InMemory;
 
     use super::*;
-
-    /// A file larger than a part goes up in parts and arrives whole; a small
-    /// one in one PUT.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn files_of_any_size_arrive_whole() {
-        let store = Arc::new(InMemory::new());
-        let remote = Remote {
-            store: store.clone(),
-            prefix: ObjectPath::from("lake"),
-            url: "memory://lake".into(),
-            scheme: "memory".into(),
-            bucket: "lake".into(),
-        };
-        let dir = tempfile::tempdir().unwrap();
-        for (name, len) in [
-            ("small.parquet", 1000),
-            ("large.parquet", 2 * PART_SIZE + 12345),
-        ] {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            let local = dir.path().join(name);
-            std::fs::write(&local, &bytes).unwrap();
-            let (remote, relative) = (remote.clone(), format!("s/date=x/{name}"));
-            tokio::task::spawn_blocking(move || remote.upload(&local, &relative))
-                .await
-                .unwrap()
-                .unwrap();
-            let location = ObjectPath::from(format!("lake/s/date=x/{name}"));
-            let stored = store.get(&location).await.unwrap().bytes().await.unwrap();
-            assert!(
-                stored == bytes,
-                "{name}: {} bytes stored of {len}",
-                stored.len()
-            );
-        }
-    }
 
     /// Listing finds the lake's files below the prefix, not hidden or other
     /// files, nor those of a neighbouring prefix; a path may name one file.
@@ -360,6 +292,7 @@ mod tests {
         }
         let remote = |prefix: &str| Remote {
             store: store.clone(),
+            multipart: store.clone(),
             prefix: ObjectPath::from(prefix),
             url: format!("memory://{prefix}"),
             scheme: "memory".into(),

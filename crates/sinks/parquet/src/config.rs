@@ -11,6 +11,7 @@ use netpipe_core::units::{ByteSize, HumanDuration};
 use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
 
 use netpipe_storage::{Remote, Storage, is_remote};
 
@@ -102,6 +103,14 @@ impl SinkConfig for ParquetConfig {
         let remote = match self.remote().transpose()? {
             Some(remote) => {
                 remote.check().await?;
+                // Not fatal: what is left costs storage, not correctness.
+                match remote.abort_abandoned_uploads().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!(sink = %cx.name, "aborted {n} uploads left by writers that are gone")
+                    }
+                    Err(e) => warn!(sink = %cx.name, "cannot clean up abandoned uploads: {e}"),
+                }
                 Some(Arc::new(remote))
             }
             None => None,
