@@ -20,7 +20,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, kafka, parquet, parquet_rows, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, kafka, parquet, parquet_rows, parquet_s3, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -115,6 +115,17 @@ fn main() -> anyhow::Result<()> {
         env.push(("NETPIPE_BENCH_BROKER", broker.address()));
         env.push(("NETPIPE_BENCH_BROKER_PID", broker.pid().to_string()));
         Some(broker)
+    } else {
+        None
+    };
+    // The object-storage row writes to moto, from the test environment's
+    // venv (scripts/test.sh makes it).
+    let _moto = if wanted("parquet_s3") {
+        let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv");
+        let moto = netpipe_testkit::Moto::start(&venv).map_err(anyhow::Error::msg)?;
+        moto.create_bucket("bench").map_err(anyhow::Error::msg)?;
+        env.push(("NETPIPE_BENCH_S3", moto.endpoint()));
+        Some(moto)
     } else {
         None
     };

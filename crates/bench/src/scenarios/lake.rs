@@ -1,6 +1,7 @@
-//! The lake scenarios: events into Parquet, and Parquet replayed into a
-//! blackhole or Kafka, each beside a baseline that uses the parquet crate
-//! (or a raw producer) on the same data.
+//! The lake scenarios: events into Parquet (on disk and in S3), and
+//! Parquet replayed into a blackhole or Kafka, each beside a baseline that
+//! uses the parquet crate (with object_store, or a raw producer) on the
+//! same data.
 
 use super::*;
 
@@ -31,6 +32,9 @@ pub(super) fn parquet_baseline() -> anyhow::Result<f64> {
     write_batches_directly(schema, &batches)
 }
 
+/// Rows per Arrow batch of [`to_batches`].
+const BATCH_ROWS: usize = 10_000;
+
 /// `events` as Arrow batches of `stream`'s schema, as the sink builds them.
 pub(super) fn to_batches(
     events: &[Event],
@@ -40,7 +44,7 @@ pub(super) fn to_batches(
     let schema = Arc::new(netpipe_arrow::event_schema(schemas.get(stream))?);
     let refs: Vec<&Event> = events.iter().collect();
     let batches = refs
-        .chunks(10_000)
+        .chunks(BATCH_ROWS)
         .map(|c| netpipe_arrow::events_to_batch(&schema, c))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((schema, batches))
@@ -79,8 +83,17 @@ pub(super) fn parquet_rows_netpipe() -> anyhow::Result<f64> {
 }
 
 pub(super) fn parquet_rows_baseline() -> anyhow::Result<f64> {
+    let (schema, batches) = demo_batches(PARQUET_ROWS)?;
+    write_batches_directly(schema, &batches)
+}
+
+/// The Arrow batches of `count` demo events, as the sink builds them (made
+/// by a lake written and read back, before any clock starts).
+fn demo_batches(
+    count: u64,
+) -> anyhow::Result<(arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>)> {
     let dir = tempfile::tempdir()?;
-    demo_lake(dir.path(), PARQUET_ROWS)?;
+    demo_lake(dir.path(), count)?;
     // Converted file by file, so that only the Arrow batches stay in memory.
     let mut batches = Vec::new();
     let mut schema = None;
@@ -90,8 +103,74 @@ pub(super) fn parquet_rows_baseline() -> anyhow::Result<f64> {
         batches.extend(b);
     }
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    anyhow::ensure!(rows as u64 == PARQUET_ROWS, "read {rows} rows");
-    write_batches_directly(schema.context("an empty lake")?, &batches)
+    anyhow::ensure!(rows as u64 == count, "read {rows} rows");
+    Ok((schema.context("an empty lake")?, batches))
+}
+
+/// The S3 server the object-storage rows write to (moto, started by the
+/// parent with a bucket `bench`).
+fn s3() -> anyhow::Result<String> {
+    std::env::var("NETPIPE_BENCH_S3").context("NETPIPE_BENCH_S3 is not set")
+}
+
+pub(super) fn parquet_s3_netpipe() -> anyhow::Result<f64> {
+    let yaml = format!(
+        "sources:\n  demo: {{ type: demo, count: {PARQUET_ROWS} }}\nsinks:\n  lake: {{ type: parquet, inputs: [demo], path: \"s3://bench/{}\", storage: {{ endpoint: \"{}\", region: us-east-1, allow_http: true, access_key_id: bench, secret_access_key: bench }} }}\n",
+        unique("netpipe"),
+        s3()?
+    );
+    Ok(PARQUET_ROWS as f64 / run_pipeline(&yaml, "lake", PARQUET_ROWS, 1)?.as_secs_f64())
+}
+
+/// The same Arrow batches written with the parquet crate into memory, in
+/// files rolled at the sink's default `max_rows`, each uploaded with
+/// object_store's own multipart writer (8 MiB parts, as the sink sends).
+pub(super) fn parquet_s3_baseline() -> anyhow::Result<f64> {
+    use object_store::aws::AmazonS3Builder;
+    use object_store::{ObjectStoreExt as _, WriteMultipart};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::{Compression, ZstdLevel};
+    use parquet::file::properties::WriterProperties;
+    const ROLL_ROWS: usize = 1_000_000;
+    const PART: usize = 8 << 20;
+    let (schema, batches) = demo_batches(PARQUET_ROWS)?;
+    let store = AmazonS3Builder::new()
+        .with_endpoint(s3()?)
+        .with_bucket_name("bench")
+        .with_region("us-east-1")
+        .with_allow_http(true)
+        .with_access_key_id("bench")
+        .with_secret_access_key("bench")
+        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let prefix = unique("baseline");
+    let start = Instant::now();
+    for (n, file_batches) in batches.chunks(ROLL_ROWS / BATCH_ROWS).enumerate() {
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(65_536))
+            .build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties))?;
+        for batch in file_batches {
+            writer.write(batch)?;
+        }
+        let bytes = writer.into_inner()?;
+        let location = object_store::path::Path::from(format!("{prefix}/part-{n}.parquet"));
+        runtime.block_on(async {
+            if bytes.len() <= PART {
+                store.put(&location, bytes.into()).await?;
+            } else {
+                let upload = store.put_multipart(&location).await?;
+                let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
+                parts.write(&bytes);
+                parts.finish().await?;
+            }
+            anyhow::Ok(())
+        })?;
+    }
+    Ok(PARQUET_ROWS as f64 / start.elapsed().as_secs_f64())
 }
 
 /// A lake of `count` demo events written by netpipe's Parquet sink; returns how long it took.

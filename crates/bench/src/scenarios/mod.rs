@@ -49,7 +49,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 11] = [
+pub const ALL: [Scenario; 12] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -123,6 +123,14 @@ pub const ALL: [Scenario; 11] = [
         goal: 0.7,
     },
     Scenario {
+        name: "parquet_s3",
+        title: "demo → netpipe → Parquet in S3 (moto on loopback: staged, uploaded on commit)",
+        unit: "rows/s",
+        baseline: Baseline::Side,
+        baseline_name: "the same Arrow batches written with the parquet crate, uploaded with object_store",
+        goal: 0.7,
+    },
+    Scenario {
         name: "replay",
         title: "replay Parquet → blackhole",
         unit: "events/s",
@@ -184,6 +192,8 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "parquet:baseline" => lake::parquet_baseline(),
         "parquet_rows:netpipe" => lake::parquet_rows_netpipe(),
         "parquet_rows:baseline" => lake::parquet_rows_baseline(),
+        "parquet_s3:netpipe" => lake::parquet_s3_netpipe(),
+        "parquet_s3:baseline" => lake::parquet_s3_baseline(),
         "replay:netpipe" => lake::replay_blackhole(),
         "replay:baseline" => lake::plain_read(),
         "replay_kafka:netpipe" => lake::replay_netpipe(),
