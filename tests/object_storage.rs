@@ -298,7 +298,10 @@ for pid in sys.argv[3:]:
 ";
     let (endpoint, host) = (moto.endpoint(), host.trim().to_string());
     let (dead, alive) = (gone.id().to_string(), std::process::id().to_string());
-    python(&format!("{s3}{leave_upload}"), &[&endpoint, &host, &dead, &alive]);
+    python(
+        &format!("{s3}{leave_upload}"),
+        &[&endpoint, &host, &dead, &alive],
+    );
     let dir = tempfile::tempdir().unwrap();
     let output = run_with_secret(&s3_pipeline(dir.path(), &moto, "lake", 10, ""));
     assert!(output.status.success(), "{}", text(&output.stderr));

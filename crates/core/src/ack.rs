@@ -3,10 +3,14 @@
 //! A source sends events in [`Chunk`]s. Every sink that reads the source gets
 //! the same `Arc<Chunk>` (fan-out copies nothing) and acknowledges it once it
 //! has durably written the chunk's last event. When the last of those sinks
-//! has done so, the source learns the chunk's last position. Because each sink
-//! writes in order, a source sees its positions acknowledged in order, so the
-//! newest acknowledged position is a safe checkpoint: at-least-once.
+//! has done so, the source learns the chunk's last position in each of its
+//! partitions. Because each sink writes in order, a source sees its
+//! positions acknowledged in order, so the newest acknowledged position of
+//! a partition is a safe checkpoint for it: at-least-once. A source with
+//! one partition (a file, a connection) reads [`Acknowledgements::position`];
+//! one with many (a Kafka consumer) [`Acknowledgements::partitions`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -44,27 +48,48 @@ pub struct Chunk {
     len: usize,
     bytes: usize,
     ack: Arc<ChunkAck>,
+    /// No events: a request that sinks flush ([`crate::SourceSender::flush`]).
+    flush: bool,
 }
 
 impl Chunk {
     pub(crate) fn new(events: Vec<Event>, sinks: usize, tracker: Arc<AckTracker>) -> Self {
-        let position = events.iter().rev().find_map(|e| e.position.clone());
+        let positions = last_positions(&events);
         Chunk {
             len: events.len(),
             bytes: events.iter().map(|e| e.size).sum(),
-            ack: ChunkAck::new(events.len(), position, sinks, tracker),
+            ack: ChunkAck::new(events.len(), positions, sinks, tracker),
             events: OnceLock::from(events),
             lazy: None,
+            flush: false,
         }
+    }
+
+    /// A flush request, in band with the events.
+    pub(crate) fn flush(tracker: Arc<AckTracker>) -> Self {
+        Chunk {
+            flush: true,
+            ..Chunk::new(Vec::new(), 0, tracker)
+        }
+    }
+
+    pub(crate) fn is_flush(&self) -> bool {
+        self.flush
     }
 
     pub(crate) fn lazy(lazy: Box<dyn LazyEvents>, sinks: usize, tracker: Arc<AckTracker>) -> Self {
         Chunk {
             len: lazy.len(),
             bytes: lazy.byte_size(),
-            ack: ChunkAck::new(lazy.len(), lazy.last_position(), sinks, tracker),
+            ack: ChunkAck::new(
+                lazy.len(),
+                lazy.last_position().into_iter().collect(),
+                sinks,
+                tracker,
+            ),
             events: OnceLock::new(),
             lazy: Some(lazy),
+            flush: false,
         }
     }
 
@@ -107,13 +132,29 @@ impl Chunk {
     }
 }
 
+/// The last position of each partition among `events`, the newest first.
+fn last_positions(events: &[Event]) -> Vec<Position> {
+    let mut last: Vec<Position> = Vec::new();
+    for position in events.iter().rev().filter_map(|e| e.position.as_ref()) {
+        // Events of one partition share its name: pointers compare first.
+        let seen = last.iter().any(|l| {
+            Arc::ptr_eq(&l.partition, &position.partition) || l.partition == position.partition
+        });
+        if !seen {
+            last.push(position.clone());
+        }
+    }
+    last
+}
+
 /// The part of a chunk that acknowledgement needs, apart from its events,
 /// so a sink that acknowledges late (at a file commit) need not keep the
 /// events in memory until then.
 #[derive(Debug)]
 pub struct ChunkAck {
     events: u64,
-    position: Option<Position>,
+    /// The newest first.
+    positions: Vec<Position>,
     pending_sinks: AtomicUsize,
     tracker: Arc<AckTracker>,
 }
@@ -121,13 +162,13 @@ pub struct ChunkAck {
 impl ChunkAck {
     fn new(
         events: usize,
-        position: Option<Position>,
+        positions: Vec<Position>,
         sinks: usize,
         tracker: Arc<AckTracker>,
     ) -> Arc<Self> {
         Arc::new(ChunkAck {
             events: events as u64,
-            position,
+            positions,
             pending_sinks: AtomicUsize::new(sinks),
             tracker,
         })
@@ -136,8 +177,7 @@ impl ChunkAck {
     /// One sink has durably written the whole chunk.
     pub(crate) fn acknowledge(&self) {
         if self.pending_sinks.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.tracker
-                .acknowledged(self.events, self.position.clone());
+            self.tracker.acknowledged(self.events, &self.positions);
         }
     }
 }
@@ -146,28 +186,47 @@ impl ChunkAck {
 #[derive(Debug)]
 pub(crate) struct AckTracker {
     events: AtomicU64,
-    position: watch::Sender<Option<Position>>,
+    positions: watch::Sender<Acknowledged>,
+}
+
+/// The acknowledged positions: the newest, and the newest of each partition.
+#[derive(Debug, Default)]
+struct Acknowledged {
+    newest: Option<Position>,
+    partitions: BTreeMap<Arc<str>, u64>,
 }
 
 impl AckTracker {
     pub(crate) fn new() -> (Arc<Self>, Acknowledgements) {
-        let (position, receiver) = watch::channel(None);
+        let (positions, receiver) = watch::channel(Acknowledged::default());
         let tracker = Arc::new(AckTracker {
             events: AtomicU64::new(0),
-            position,
+            positions,
         });
         let acks = Acknowledgements {
             tracker: tracker.clone(),
-            position: receiver,
+            positions: receiver,
         };
         (tracker, acks)
     }
 
-    fn acknowledged(&self, events: u64, position: Option<Position>) {
+    fn acknowledged(&self, events: u64, positions: &[Position]) {
         self.events.fetch_add(events, Ordering::Relaxed);
-        if position.is_some() {
-            self.position.send_replace(position);
+        if positions.is_empty() {
+            return;
         }
+        self.positions.send_modify(|acknowledged| {
+            acknowledged.newest = Some(positions[0].clone());
+            for position in positions {
+                // Two sinks' last acknowledgements of neighbouring chunks
+                // may race: a partition's position only moves forward.
+                let offset = acknowledged
+                    .partitions
+                    .entry(position.partition.clone())
+                    .or_insert(position.offset);
+                *offset = (*offset).max(position.offset);
+            }
+        });
     }
 }
 
@@ -175,7 +234,7 @@ impl AckTracker {
 #[derive(Debug, Clone)]
 pub struct Acknowledgements {
     tracker: Arc<AckTracker>,
-    position: watch::Receiver<Option<Position>>,
+    positions: watch::Receiver<Acknowledged>,
 }
 
 impl Acknowledgements {
@@ -186,13 +245,63 @@ impl Acknowledgements {
 
     /// The newest position written by every sink, if any.
     pub fn position(&self) -> Option<Position> {
-        self.position.borrow().clone()
+        self.positions.borrow().newest.clone()
+    }
+
+    /// The newest offset of each partition written by every sink.
+    pub fn partitions(&self) -> BTreeMap<Arc<str>, u64> {
+        self.positions.borrow().partitions.clone()
     }
 
     /// Waits until a newer position is acknowledged; `None` once the pipeline
     /// is gone.
     pub async fn changed(&mut self) -> Option<Position> {
-        self.position.changed().await.ok()?;
-        self.position.borrow_and_update().clone()
+        self.positions.changed().await.ok()?;
+        self.positions.borrow_and_update().newest.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{Record, Timestamp, field_names};
+
+    fn event_at(partition: &str, offset: u64) -> Event {
+        let mut event = Event::new(
+            "kafka".into(),
+            "s".into(),
+            Timestamp(0),
+            Record::new(field_names::<&str>(&[]), vec![]),
+        );
+        event.position = Some(Position {
+            partition: partition.into(),
+            offset,
+        });
+        event
+    }
+
+    /// A chunk of several partitions acknowledges each one's last offset;
+    /// a partition never moves back when an older chunk is acknowledged late.
+    #[test]
+    fn each_partition_keeps_its_newest_acknowledged_offset() {
+        let (tracker, acks) = AckTracker::new();
+        let newer = Chunk::new(
+            vec![event_at("t/0", 10), event_at("t/1", 3), event_at("t/0", 11)],
+            1,
+            tracker.clone(),
+        );
+        let older = Chunk::new(vec![event_at("t/0", 7), event_at("t/2", 1)], 1, tracker);
+        newer.ack().acknowledge();
+        older.ack().acknowledge();
+        let partitions: Vec<(String, u64)> = acks
+            .partitions()
+            .into_iter()
+            .map(|(p, o)| (p.to_string(), o))
+            .collect();
+        assert_eq!(
+            partitions,
+            [("t/0".into(), 11), ("t/1".into(), 3), ("t/2".into(), 1)]
+        );
+        assert_eq!(acks.events(), 5);
     }
 }

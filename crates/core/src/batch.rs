@@ -63,6 +63,8 @@ pub struct Batch {
     /// When the batch's first event reached the batcher.
     opened: Option<Instant>,
     written: Option<Written>,
+    /// No events: a source asked its sinks to flush.
+    flush: bool,
 }
 
 /// The sink's counters of durably written events, advanced when a batch is
@@ -82,6 +84,12 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.events == 0
+    }
+
+    /// Whether this is a source's flush request rather than events
+    /// ([`crate::Sink::flush`]).
+    pub fn is_flush(&self) -> bool {
+        self.flush
     }
 
     /// Estimated bytes of the events in the batch.
@@ -219,6 +227,21 @@ pub(crate) async fn run_batcher(
             None => input.recv().await,
         };
         let Some(chunk) = next else { break };
+        if chunk.is_flush() {
+            // What came before is handed over first, then the request.
+            let pending = std::mem::replace(&mut batch, new_batch());
+            if !pending.is_empty() && output.send(pending).await.is_err() {
+                return;
+            }
+            let request = Batch {
+                flush: true,
+                ..new_batch()
+            };
+            if output.send(request).await.is_err() {
+                return;
+            }
+            continue;
+        }
         if build_events {
             chunk.events();
         }
@@ -311,6 +334,21 @@ mod tests {
             acked.push(acks.events());
         }
         assert_eq!(acked, vec![0, 7, 14]);
+    }
+
+    /// A flush request hands over what is pending at once (long before
+    /// the timeout), then itself; what follows batches as before.
+    #[tokio::test]
+    async fn a_flush_hands_over_the_pending_batch_then_itself() {
+        let (tracker, _acks) = AckTracker::new();
+        let chunks = vec![
+            chunk(3, &tracker),
+            Arc::new(Chunk::flush(tracker.clone())),
+            chunk(2, &tracker),
+        ];
+        let batches = batches_of(chunks, config(100, usize::MAX)).await;
+        let seen: Vec<(usize, bool)> = batches.iter().map(|b| (b.len(), b.is_flush())).collect();
+        assert_eq!(seen, [(3, false), (0, true), (2, false)]);
     }
 
     /// Seven events of 10 bytes, counting how often they are built.

@@ -40,6 +40,14 @@ pub trait Sink: Send {
     /// acknowledged.
     async fn write(&mut self, batch: Batch) -> Result<(), BoxError>;
 
+    /// A source asked for what it sent to be durably written now, and
+    /// acknowledged (a Kafka source handing partitions to another
+    /// consumer): commit what is held, and forget what was known of the
+    /// destination, which another writer may have changed meanwhile.
+    async fn flush(&mut self) -> Result<(), BoxError> {
+        Ok(())
+    }
+
     /// Called once after the last batch, on shutdown or when the inputs end:
     /// commit and acknowledge whatever is still held.
     async fn close(&mut self) -> Result<(), BoxError> {

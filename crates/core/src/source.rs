@@ -134,6 +134,14 @@ impl SourceSender {
         self.send_chunk(chunk).await
     }
 
+    /// Asks every sink reading this source to write durably, now, what it
+    /// holds (a Parquet sink commits its open files), and to forget what
+    /// it knew of its destination: the source's partitions are changing
+    /// hands. In band: everything sent before it is written first.
+    pub async fn flush(&self) -> Result<(), Closed> {
+        self.send_chunk(Chunk::flush(self.tracker.clone())).await
+    }
+
     async fn send_chunk(&self, chunk: Chunk) -> Result<(), Closed> {
         let chunk = Arc::new(chunk);
         self.metrics.events_out.inc_by(chunk.len() as u64);

@@ -198,6 +198,14 @@ async fn drive_sink(
             }
         };
         let Some(batch) = batch else { break };
+        if batch.is_flush() {
+            if let Err(e) = sink.flush().await {
+                m.errors.inc();
+                error!(sink = %name, "sink failed: {e}");
+                return Err(e);
+            }
+            continue;
+        }
         // Written counts and latency advance when the batch is acknowledged.
         m.events_in.inc_by(batch.len() as u64);
         m.bytes_in.inc_by(batch.byte_size() as u64);
