@@ -407,7 +407,7 @@ fn raw_records(events: &[Event], count: u64, encode: impl Fn(&Event) -> Bytes) -
             RawRecord {
                 payload: payloads[i % events.len()].clone(),
                 key: event.key.clone(),
-                headers: netpipe_sink_kafka::headers(event),
+                headers: netpipe_kafka::headers::write(event),
             }
         })
         .collect()

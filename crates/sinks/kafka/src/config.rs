@@ -1,7 +1,5 @@
 //! Options of the `kafka` sink.
 
-use std::collections::BTreeMap;
-
 use netpipe_core::config::{
     OptionError, OptionErrors, SinkType, placeholder_hint, unknown_placeholder,
 };
@@ -9,6 +7,8 @@ use netpipe_core::units::HumanDuration;
 use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
 use serde::Deserialize;
+
+pub use netpipe_kafka::settings::Librdkafka;
 
 /// How each event's value is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
@@ -90,38 +90,6 @@ pub struct KafkaConfig {
     /// Register schemas and frame Avro values the Confluent way (magic byte + schema id).
     #[serde(default)]
     pub schema_registry: Option<SchemaRegistry>,
-}
-
-/// librdkafka settings as given. Their `Debug` hides the values of the
-/// ones that may be secret (passwords, keys, tokens, JAAS and OAuth
-/// configurations), so a printed config never shows them.
-#[derive(Clone, Default, Deserialize, serde::Serialize, JsonSchema)]
-#[serde(transparent)]
-#[schemars(inline)]
-pub struct Librdkafka(pub BTreeMap<String, String>);
-
-impl Librdkafka {
-    /// Whether the value of setting `key` may be a secret.
-    pub fn is_secret(key: &str) -> bool {
-        ["password", "secret", "key", "token", "jaas", "oauthbearer"]
-            .iter()
-            .any(|word| key.contains(word))
-    }
-}
-
-impl std::fmt::Debug for Librdkafka {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| {
-                let shown = if Librdkafka::is_secret(k) {
-                    "***"
-                } else {
-                    v.as_str()
-                };
-                (k, shown)
-            }))
-            .finish()
-    }
 }
 
 fn default_topic() -> String {
@@ -209,20 +177,10 @@ impl SinkConfig for KafkaConfig {
             ));
         }
         // librdkafka checks every setting without connecting.
-        if let Err(e) = crate::settings::client_config(self).create_native_config() {
-            let path = match &e {
-                rdkafka::error::KafkaError::ClientConfig(_, _, key, _)
-                    if self.librdkafka.0.contains_key(key) =>
-                {
-                    format!("librdkafka.{key}")
-                }
-                _ => "librdkafka".to_string(),
-            };
-            errors.push(
-                OptionError::new(path, crate::settings::settings_error(&e))
-                    .hint("see librdkafka's CONFIGURATION.md for the property names"),
-            );
-        }
+        errors.extend(netpipe_kafka::settings::check(
+            &crate::settings::client_config(self),
+            &self.librdkafka,
+        ));
         if errors.is_empty() {
             Ok(())
         } else {

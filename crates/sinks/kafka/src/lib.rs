@@ -11,4 +11,3 @@ mod settings;
 mod sink;
 
 pub use config::{KafkaConfig, sink_type};
-pub use sink::headers;

@@ -1,5 +1,5 @@
 //! The producer's librdkafka settings: netpipe's defaults, then the
-//! user's, and their errors without the values (which may be secrets).
+//! user's.
 
 use rdkafka::ClientConfig;
 
@@ -27,22 +27,6 @@ pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
     client
 }
 
-/// A settings error without the value, which may be a password: rdkafka's
-/// own message prints it (`sasl.pasword: ${KAFKA_PW}` misspelt would).
-pub(crate) fn settings_error(error: &rdkafka::error::KafkaError) -> String {
-    match error {
-        rdkafka::error::KafkaError::ClientConfig(_, description, key, value) => {
-            let description = if value.is_empty() {
-                description.clone()
-            } else {
-                description.replace(value.as_str(), "***")
-            };
-            format!("librdkafka option `{key}`: {description}")
-        }
-        other => other.to_string(),
-    }
-}
-
 fn compression(c: Compression) -> &'static str {
     match c {
         Compression::None => "none",
@@ -57,6 +41,7 @@ fn compression(c: Compression) -> &'static str {
 mod tests {
     use super::*;
     use crate::config::KafkaConfig;
+    use netpipe_kafka::settings::settings_error;
 
     fn config(librdkafka: &str) -> KafkaConfig {
         serde_yaml_ng::from_str(&format!(

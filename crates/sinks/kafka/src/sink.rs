@@ -9,14 +9,14 @@ use netpipe_core::{Batch, BoxError, BuildContext, Event, Sink, Value, async_trai
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tracing::{info, warn};
 
 use crate::avro::StreamSchema;
 use crate::config::{CreateTopics, Encoding, KafkaConfig};
 use crate::registry::RegistryClient;
-use crate::settings::{client_config, settings_error};
+use crate::settings::client_config;
+use netpipe_kafka::settings::settings_error;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSinkError {
@@ -148,29 +148,6 @@ fn is_permanent(error: &KafkaError) -> bool {
                 | SaslAuthenticationFailed
                 | InvalidRecord
         )
-    )
-}
-
-/// The headers of an event's message: stream, source, event and receive
-/// time (RFC 3339), then the event's own.
-pub fn headers(event: &Event) -> OwnedHeaders {
-    let event_time = event.event_time.to_rfc3339();
-    let receive_time = event.receive_time.to_rfc3339();
-    let fixed = [
-        ("stream", event.stream.as_bytes()),
-        ("source", event.source.as_bytes()),
-        ("event_time", event_time.as_bytes()),
-        ("receive_time", receive_time.as_bytes()),
-    ];
-    let own = event.headers.iter().map(|(k, v)| (&**k, v.as_bytes()));
-    fixed.into_iter().chain(own).fold(
-        OwnedHeaders::new_with_capacity(fixed.len() + event.headers.len()),
-        |headers, (key, value)| {
-            headers.insert(Header {
-                key,
-                value: Some(value),
-            })
-        },
     )
 }
 
@@ -384,7 +361,7 @@ impl KafkaSink {
             let key = self.key_of(event);
             let mut record = FutureRecord::to(&topic)
                 .payload(&self.value)
-                .headers(headers(event));
+                .headers(netpipe_kafka::headers::write(event));
             if let Some(key) = &key {
                 record = record.key(key.as_str());
             }

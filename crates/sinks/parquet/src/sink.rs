@@ -283,4 +283,9 @@ impl Sink for ParquetSink {
         self.start(writer, Writer::commit_all);
         Ok(())
     }
+
+    /// As a roll by age: every open file is committed now.
+    async fn flush(&mut self) -> Result<(), BoxError> {
+        self.tick().await
+    }
 }
