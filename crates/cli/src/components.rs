@@ -11,6 +11,7 @@ pub fn registry() -> Registry {
             netpipe_source_aruba::source_type(),
             netpipe_source_parquet::source_type(),
             netpipe_source_packetfabric::source_type(),
+            netpipe_source_kafka::source_type(),
         ],
         vec![
             netpipe_sink_stdout::sink_type(),

@@ -4,12 +4,14 @@
 //! once per chunk or batch, never per event. The same counters feed the
 //! Prometheus endpoint and the summary printed when a run ends.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -52,6 +54,41 @@ pub struct ComponentMetrics {
     /// Time a sink spent waiting for its output to take what it wrote (a
     /// broker acknowledging), holding its sources back meanwhile.
     pub blocked_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    /// How far a consuming source is behind, per partition.
+    pub lag: Lag,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PartitionLabels {
+    component: String,
+    partition: String,
+}
+
+/// A consuming source's lag per partition (messages the broker holds
+/// beyond what was committed): a gauge each on `/metrics`, and a line in
+/// the summary. Set once per statistics interval, not per event.
+#[derive(Debug, Clone, Default)]
+pub struct Lag {
+    component: String,
+    gauges: Family<PartitionLabels, Gauge>,
+    last: Arc<Mutex<BTreeMap<String, i64>>>,
+}
+
+impl Lag {
+    pub fn set(&self, partition: &str, lag: i64) {
+        let labels = PartitionLabels {
+            component: self.component.clone(),
+            partition: partition.to_string(),
+        };
+        self.gauges.get_or_create(&labels).set(lag);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.insert(partition.to_string(), lag);
+    }
+
+    /// The last lag set for each partition.
+    pub fn partitions(&self) -> BTreeMap<String, i64> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 #[derive(Default)]
@@ -65,6 +102,7 @@ struct Families {
     reconnects: Family<ComponentLabels, Counter>,
     retries: Family<ComponentLabels, Counter>,
     blocked_seconds: Family<ComponentLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
+    lag: Family<PartitionLabels, Gauge>,
 }
 
 /// Every component's metrics in one run.
@@ -129,6 +167,11 @@ impl Default for Metrics {
             "Time a sink waited for its output to take what it wrote",
             families.blocked_seconds.clone(),
         );
+        registry.register(
+            "consumer_lag",
+            "Messages a consuming source's partition holds beyond its committed offset",
+            families.lag.clone(),
+        );
         let batch_latency = Family::<ComponentLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
@@ -164,11 +207,18 @@ impl Metrics {
             reconnects: f.reconnects.get_or_create(&labels).clone(),
             retries: f.retries.get_or_create(&labels).clone(),
             blocked_seconds: f.blocked_seconds.get_or_create(&labels).clone(),
+            lag: Lag {
+                component: name.to_string(),
+                gauges: f.lag.clone(),
+                last: Arc::default(),
+            },
         };
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        if !components.iter().any(|(k, n, _)| *k == kind && n == name) {
-            components.push((kind, name.to_string(), metrics.clone()));
+        // One handle per component, so what it sets is what the summary reads.
+        if let Some((_, _, known)) = components.iter().find(|(k, n, _)| *k == kind && n == name) {
+            return known.clone();
         }
+        components.push((kind, name.to_string(), metrics.clone()));
         metrics
     }
 
@@ -210,6 +260,13 @@ impl Metrics {
                 m.retries.get(),
                 m.blocked_seconds.get(),
             );
+        }
+        for (_, name, m) in components.iter() {
+            let lag = m.lag.partitions();
+            if !lag.is_empty() {
+                let shown: Vec<String> = lag.iter().map(|(p, l)| format!("{p}={l}")).collect();
+                let _ = writeln!(out, "{name} lag: {}", shown.join(" "));
+            }
         }
         out
     }
