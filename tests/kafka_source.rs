@@ -56,7 +56,7 @@ fn reader(
         &format!(
             "
 sources:
-  lake_in: {{ type: kafka, bootstrap_servers: {}, commit_interval: 200ms, {options} }}
+  lake_in: {{ type: kafka, bootstrap_servers: {}, {options} }}
 sinks:
 {sinks}",
             broker.address()
@@ -83,7 +83,7 @@ fn a_group_reads_what_the_kafka_sink_wrote_and_commits_it() {
         dir.path(),
         "read.yaml",
         &broker,
-        "topics: [demo.interface], group_id: lake",
+        "topics: [demo.interface], group_id: lake, commit_interval: 200ms",
         TO_STDOUT,
     );
     let run = Watched::run(&file);
@@ -160,13 +160,11 @@ fn a_message_that_does_not_read_is_a_dead_letter_and_its_partition_goes_on() {
         dir.path(),
         "read.yaml",
         &broker,
-        "topics: [junk], group_id: g",
+        "topics: [junk], group_id: g, commit_interval: 200ms",
         TO_STDOUT,
     );
     let run = Watched::run(&file);
-    run.wait_for("3 events", Duration::from_secs(60), |out, _| {
-        out.len() >= 3
-    });
+    run.wait_for("3 events", Duration::from_secs(60), |out, _| out.len() >= 3);
     let (status, lines, stderr) = run.stop();
     assert!(status.success(), "{stderr}");
     let read = events(&lines);
@@ -191,4 +189,96 @@ fn a_message_that_does_not_read_is_a_dead_letter_and_its_partition_goes_on() {
             .any(|l| l.starts_with("lake_in ") && l.split_whitespace().nth(7) == Some("1")),
         "one dead letter:\n{stderr}"
     );
+}
+
+/// A lake writer: the kafka source in group `lake` into a Parquet lake at
+/// `dir/lake`, rolling small files often.
+fn lake_writer(
+    dir: &std::path::Path,
+    name: &str,
+    broker: &Broker,
+    commit_interval: &str,
+) -> std::path::PathBuf {
+    reader(
+        dir,
+        name,
+        broker,
+        // A killed member's partitions move once its session times out.
+        &format!(
+            "topics: [demo.interface], group_id: lake, commit_interval: {commit_interval}, librdkafka: {{ session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\" }}"
+        ),
+        "  lake: { type: parquet, inputs: [lake_in], path: lake, roll: { max_rows: 2000, max_age: 1s }, batch: { max_events: 500, timeout: 50ms } }\n",
+    )
+}
+
+/// Rows in the lake at `dir/lake`.
+fn lake_rows(dir: &std::path::Path) -> usize {
+    support::lake::parquet_files(&dir.join("lake"))
+        .iter()
+        .map(|f| support::lake::rows(f))
+        .sum()
+}
+
+/// Waits until the lake holds `count` rows, then a little longer (for
+/// rows beyond it to show); fails after `limit`.
+fn wait_for_rows(dir: &std::path::Path, count: usize, limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while lake_rows(dir) < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {count} rows in the lake",
+            lake_rows(dir)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+}
+
+/// The lake replayed: what it holds, each row once as an event.
+fn lake_events(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    support::lake::replayed(dir, "path: lake")
+}
+
+/// A lake writer killed with SIGKILL after its first files, before it
+/// committed their offsets, and started again: it reads those messages
+/// again, passes over what the lake holds, and every message is in the
+/// lake exactly once.
+#[test]
+fn a_lake_writer_killed_and_restarted_writes_every_message_once() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let written = demo_into_kafka(dir.path(), &broker, 12_000, 4);
+    // Offsets are committed late, so the kill comes between files written
+    // and offsets committed.
+    let file = lake_writer(dir.path(), "lake.yaml", &broker, "10s");
+    let mut first = spawn_run(&file);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lake_rows(dir.path()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no file was written");
+        if first.try_wait().unwrap().is_some() {
+            panic!(
+                "the writer ended: {}",
+                text(&first.wait_with_output().unwrap().stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&first, "KILL");
+    let killed = wait_with_limit(first, Duration::from_secs(20));
+    let before = lake_rows(dir.path());
+    assert!(
+        before > 0 && before < 12_000,
+        "killed mid-stream: {before} rows\n{}",
+        text(&killed.stderr)
+    );
+    let again = Watched::run(&file);
+    wait_for_rows(dir.path(), 12_000, Duration::from_secs(120));
+    let (status, _, stderr) = again.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("already in the lake"),
+        "the restart read written messages again:\n{stderr}"
+    );
+    assert_eq!(lake_rows(dir.path()), 12_000, "{stderr}");
+    assert_same_events(&essence(&lake_events(dir.path())), &essence(&written));
 }

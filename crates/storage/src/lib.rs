@@ -186,10 +186,29 @@ impl Remote {
     /// names end in `suffix`, skipping hidden ones (a name part starting
     /// with `.` or `_`, as Spark and Hive write them), sorted by name.
     pub async fn list(&self, suffix: &str) -> Result<Vec<Object>, String> {
+        let mut objects = self.list_in("", suffix).await?;
+        if objects.is_empty() && self.prefix.as_ref().ends_with(suffix) {
+            // The path names one object rather than a prefix.
+            if let Ok(meta) = self.store.head(&self.prefix).await {
+                objects.push(Object {
+                    location: meta.location,
+                    size: meta.size,
+                });
+            }
+        }
+        Ok(objects)
+    }
+
+    /// As [`Remote::list`], below `relative` (a directory of the lake).
+    pub async fn list_in(&self, relative: &str, suffix: &str) -> Result<Vec<Object>, String> {
         let failed = |e: &object_store::Error| format!("cannot list `{}`: {}", self.url, cause(e));
+        let below = match relative {
+            "" => self.prefix.clone(),
+            relative => self.below_prefix(relative),
+        };
         let listed: Vec<_> = self
             .store
-            .list(Some(&self.prefix))
+            .list(Some(&below))
             .try_collect()
             .await
             .map_err(|e| failed(&e))?;
@@ -207,15 +226,6 @@ impl Remote {
                 size: meta.size,
             })
             .collect();
-        if objects.is_empty() && self.prefix.as_ref().ends_with(suffix) {
-            // The path names one object rather than a prefix.
-            if let Ok(meta) = self.store.head(&self.prefix).await {
-                objects.push(Object {
-                    location: meta.location,
-                    size: meta.size,
-                });
-            }
-        }
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(objects)
     }

@@ -108,7 +108,7 @@ impl Remote {
     }
 
     /// `relative` below the prefix.
-    fn below_prefix(&self, relative: &str) -> ObjectPath {
+    pub(crate) fn below_prefix(&self, relative: &str) -> ObjectPath {
         ObjectPath::from(format!("{}/{relative}", self.prefix).trim_start_matches('/'))
     }
 

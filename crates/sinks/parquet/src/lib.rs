@@ -5,10 +5,13 @@
 //! Spark, pyarrow) never see a partial file. Batches are acknowledged when
 //! the files holding them are committed: all open files roll together (on
 //! rows, bytes or age, and on shutdown), so acknowledgement waits at most
-//! `roll.max_age`.
+//! `roll.max_age`. Fed only by kafka sources, it writes each message once
+//! even across crashes and rebalances: files per Kafka partition, named by
+//! their offsets ([`offsets`]).
 
 mod config;
 mod files;
+mod offsets;
 mod sink;
 mod writer;
 

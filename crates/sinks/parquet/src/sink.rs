@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::config::{Compression, ParquetConfig};
 use crate::files::{Claim, partition_dir};
+use crate::offsets::{LakeOffsets, covered};
 use crate::writer::{Part, Writer};
 use netpipe_storage::Remote;
 
@@ -52,6 +53,9 @@ pub struct ParquetSink {
     opened_at: Option<Instant>,
     /// `None` only while a job is being handed over.
     writer: Option<WriterSlot>,
+    /// With only kafka sources as inputs: files per Kafka partition, and
+    /// the offsets already in the lake ([`crate::offsets`]).
+    lake_offsets: Option<LakeOffsets>,
 }
 
 impl ParquetSink {
@@ -94,7 +98,12 @@ impl ParquetSink {
             .set_max_row_group_row_count(Some(config.row_group_rows))
             .build();
         let writer = Writer::new(root.clone(), claim, properties, config.roll, remote.clone());
+        let from_kafka_only =
+            !cx.inputs.is_empty() && cx.inputs.iter().all(|i| i.type_name == "kafka");
+        let lake_offsets =
+            from_kafka_only.then(|| LakeOffsets::new(cx.resolve(&config.path), remote.clone()));
         Ok(ParquetSink {
+            lake_offsets,
             root,
             remote,
             partition: config.partition.clone(),
@@ -189,26 +198,76 @@ impl ParquetSink {
         })
     }
 
-    /// A batch's events as columns, one part per dataset and partition.
-    fn parts(&mut self, batch: &Batch) -> Result<Vec<Part>, ParquetSinkError> {
-        // Group by (stream, partition). Events of a batch mostly share both,
-        // so an event like the previous one costs a comparison; a new stream
-        // or hour costs one partition rendering.
-        let mut groups: Vec<(Arc<str>, String, Vec<&Event>)> = Vec::new();
-        let mut by_hour: HashMap<(*const u8, i64), usize> = HashMap::new();
+    /// A batch's events as columns, one part per dataset and partition
+    /// directory (and Kafka partition, when exactly once). Offsets the
+    /// lake already holds are passed over.
+    async fn parts(&mut self, batch: &Batch) -> Result<Vec<Part>, ParquetSinkError> {
+        let groups = self.groups(batch);
+        let mut parts = Vec::with_capacity(groups.len());
+        for mut group in groups {
+            let offsets = match (group.partition, &mut self.lake_offsets) {
+                (Some(partition), Some(lake)) => {
+                    let ranges = lake.ranges(&group.dir, partition).await?;
+                    let before = group.events.len();
+                    group.events.retain(|e| !covered(ranges, offset(e)));
+                    let passed = before - group.events.len();
+                    if passed > 0 {
+                        info!(partition = %partition, dir = %group.dir, "passed over {passed} messages already in the lake");
+                    }
+                    let offsets = group.events.iter().map(|e| offset(e));
+                    match (offsets.clone().min(), offsets.max()) {
+                        (Some(first), Some(last)) => Some((partition.clone(), (first, last))),
+                        _ => continue,
+                    }
+                }
+                _ => None,
+            };
+            let columns = self.columns(&group.stream, &group.events)?;
+            parts.push(Part {
+                stream: group.stream,
+                dir: group.dir,
+                columns,
+                offsets,
+            });
+        }
+        Ok(parts)
+    }
+
+    /// A batch's events grouped by stream, directory and Kafka partition.
+    fn groups<'a>(&self, batch: &'a Batch) -> Vec<Group<'a>> {
+        // Group by (stream, directory, Kafka partition). Events of a batch
+        // mostly share them, so an event like the previous one costs a
+        // comparison; a new stream or hour costs one directory rendering.
+        let by_partition = self.lake_offsets.is_some();
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        let mut known: HashMap<(*const u8, i64, *const u8), usize> = HashMap::new();
         let mut last = None;
         for event in batch.events() {
             let hour = event.event_time.as_nanos().div_euclid(3_600_000_000_000);
-            let key = (event.stream.as_ptr(), hour);
+            let partition = match (&event.position, by_partition) {
+                (Some(p), true) => Some(&p.partition),
+                _ => None,
+            };
+            let key = (
+                event.stream.as_ptr(),
+                hour,
+                partition.map_or(std::ptr::null(), |p| p.as_ptr()),
+            );
             let group = match last {
                 Some((k, g)) if k == key => g,
                 _ => {
-                    let g = *by_hour.entry(key).or_insert_with(|| {
+                    let g = *known.entry(key).or_insert_with(|| {
                         let dir = partition_dir(&self.partition, event);
-                        let same =
-                            |(s, d, _): &(Arc<str>, String, _)| *s == event.stream && *d == dir;
+                        let same = |g: &Group<'_>| {
+                            g.stream == event.stream && g.dir == dir && g.partition == partition
+                        };
                         groups.iter().position(same).unwrap_or_else(|| {
-                            groups.push((event.stream.clone(), dir, Vec::new()));
+                            groups.push(Group {
+                                stream: event.stream.clone(),
+                                dir,
+                                partition,
+                                events: Vec::new(),
+                            });
                             groups.len() - 1
                         })
                     });
@@ -216,26 +275,28 @@ impl ParquetSink {
                     g
                 }
             };
-            groups[group].2.push(event);
+            groups[group].events.push(event);
         }
         groups
-            .into_iter()
-            .map(|(stream, dir, events)| {
-                let columns = self.columns(&stream, &events)?;
-                Ok(Part {
-                    stream,
-                    dir,
-                    columns,
-                })
-            })
-            .collect()
     }
+}
+
+/// A batch's events of one stream, directory and Kafka partition.
+struct Group<'a> {
+    stream: Arc<str>,
+    dir: String,
+    partition: Option<&'a Arc<str>>,
+    events: Vec<&'a Event>,
+}
+
+fn offset(event: &Event) -> u64 {
+    event.position.as_ref().map_or(0, |p| p.offset)
 }
 
 #[async_trait]
 impl Sink for ParquetSink {
     async fn write(&mut self, batch: Batch) -> Result<(), BoxError> {
-        let parts = self.parts(&batch)?;
+        let parts = self.parts(&batch).await?;
         let ack = batch.into_ack();
         let writer = self.idle_writer().await?;
         // Files roll by age here too: a steady stream of batches may keep
@@ -284,8 +345,18 @@ impl Sink for ParquetSink {
         Ok(())
     }
 
-    /// As a roll by age: every open file is committed now.
+    /// As a roll by age: every open file is committed now. Exactly once,
+    /// the commit is awaited and the lake's offsets read again when next
+    /// needed: another writer may write these partitions from now on.
     async fn flush(&mut self) -> Result<(), BoxError> {
-        self.tick().await
+        self.tick().await?;
+        if self.lake_offsets.is_some() {
+            let writer = self.idle_writer().await?;
+            self.writer = Some(WriterSlot::Idle(writer));
+        }
+        if let Some(lake) = &mut self.lake_offsets {
+            lake.forget();
+        }
+        Ok(())
     }
 }

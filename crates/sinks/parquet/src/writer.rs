@@ -17,6 +17,7 @@ use parquet::file::properties::WriterProperties;
 
 use crate::config::Roll;
 use crate::files::{Claim, commit};
+use crate::offsets::{Range, file_name};
 use crate::sink::ParquetSinkError;
 use netpipe_storage::Remote;
 
@@ -27,6 +28,9 @@ pub struct Part {
     /// In the stream's current schema: a file of an older one is committed
     /// and a new file started.
     pub columns: RecordBatch,
+    /// The Kafka partition of every row, and the offsets of the first and
+    /// last: the file is named by them ([`crate::offsets`]).
+    pub offsets: Option<(Arc<str>, Range)>,
 }
 
 struct OpenFile {
@@ -35,7 +39,11 @@ struct OpenFile {
     temp: PathBuf,
     final_path: PathBuf,
     rows: usize,
+    offsets: Option<(Arc<str>, Range)>,
 }
+
+/// What an open file holds: a stream's rows of one directory (and Kafka partition).
+type FileKey = (Arc<str>, String, Option<Arc<str>>);
 
 /// Encoded bytes a file may buffer before its row group is written out.
 const ROW_GROUP_BUFFER: usize = 8 << 20;
@@ -46,7 +54,7 @@ pub struct Writer {
     claim: Claim,
     properties: WriterProperties,
     roll: Roll,
-    open: HashMap<(Arc<str>, String), OpenFile>,
+    open: HashMap<FileKey, OpenFile>,
     /// Acknowledgements of what is in open files, given when they are
     /// committed (the events themselves are not kept).
     held: Vec<BatchAck>,
@@ -95,7 +103,8 @@ impl Writer {
 
     fn write_part(&mut self, part: Part) -> Result<(), ParquetSinkError> {
         let schema = part.columns.schema();
-        let key = (part.stream, part.dir);
+        let partition = part.offsets.as_ref().map(|(p, _)| p.clone());
+        let key = (part.stream, part.dir, partition);
         if let Some(file) = self.open.get(&key)
             && !(Arc::ptr_eq(&file.schema, &schema) || file.schema == schema)
         {
@@ -121,6 +130,13 @@ impl Writer {
         };
         file.writer.write(&part.columns).map_err(error)?;
         file.rows += part.columns.num_rows();
+        if let Some((partition, (first, last))) = part.offsets {
+            let range = match file.offsets.take() {
+                Some((_, (f, l))) => (f.min(first), l.max(last)),
+                None => (first, last),
+            };
+            file.offsets = Some((partition, range));
+        }
         // Row groups of deeply nested records buffer far more than their
         // encoded size: write them out early to keep memory bounded.
         if file.writer.in_progress_size() >= ROW_GROUP_BUFFER {
@@ -136,7 +152,12 @@ impl Writer {
         })
     }
 
-    fn commit_file(&mut self, file: OpenFile) -> Result<(), ParquetSinkError> {
+    fn commit_file(&mut self, mut file: OpenFile) -> Result<(), ParquetSinkError> {
+        if let Some((partition, range)) = &file.offsets
+            && let Some(dir) = file.final_path.parent()
+        {
+            file.final_path = dir.join(file_name(partition, *range));
+        }
         let error = |detail: String| ParquetSinkError::Write {
             path: file.final_path.display().to_string(),
             detail,
@@ -197,5 +218,6 @@ fn new_file(
         temp,
         final_path,
         rows: 0,
+        offsets: None,
     })
 }
