@@ -282,3 +282,66 @@ fn a_lake_writer_killed_and_restarted_writes_every_message_once() {
     assert_eq!(lake_rows(dir.path()), 12_000, "{stderr}");
     assert_same_events(&essence(&lake_events(dir.path())), &essence(&written));
 }
+
+/// Lake writers scale out on the group protocol: two share the four
+/// partitions; one is killed mid-stream and the other takes its partitions
+/// over; a third joins and gets some. When they are done, every message is
+/// in the one lake they share, once.
+#[test]
+fn lake_writers_share_partitions_take_over_from_a_dead_one_and_write_each_message_once() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let written = demo_into_kafka(dir.path(), &broker, 24_000, 4);
+    let file = lake_writer(dir.path(), "lake.yaml", &broker, "500ms");
+    let assigned = |err: &support::watch::Lines| watch::count(err, "partitions assigned") > 0;
+    let one = Watched::run(&file);
+    one.wait_for(
+        "the first writer's partitions",
+        Duration::from_secs(30),
+        |_, err| assigned(err),
+    );
+    let two = Watched::run(&file);
+    two.wait_for(
+        "the second writer's partitions",
+        Duration::from_secs(60),
+        |_, err| assigned(err),
+    );
+    // Killed as soon as the lake has rows, while both are writing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while lake_rows(dir.path()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no file was written");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stderr_two = two.kill();
+    assert!(
+        !stderr_two.contains("source finished"),
+        "killed mid-stream:\n{stderr_two}"
+    );
+    let three = Watched::run(&file);
+    three.wait_for(
+        "the third writer's partitions",
+        Duration::from_secs(60),
+        |_, err| assigned(err),
+    );
+    wait_for_rows(dir.path(), 24_000, Duration::from_secs(120));
+    let (status_one, _, stderr_one) = one.stop();
+    let (status_three, _, stderr_three) = three.stop();
+    assert!(
+        status_one.success() && status_three.success(),
+        "{stderr_one}\n{stderr_three}"
+    );
+    assert!(
+        watch_count(&stderr_one, "partitions revoked") > 0,
+        "the first writer gave partitions to the third:\n{stderr_one}"
+    );
+    assert_eq!(
+        lake_rows(dir.path()),
+        24_000,
+        "{stderr_one}\n{stderr_three}"
+    );
+    assert_same_events(&essence(&lake_events(dir.path())), &essence(&written));
+}
+
+fn watch_count(text: &str, needle: &str) -> usize {
+    text.lines().filter(|l| l.contains(needle)).count()
+}

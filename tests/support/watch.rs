@@ -78,6 +78,17 @@ impl Watched {
         }
     }
 
+    /// Kills the run with SIGKILL: its stderr until then.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        let stderr: Vec<String> = self.stderr().into_iter().map(|(_, l)| l).collect();
+        stderr.join("\n")
+    }
+
     /// Interrupts the run and waits (up to 20 s) for it to exit: its status,
     /// stdout lines and stderr text.
     pub fn stop(mut self) -> (ExitStatus, Vec<String>, String) {
