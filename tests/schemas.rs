@@ -110,3 +110,43 @@ fn schemas_say_what_the_protos_and_the_docs_say() {
     // Dead letters keep the raw bytes.
     assert_eq!(field_type(&read("netpipe.dead_letter"), "raw"), "bytes");
 }
+
+/// Records whose fields share a name in `schema`, anywhere in it.
+fn repeated_fields(schema: &serde_json::Value, out: &mut Vec<String>) {
+    match schema {
+        serde_json::Value::Object(object) => {
+            if let Some(fields) = object.get("fields").and_then(|f| f.as_array()) {
+                let mut seen = std::collections::HashSet::new();
+                for name in fields.iter().filter_map(|f| f["name"].as_str()) {
+                    if !seen.insert(name) {
+                        out.push(format!("{}.{name}", object["name"]));
+                    }
+                }
+            }
+            object.values().for_each(|v| repeated_fields(v, out));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| repeated_fields(v, out)),
+        _ => {}
+    }
+}
+
+/// Avro names a record's field once; so do a record's JSON and columns.
+/// (A split monitoring element with a `timestamp` of its own once carried
+/// two.)
+#[test]
+fn no_record_names_a_field_twice() {
+    let mut repeated = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join("schemas")).unwrap() {
+        let path = entry.unwrap().path();
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let mut found = Vec::new();
+        repeated_fields(&schema, &mut found);
+        repeated.extend(
+            found
+                .into_iter()
+                .map(|f| format!("{}: {f}", path.display())),
+        );
+    }
+    assert!(repeated.is_empty(), "{repeated:#?}");
+}

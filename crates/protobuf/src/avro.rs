@@ -76,6 +76,10 @@ impl Writer<'_> {
         }
         let mut fields = leading.to_vec();
         for (name, f) in message.names.iter().zip(&message.fields) {
+            // A field of a leading name gives way to it: Avro names a field once.
+            if leading.iter().any(|l| l["name"] == **name) {
+                continue;
+            }
             let schema = match (f.map, &f.kind) {
                 (true, FieldKind::Message(entry)) => {
                     let value = self.plans.messages[*entry].fields[1].kind.clone();

@@ -16,6 +16,9 @@ use crate::decode::{DecodeError, Decoder, Envelope};
 use crate::rules::RULES;
 use crate::topic::Topic;
 
+/// The parent's fields that lead each split element's record.
+const LEADING: [&str; 2] = ["customer_id", "timestamp"];
+
 /// Monitoring fields that are not lists of elements.
 const NOT_ELEMENTS: [&str; 3] = ["customer_id", "data_elements", "timestamp"];
 
@@ -201,8 +204,9 @@ impl EventBuilder {
                     continue;
                 };
                 let (stream, names) = self.elements.entry(field.to_string()).or_insert_with(|| {
-                    let mut names = vec!["customer_id", "timestamp"];
-                    names.extend(element.names().iter().map(|n| &**n));
+                    let mut names = LEADING.to_vec();
+                    let own = element.names().iter().map(|n| &**n);
+                    names.extend(own.filter(|n| !LEADING.contains(n)));
                     (
                         Arc::from(format!("aruba.monitoring.{field}")),
                         field_names(&names),
@@ -211,7 +215,10 @@ impl EventBuilder {
                 let mut values = Vec::with_capacity(element.len() + 2);
                 values.push(customer.clone());
                 values.push(timestamp.clone());
-                values.extend_from_slice(element.values());
+                // An element's own field of a leading name (a `timestamp`
+                // of its own) gives way: one field, one column, one JSON key.
+                let own = element.iter().filter(|(n, _)| !LEADING.contains(n));
+                values.extend(own.map(|(_, v)| v.clone()));
                 let key = key_of(element).unwrap_or_else(|| envelope.customer_id.clone());
                 let mut event = Event::new(
                     self.source.clone(),
