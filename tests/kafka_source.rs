@@ -425,3 +425,55 @@ fn lake_rows_at(root: &std::path::Path) -> usize {
         .map(|f| support::lake::rows(f))
         .sum()
 }
+
+/// The Prometheus text `netpipe run --metrics-addr 127.0.0.1:<port>` serves.
+fn metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply
+}
+
+/// The example lake writer runs as its comments say, and shows on
+/// `/metrics` what it read and its lag per partition.
+#[test]
+fn the_example_lake_writer_fills_a_lake() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    demo_into_kafka(dir.path(), &broker, 5_000, 2);
+    let lake = dir.path().join("lake");
+    let port = netpipe_testkit::free_port().unwrap();
+    let example = repo_root().join("pipelines/kafka-to-parquet.yaml");
+    let writer = Watched::spawn(
+        netpipe()
+            .arg("run")
+            .arg(&example)
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .env("KAFKA_BROKERS", broker.address())
+            .env("LAKE", &lake),
+    );
+    let read_all = r#"netpipe_events_in_total{kind="source",component="lake_in"} 5000"#;
+    writer.wait_for("5000 events read", Duration::from_secs(60), |_, _| {
+        metrics(port).contains(read_all)
+    });
+    // Files (and so offsets) commit after `max_age`, or on shutdown: until
+    // then the lag shows what the lake does not hold yet.
+    writer.wait_for("the lag per partition", Duration::from_secs(10), |_, _| {
+        let text = metrics(port);
+        (0..2).all(|p| {
+            text.contains(&format!(
+                "netpipe_consumer_lag{{component=\"lake_in\",partition=\"demo.interface/{p}\"}}"
+            ))
+        })
+    });
+    let (status, _, stderr) = writer.stop();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(lake_rows_at(&lake), 5_000, "{stderr}");
+}

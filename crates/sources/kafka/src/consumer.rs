@@ -187,12 +187,16 @@ impl ClientContext for Context {
     fn stats(&self, statistics: Statistics) {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                // Partition -1 is librdkafka's internal one; -1 lag: unknown yet.
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.shared
-                        .lag
-                        .set(&format!("{topic}/{partition}"), p.consumer_lag);
+                // Partition -1 is librdkafka's internal one; a fetch state
+                // of `none`, a partition not assigned here; -1, unknown yet.
+                if *partition < 0 || p.fetch_state == "none" || p.hi_offset < 0 {
+                    continue;
                 }
+                // Behind the high watermark from the committed offset, or
+                // from the first offset while nothing is committed.
+                let from = p.committed_offset.max(p.lo_offset).max(0);
+                let lag = (p.hi_offset - from).max(0);
+                self.shared.lag.set(&format!("{topic}/{partition}"), lag);
             }
         }
     }
