@@ -366,7 +366,18 @@ fn dataset_schemas(root: &std::path::Path) -> std::collections::BTreeMap<String,
 /// types, and the same events (monitoring split into its elements, whose
 /// records hold timestamps, addresses and nested lists).
 #[test]
-fn aruba_through_kafka_writes_the_lake_aruba_writes_directly() {
+fn aruba_through_kafka_as_json_writes_the_lake_aruba_writes_directly() {
+    aruba_through_kafka_writes_the_lake_aruba_writes_directly("json", true);
+}
+
+/// The same with the frames Aruba sent forwarded unchanged (`protobuf`),
+/// read back by Aruba's own decoders.
+#[test]
+fn aruba_through_kafka_as_protobuf_writes_the_lake_aruba_writes_directly() {
+    aruba_through_kafka_writes_the_lake_aruba_writes_directly("protobuf", false);
+}
+
+fn aruba_through_kafka_writes_the_lake_aruba_writes_directly(encoding: &str, split: bool) {
     let broker = Broker::start();
     let sim = support::simulator::Simulator::start(&["--count", "5"]);
     let dir = tempfile::tempdir().unwrap();
@@ -380,9 +391,9 @@ sources:
     type: aruba_central
     url: {}
     customers: [{{ name: A, key: sim-key, topics: [audit, apprf, location, monitoring, presence, security] }}]
-    split: true
+    split: {split}
 sinks:
-  kafka: {{ type: kafka, inputs: [central], bootstrap_servers: {}, create_topics: {{ partitions: 2 }} }}
+  kafka: {{ type: kafka, inputs: [central], bootstrap_servers: {}, encoding: {encoding}, create_topics: {{ partitions: 2 }} }}
   direct: {{ type: parquet, inputs: [central], path: direct }}
   out: {{ type: stdout, inputs: [central] }}
 ",
@@ -397,7 +408,9 @@ sinks:
         dir.path(),
         "out.yaml",
         &broker,
-        "topic_pattern: '^aruba\\..*', group_id: lake, commit_interval: 200ms",
+        &format!(
+            "topic_pattern: '^aruba\\..*', group_id: lake, commit_interval: 200ms, encoding: {encoding}"
+        ),
         "  lake: { type: parquet, inputs: [lake_in], path: via_kafka, roll: { max_age: 1s } }\n",
     );
     let out = Watched::run(&file);
@@ -410,8 +423,8 @@ sinks:
     assert!(status.success(), "{stderr}");
     let schemas = dataset_schemas(&dir.path().join("direct"));
     assert!(
-        schemas.len() >= 10,
-        "datasets of topics and elements: {schemas:?}"
+        schemas.len() >= 6,
+        "a dataset per topic at least: {schemas:?}"
     );
     assert_eq!(dataset_schemas(&dir.path().join("via_kafka")), schemas);
     let direct = support::lake::replayed(dir.path(), "path: direct");
@@ -476,4 +489,43 @@ fn the_example_lake_writer_fills_a_lake() {
     let (status, _, stderr) = writer.stop();
     assert!(status.success(), "{stderr}");
     assert_eq!(lake_rows_at(&lake), 5_000, "{stderr}");
+}
+
+/// Avro written by the kafka sink reads back with the stream's schema:
+/// the same events as JSON gives.
+#[test]
+fn avro_values_read_back_as_the_events_written() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let into = pipeline(
+        dir.path(),
+        "into.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, count: 300, devices: 4 }}
+sinks:
+  kafka: {{ type: kafka, inputs: [demo], bootstrap_servers: {}, topic: demo.avro, encoding: avro, create_topics: {{ partitions: 2 }} }}
+  out: {{ type: stdout, inputs: [demo] }}
+",
+            broker.address()
+        ),
+    );
+    let output = run(&into);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let written = json_lines(&output);
+    let file = reader(
+        dir.path(),
+        "read.yaml",
+        &broker,
+        "topics: [demo.avro], group_id: g, encoding: avro",
+        TO_STDOUT,
+    );
+    let run = Watched::run(&file);
+    run.wait_for("300 events", Duration::from_secs(60), |out, _| {
+        out.len() >= 300
+    });
+    let (status, lines, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    assert_same_events(&essence(&events(&lines)), &essence(&written));
 }

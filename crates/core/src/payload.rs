@@ -29,6 +29,14 @@ pub trait Codec: Send + Sync + fmt::Debug {
     fn write_json(&self, bytes: &Bytes, out: &mut Vec<u8>);
 }
 
+/// Reads the bytes a source received for one stream back into its
+/// payload: what netpipe's kafka sink forwards with `encoding: protobuf`,
+/// read by the kafka source. The bytes come from outside, so they are
+/// checked whole first.
+pub trait PayloadDecoder: Send + Sync + fmt::Debug {
+    fn decode(&self, bytes: Bytes) -> Result<Payload, String>;
+}
+
 /// An event's payload. Dereferences to its [`Record`], decoding it first
 /// when the source kept it encoded.
 #[derive(Clone)]

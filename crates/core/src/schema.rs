@@ -5,15 +5,19 @@
 //! `netpipe schemas` and checked by a test so they cannot drift.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value as Json, json};
 
 use crate::event::{DEAD_LETTER_STREAM, GAP_STREAM};
+use crate::payload::PayloadDecoder;
 
-/// Schemas by stream name.
+/// Schemas by stream name, and the decoders of the streams whose received
+/// bytes netpipe can read back.
 #[derive(Debug, Clone, Default)]
 pub struct StreamSchemas {
     by_stream: BTreeMap<String, Json>,
+    decoders: BTreeMap<String, Arc<dyn PayloadDecoder>>,
 }
 
 impl StreamSchemas {
@@ -30,6 +34,18 @@ impl StreamSchemas {
 
     pub fn get(&self, stream: &str) -> Option<&Json> {
         self.by_stream.get(stream)
+    }
+
+    pub fn extend_decoders(
+        &mut self,
+        decoders: impl IntoIterator<Item = (String, Arc<dyn PayloadDecoder>)>,
+    ) {
+        self.decoders.extend(decoders);
+    }
+
+    /// The decoder of `stream`'s received bytes, if netpipe has one.
+    pub fn decoder(&self, stream: &str) -> Option<&Arc<dyn PayloadDecoder>> {
+        self.decoders.get(stream)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Json)> {

@@ -4,6 +4,9 @@ use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use std::sync::Arc;
+
+use crate::payload::PayloadDecoder;
 use crate::schema::StreamSchemas;
 use crate::simulate::Simulator;
 use crate::sink::SinkConfig;
@@ -29,6 +32,7 @@ pub struct ComponentType<C: ?Sized> {
     parse: Parse<C>,
     schema: fn() -> Schema,
     stream_schemas: fn() -> Vec<(String, Json)>,
+    stream_decoders: fn() -> Vec<(String, Arc<dyn PayloadDecoder>)>,
     simulator: Option<Simulator>,
 }
 
@@ -62,6 +66,7 @@ impl SourceType {
             parse: |v| parse_options::<T>(v).map(|c| Box::new(c) as Box<dyn SourceConfig>),
             schema: || schemars::schema_for!(T),
             stream_schemas: Vec::new,
+            stream_decoders: Vec::new,
             simulator: None,
         }
     }
@@ -69,6 +74,16 @@ impl SourceType {
     /// The Avro schemas of the streams the source emits.
     pub fn with_stream_schemas(mut self, schemas: fn() -> Vec<(String, Json)>) -> Self {
         self.stream_schemas = schemas;
+        self
+    }
+
+    /// The decoders of the bytes the source receives, per stream, for the
+    /// kafka source to read them back (`encoding: protobuf`).
+    pub fn with_stream_decoders(
+        mut self,
+        decoders: fn() -> Vec<(String, Arc<dyn PayloadDecoder>)>,
+    ) -> Self {
+        self.stream_decoders = decoders;
         self
     }
 
@@ -94,6 +109,7 @@ impl SinkType {
             parse: |v| parse_options::<T>(v).map(|c| Box::new(c) as Box<dyn SinkConfig>),
             schema: || schemars::schema_for!(T),
             stream_schemas: Vec::new,
+            stream_decoders: Vec::new,
             simulator: None,
         }
     }
@@ -225,6 +241,7 @@ impl Registry {
         let mut schemas = StreamSchemas::with_common();
         for source in &sources {
             schemas.extend((source.stream_schemas)());
+            schemas.extend_decoders((source.stream_decoders)());
         }
         Registry {
             sources,

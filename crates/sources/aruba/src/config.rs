@@ -91,6 +91,7 @@ pub fn source_type() -> SourceType {
         "Aruba Central streaming API (WebSocket + protobuf): streams `aruba.<topic>`, `netpipe.gap`, `netpipe.dead_letter`.",
     )
     .with_stream_schemas(crate::stream_schemas)
+    .with_stream_decoders(crate::stream_decoders)
     .with_simulator(crate::simulator::simulator())
 }
 

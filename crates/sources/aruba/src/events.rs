@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use netpipe_core::value::field_names;
-use netpipe_core::{Codec, Event, FieldNames, Payload, Record, Timestamp, Value};
+use netpipe_core::{Codec, Event, FieldNames, Payload, PayloadDecoder, Record, Timestamp, Value};
 
 use netpipe_protobuf::summary::Summarizer;
 
@@ -61,6 +61,59 @@ impl Codec for TopicCodec {
             .write_json(self.plan, bytes, out)
             .expect(CHECKED);
     }
+}
+
+/// Reads one topic's frames back into payloads: what the kafka sink
+/// forwards with `encoding: protobuf`, as the kafka source reads it. The
+/// frame is checked whole; its payload stays encoded until a sink reads it.
+pub struct FrameDecoder {
+    topic: Topic,
+    summarizer: Summarizer,
+    codec: Arc<TopicCodec>,
+}
+
+impl fmt::Debug for FrameDecoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FrameDecoder({})", self.topic)
+    }
+}
+
+impl PayloadDecoder for FrameDecoder {
+    fn decode(&self, frame: Bytes) -> Result<Payload, String> {
+        let decoder = &self.codec.decoder;
+        let envelope = decoder
+            .decode_envelope(&frame, self.topic)
+            .map_err(|e| e.to_string())?;
+        decoder
+            .codec()
+            .summarize(&self.summarizer, &envelope.data)
+            .map_err(|e| e.to_string())?;
+        Ok(Payload::encoded(envelope.data, self.codec.clone()))
+    }
+}
+
+/// A frame decoder per topic stream (`aruba.<topic>`; split element
+/// streams forward their whole frame, so they have none).
+pub fn frame_decoders() -> Vec<(String, Arc<dyn PayloadDecoder>)> {
+    let decoder = Arc::new(Decoder::new());
+    Topic::ALL
+        .iter()
+        .map(|&topic| {
+            let plan = decoder.topic_plan(topic);
+            let frames = FrameDecoder {
+                topic,
+                summarizer: decoder.codec().summarizer(plan),
+                codec: Arc::new(TopicCodec {
+                    decoder: decoder.clone(),
+                    plan,
+                }),
+            };
+            (
+                format!("aruba.{topic}"),
+                Arc::new(frames) as Arc<dyn PayloadDecoder>,
+            )
+        })
+        .collect()
 }
 
 /// Turns frames of one connection into events.

@@ -28,6 +28,11 @@ pub use config::{ArubaConfig, source_type};
 pub use decode::Decoder;
 pub use topic::Topic;
 
+/// The readers of the frames of each topic stream, for the kafka source.
+pub fn stream_decoders() -> Vec<(String, std::sync::Arc<dyn netpipe_core::PayloadDecoder>)> {
+    events::frame_decoders()
+}
+
 /// The Avro schemas of every stream this source emits.
 pub fn stream_schemas() -> Vec<(String, serde_json::Value)> {
     avro::stream_schemas(Decoder::new().plans())

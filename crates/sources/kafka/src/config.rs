@@ -27,6 +27,9 @@ pub enum Encoding {
     Json,
     /// Avro binary with the stream's schema, plain or in Confluent framing.
     Avro,
+    /// The bytes a source received, as the kafka sink forwards them with
+    /// `encoding: protobuf` (streams netpipe knows: `aruba.<topic>`).
+    Protobuf,
     /// The value's bytes as they are, in a record of one `value` field.
     Raw,
 }
@@ -48,7 +51,7 @@ pub struct KafkaSourceConfig {
     /// Where a partition with no committed offset starts: `earliest` or `latest`.
     #[serde(default)]
     pub start: Start,
-    /// `json`, `avro` or `raw`.
+    /// `json`, `avro`, `protobuf` or `raw`.
     #[serde(default)]
     pub encoding: Encoding,
     /// Avro values are in Confluent framing (as the kafka sink writes them

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use netpipe_core::schema::StreamSchemas;
 use netpipe_core::value::field_names;
-use netpipe_core::{Event, FieldNames, Position, Record, Timestamp, Value};
+use netpipe_core::{Event, FieldNames, Payload, Position, Record, Timestamp, Value};
 use netpipe_kafka::headers;
 
 use crate::avro::AvroReader;
@@ -120,14 +120,14 @@ impl Decoder {
             None => self.name(message.topic),
         };
         let value = message.value.unwrap_or_default();
-        let record = self.record(&stream, value)?;
+        let payload = self.payload(&stream, value)?;
         let now = Timestamp::now();
         let broker_time = message.timestamp.map(Timestamp::from_millis);
         let mut event = Event::sized(
             source.unwrap_or_else(|| self.source.clone()),
             stream,
             event_time.or(broker_time).unwrap_or(now),
-            record.into(),
+            payload,
             value.len(),
         );
         event.receive_time = receive_time.unwrap_or(now);
@@ -145,32 +145,41 @@ impl Decoder {
         Ok(event)
     }
 
-    fn record(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Record, String> {
+    fn payload(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Payload, String> {
         match self.encoding {
             Encoding::Raw => Ok(Record::new(
                 self.raw_fields.clone(),
                 vec![Value::Bytes(Bytes::copy_from_slice(value))],
-            )),
-            Encoding::Json => {
-                let schemas = &self.schemas;
-                self.json
-                    .entry(stream.clone())
-                    .or_insert_with(|| TypedJson::new(schemas.get(stream)))
-                    .read(value)
-            }
-            Encoding::Avro => {
-                let (schemas, framed) = (&self.schemas, self.confluent_framing);
-                let reader = self.avro.entry(stream.clone()).or_insert_with(|| {
-                    let schema = schemas.get(stream).ok_or_else(|| {
-                        format!("stream `{stream}` has no schema to read Avro with")
-                    })?;
-                    AvroReader::new(schema, framed)
-                });
-                match reader {
-                    Ok(reader) => reader.read(value),
-                    Err(e) => Err(e.clone()),
-                }
-            }
+            )
+            .into()),
+            Encoding::Protobuf => match self.schemas.decoder(stream) {
+                Some(decoder) => decoder.decode(Bytes::copy_from_slice(value)),
+                None => Err(format!("netpipe reads no protobuf of stream `{stream}`")),
+            },
+            Encoding::Json => self.json(stream, value).map(Payload::from),
+            Encoding::Avro => self.avro(stream, value).map(Payload::from),
+        }
+    }
+
+    fn json(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Record, String> {
+        let schemas = &self.schemas;
+        self.json
+            .entry(stream.clone())
+            .or_insert_with(|| TypedJson::new(schemas.get(stream)))
+            .read(value)
+    }
+
+    fn avro(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Record, String> {
+        let (schemas, framed) = (&self.schemas, self.confluent_framing);
+        let reader = self.avro.entry(stream.clone()).or_insert_with(|| {
+            let schema = schemas
+                .get(stream)
+                .ok_or_else(|| format!("stream `{stream}` has no schema to read Avro with"))?;
+            AvroReader::new(schema, framed)
+        });
+        match reader {
+            Ok(reader) => reader.read(value),
+            Err(e) => Err(e.clone()),
         }
     }
 }
