@@ -33,7 +33,7 @@ pub use ack::LazyEvents;
 pub use async_trait::async_trait;
 pub use batch::{Batch, BatchAck, BatchConfig};
 pub use event::{Event, Position};
-pub use payload::{Codec, Payload, PayloadDecoder};
+pub use payload::{Codec, Payload, PayloadDecoder, StreamDecoders};
 pub use secret::Secret;
 pub use sink::{Sink, SinkConfig};
 pub use source::{BuildContext, InputInfo, Source, SourceConfig, SourceContext, SourceSender};

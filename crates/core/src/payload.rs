@@ -37,6 +37,9 @@ pub trait PayloadDecoder: Send + Sync + fmt::Debug {
     fn decode(&self, bytes: Bytes) -> Result<Payload, String>;
 }
 
+/// The decoders a source registers, by stream name.
+pub type StreamDecoders = Vec<(String, Arc<dyn PayloadDecoder>)>;
+
 /// An event's payload. Dereferences to its [`Record`], decoding it first
 /// when the source kept it encoded.
 #[derive(Clone)]

@@ -4,9 +4,7 @@ use schemars::{JsonSchema, Schema};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
-use std::sync::Arc;
-
-use crate::payload::PayloadDecoder;
+use crate::payload::StreamDecoders;
 use crate::schema::StreamSchemas;
 use crate::simulate::Simulator;
 use crate::sink::SinkConfig;
@@ -32,7 +30,7 @@ pub struct ComponentType<C: ?Sized> {
     parse: Parse<C>,
     schema: fn() -> Schema,
     stream_schemas: fn() -> Vec<(String, Json)>,
-    stream_decoders: fn() -> Vec<(String, Arc<dyn PayloadDecoder>)>,
+    stream_decoders: fn() -> StreamDecoders,
     simulator: Option<Simulator>,
 }
 
@@ -79,10 +77,7 @@ impl SourceType {
 
     /// The decoders of the bytes the source receives, per stream, for the
     /// kafka source to read them back (`encoding: protobuf`).
-    pub fn with_stream_decoders(
-        mut self,
-        decoders: fn() -> Vec<(String, Arc<dyn PayloadDecoder>)>,
-    ) -> Self {
+    pub fn with_stream_decoders(mut self, decoders: fn() -> StreamDecoders) -> Self {
         self.stream_decoders = decoders;
         self
     }

@@ -94,7 +94,7 @@ impl PayloadDecoder for FrameDecoder {
 
 /// A frame decoder per topic stream (`aruba.<topic>`; split element
 /// streams forward their whole frame, so they have none).
-pub fn frame_decoders() -> Vec<(String, Arc<dyn PayloadDecoder>)> {
+pub fn frame_decoders() -> netpipe_core::StreamDecoders {
     let decoder = Arc::new(Decoder::new());
     Topic::ALL
         .iter()

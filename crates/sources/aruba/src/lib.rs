@@ -29,7 +29,7 @@ pub use decode::Decoder;
 pub use topic::Topic;
 
 /// The readers of the frames of each topic stream, for the kafka source.
-pub fn stream_decoders() -> Vec<(String, std::sync::Arc<dyn netpipe_core::PayloadDecoder>)> {
+pub fn stream_decoders() -> netpipe_core::StreamDecoders {
     events::frame_decoders()
 }
 
