@@ -20,7 +20,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, kafka, parquet, parquet_rows, parquet_s3, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -107,9 +107,16 @@ fn main() -> anyhow::Result<()> {
     }
     let mut env = Vec::new();
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
-    let broker = if ["kafka", "replay_kafka", "latency", "frozen"]
-        .iter()
-        .any(|s| wanted(s))
+    let broker = if [
+        "kafka",
+        "replay_kafka",
+        "kafka_source",
+        "kafka_parquet",
+        "latency",
+        "frozen",
+    ]
+    .iter()
+    .any(|s| wanted(s))
     {
         let broker = netpipe_testkit::Tansu::start().map_err(anyhow::Error::msg)?;
         env.push(("NETPIPE_BENCH_BROKER", broker.address()));

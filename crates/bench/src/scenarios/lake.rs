@@ -33,7 +33,7 @@ pub(super) fn parquet_baseline() -> anyhow::Result<f64> {
 }
 
 /// Rows per Arrow batch of [`to_batches`].
-const BATCH_ROWS: usize = 10_000;
+pub(super) const BATCH_ROWS: usize = 10_000;
 
 /// `events` as Arrow batches of `stream`'s schema, as the sink builds them.
 pub(super) fn to_batches(
@@ -89,7 +89,7 @@ pub(super) fn parquet_rows_baseline() -> anyhow::Result<f64> {
 
 /// The Arrow batches of `count` demo events, as the sink builds them (made
 /// by a lake written and read back, before any clock starts).
-fn demo_batches(
+pub(super) fn demo_batches(
     count: u64,
 ) -> anyhow::Result<(arrow_schema::SchemaRef, Vec<arrow_array::RecordBatch>)> {
     let dir = tempfile::tempdir()?;

@@ -1,6 +1,7 @@
 //! The scenarios, each with a netpipe side and a baseline side. Every side
 //! handles a fixed number of events and returns its rate.
 
+mod consume;
 mod lake;
 mod latency;
 
@@ -49,7 +50,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 12] = [
+pub const ALL: [Scenario; 14] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -131,6 +132,22 @@ pub const ALL: [Scenario; 12] = [
         goal: 0.7,
     },
     Scenario {
+        name: "kafka_source",
+        title: "Kafka (4 partitions, JSON) → netpipe kafka source → blackhole",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "rdkafka consumer reading the same messages",
+        goal: 0.8,
+    },
+    Scenario {
+        name: "kafka_parquet",
+        title: "Kafka (4 partitions, JSON) → netpipe kafka source → Parquet (exactly once)",
+        unit: "rows/s",
+        baseline: Baseline::Side,
+        baseline_name: "rdkafka consumer, the parquet crate writing the same Arrow batches",
+        goal: 0.7,
+    },
+    Scenario {
         name: "replay",
         title: "replay Parquet → blackhole",
         unit: "events/s",
@@ -194,6 +211,10 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "parquet_rows:baseline" => lake::parquet_rows_baseline(),
         "parquet_s3:netpipe" => lake::parquet_s3_netpipe(),
         "parquet_s3:baseline" => lake::parquet_s3_baseline(),
+        "kafka_source:netpipe" => consume::blackhole_netpipe(),
+        "kafka_source:baseline" => consume::blackhole_baseline(),
+        "kafka_parquet:netpipe" => consume::parquet_netpipe(),
+        "kafka_parquet:baseline" => consume::parquet_baseline(),
         "replay:netpipe" => lake::replay_blackhole(),
         "replay:baseline" => lake::plain_read(),
         "replay_kafka:netpipe" => lake::replay_netpipe(),
