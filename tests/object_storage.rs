@@ -326,3 +326,81 @@ for o in s3.list_objects_v2(Bucket='lake', Prefix='netpipe/_netpipe/').get('Cont
         text(&output.stderr)
     );
 }
+
+/// A lake writer reading Kafka into S3, killed with SIGKILL after its first
+/// objects (before it committed their offsets) and started again: it reads
+/// those messages again, finds their objects by name, and every message is
+/// in the bucket exactly once.
+#[test]
+fn a_kafka_lake_writer_into_s3_killed_and_restarted_writes_every_message_once() {
+    let broker = support::broker::Broker::start();
+    let moto = moto();
+    moto.create_bucket("lake").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let into = pipeline(
+        dir.path(),
+        "into.yaml",
+        &format!(
+            "sources:\n  demo: {{ type: demo, count: 6000, devices: 12 }}\nsinks:\n  kafka: {{ type: kafka, inputs: [demo], bootstrap_servers: {}, create_topics: {{ partitions: 4 }} }}\n",
+            broker.address()
+        ),
+    );
+    let output = run(&into);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let writer = pipeline(
+        dir.path(),
+        "writer.yaml",
+        &format!(
+            "
+sources:
+  lake_in: {{ type: kafka, bootstrap_servers: {}, topics: [demo.interface], group_id: lake, commit_interval: 10s, librdkafka: {{ session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\" }} }}
+sinks:
+  lake:
+    type: parquet
+    inputs: [lake_in]
+    path: s3://lake/netpipe
+    storage: {}
+    roll: {{ max_rows: 500, max_age: 1s }}
+    batch: {{ max_events: 250, timeout: 50ms }}
+",
+            broker.address(),
+            storage(&moto)
+        ),
+    );
+    let rows = || -> usize { objects_read_by_pyarrow(&moto).iter().map(|(_, r)| r).sum() };
+    let mut first = netpipe()
+        .arg("run")
+        .arg(&writer)
+        .env("S3_SECRET", "test")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rows() == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing was uploaded");
+        assert!(first.try_wait().unwrap().is_none(), "the writer ended");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(rows() < 6000, "killed mid-stream");
+    let again =
+        support::watch::Watched::spawn(netpipe().arg("run").arg(&writer).env("S3_SECRET", "test"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while rows() < 6000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of 6000 rows",
+            rows()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (status, _, stderr) = again.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("already in the lake"),
+        "the restart read written messages again:\n{stderr}"
+    );
+    assert_eq!(rows(), 6000, "{stderr}");
+}
