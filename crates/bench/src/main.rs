@@ -20,7 +20,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, kafka_parquet_two, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -112,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         "replay_kafka",
         "kafka_source",
         "kafka_parquet",
+        "kafka_parquet_two",
         "latency",
         "frozen",
     ]

@@ -24,6 +24,7 @@ fn filled_topic(count: u64) -> anyhow::Result<String> {
     Ok(topic)
 }
 
+/// The kafka source reading `topic` in a group of its own.
 fn kafka_source(topic: &str) -> anyhow::Result<String> {
     Ok(format!(
         "  lake_in: {{ type: kafka, bootstrap_servers: \"{}\", topics: [\"{topic}\"], group_id: \"{}\" }}\n",
@@ -75,15 +76,30 @@ pub(super) fn blackhole_baseline() -> anyhow::Result<f64> {
     Ok(CONSUMED as f64 / start.elapsed().as_secs_f64())
 }
 
+/// A lake writer of `topic` into `lake`, in group `group`.
+fn lake_writer(topic: &str, group: &str, lake: &std::path::Path) -> anyhow::Result<String> {
+    Ok(format!(
+        "sources:\n  lake_in: {{ type: kafka, bootstrap_servers: \"{}\", topics: [\"{topic}\"], group_id: \"{group}\" }}\nsinks:\n  sink: {{ type: parquet, inputs: [lake_in], path: \"{}\" }}\n",
+        broker()?,
+        lake.display()
+    ))
+}
+
 pub(super) fn parquet_netpipe() -> anyhow::Result<f64> {
     let topic = filled_topic(CONSUMED)?;
     let dir = tempfile::tempdir()?;
-    let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [lake_in], path: \"{}\" }}\n",
-        kafka_source(&topic)?,
-        dir.path().display()
-    );
+    let yaml = lake_writer(&topic, &unique("bench-group"), dir.path())?;
     Ok(CONSUMED as f64 / run_pipeline(&yaml, "sink", CONSUMED, 2)?.as_secs_f64())
+}
+
+/// Two lake writers in one group share the partitions and one lake.
+pub(super) fn two_writers() -> anyhow::Result<f64> {
+    let topic = filled_topic(CONSUMED)?;
+    let dir = tempfile::tempdir()?;
+    let group = unique("bench-group");
+    let yaml = lake_writer(&topic, &group, dir.path())?;
+    let time = run_pipelines(&[&yaml, &yaml], "sink", CONSUMED, 2)?;
+    Ok(CONSUMED as f64 / time.as_secs_f64())
 }
 
 /// The plain consumer reads the messages and, every 10,000, writes one of

@@ -50,7 +50,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 14] = [
+pub const ALL: [Scenario; 15] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -148,6 +148,14 @@ pub const ALL: [Scenario; 14] = [
         goal: 0.7,
     },
     Scenario {
+        name: "kafka_parquet_two",
+        title: "Kafka (4 partitions) → two lake writers in one group → one Parquet lake",
+        unit: "rows/s",
+        baseline: Baseline::Side,
+        baseline_name: "one lake writer, the same messages",
+        goal: 1.0,
+    },
+    Scenario {
         name: "replay",
         title: "replay Parquet → blackhole",
         unit: "events/s",
@@ -215,6 +223,8 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "kafka_source:baseline" => consume::blackhole_baseline(),
         "kafka_parquet:netpipe" => consume::parquet_netpipe(),
         "kafka_parquet:baseline" => consume::parquet_baseline(),
+        "kafka_parquet_two:netpipe" => consume::two_writers(),
+        "kafka_parquet_two:baseline" => consume::parquet_netpipe(),
         "replay:netpipe" => lake::replay_blackhole(),
         "replay:baseline" => lake::plain_read(),
         "replay_kafka:netpipe" => lake::replay_netpipe(),
@@ -225,9 +235,24 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
 
 /// Runs a pipeline until `sink` has received `count` events (or its sources end), then drains it.
 fn run_pipeline(yaml: &str, sink: &str, count: u64, threads: usize) -> anyhow::Result<Duration> {
+    run_pipelines(&[yaml], sink, count, threads)
+}
+
+/// Runs pipelines side by side on one runtime until their sinks named
+/// `sink` have received `count` events between them (or their sources
+/// end), then drains them all.
+fn run_pipelines(
+    yamls: &[&str],
+    sink: &str,
+    count: u64,
+    threads: usize,
+) -> anyhow::Result<Duration> {
     let registry = netpipe::components::registry();
-    let pipeline =
-        parse("bench.yaml", yaml, &registry, &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let pipelines = yamls
+        .iter()
+        .map(|yaml| parse("bench.yaml", yaml, &registry, &|_| None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let runtime = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -238,28 +263,36 @@ fn run_pipeline(yaml: &str, sink: &str, count: u64, threads: usize) -> anyhow::R
             .enable_all()
             .build()?
     };
-    let metrics = Arc::new(Metrics::default());
-    // Received by the sink: then shutdown drains it, so what is timed ends
-    // with everything written (a Parquet sink commits on close).
-    let written = metrics.component(ComponentKind::Sink, sink).events_in;
+    let metrics: Vec<Arc<Metrics>> = yamls.iter().map(|_| Arc::default()).collect();
+    // Received by the sinks: then shutdown drains them, so what is timed
+    // ends with everything written (a Parquet sink commits on close).
+    let written: Vec<_> = metrics
+        .iter()
+        .map(|m| m.component(ComponentKind::Sink, sink).events_in)
+        .collect();
+    let total = move || written.iter().map(|w| w.get()).sum::<u64>();
     let shutdown = CancellationToken::new();
     let start = Instant::now();
     runtime.block_on(async {
         let watcher = {
-            let (shutdown, written) = (shutdown.clone(), written.clone());
+            let (shutdown, total) = (shutdown.clone(), total.clone());
             tokio::spawn(async move {
-                while written.get() < count {
+                while total() < count {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
                 shutdown.cancel();
             })
         };
-        let result = topology::run(pipeline, metrics.clone(), shutdown).await;
+        let runs = pipelines
+            .into_iter()
+            .zip(&metrics)
+            .map(|(pipeline, m)| topology::run(pipeline, m.clone(), shutdown.clone()));
+        let results = futures::future::join_all(runs).await;
         watcher.abort();
-        result
+        results.into_iter().collect::<Result<Vec<_>, _>>()
     })?;
-    if written.get() < count {
-        bail!("only {} of {count} events were written", written.get());
+    if total() < count {
+        bail!("only {} of {count} events were written", total());
     }
     Ok(start.elapsed())
 }
