@@ -62,6 +62,9 @@ pub(crate) fn client_config(config: &KafkaSourceConfig) -> ClientConfig {
         .set("partition.assignment.strategy", "cooperative-sticky")
         // Lag per partition, once a second.
         .set("statistics.interval.ms", "1000")
+        // What librdkafka fetches ahead is bounded by bytes: 16 MiB, not
+        // its default of 64 MiB, is ahead enough to keep a pipeline fed.
+        .set("queued.max.messages.kbytes", "16384")
         .set("allow.auto.create.topics", "false");
     for (k, v) in &config.librdkafka.0 {
         client.set(k, v);

@@ -7,13 +7,17 @@
 //! `kafka → parquet` writes the columns `aruba → parquet` writes.
 //!
 //! Field names are shared per record shape, as a decoding source shares
-//! them: a record with the keys of one seen before reuses its names.
+//! them: a record with the keys of one seen before reuses its names. The
+//! JSON is read straight into values (a `serde` seed driven by the schema),
+//! without a tree of JSON values in between.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use netpipe_core::{FieldNames, Record, Timestamp, Value};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
 /// Shapes kept per record type: records of one type rarely have more.
@@ -35,18 +39,15 @@ enum Shape {
     Map(Box<Shape>),
 }
 
-#[derive(Debug)]
-struct RecordType {
-    fields: HashMap<String, Shape>,
-    /// Field-name lists already made, for records of these keys.
-    names: Vec<FieldNames>,
-}
-
 /// The reader of one stream's JSON payloads.
 #[derive(Debug)]
 pub struct TypedJson {
     root: Shape,
-    records: Vec<RecordType>,
+    /// The fields of each record type.
+    records: Vec<HashMap<String, Shape>>,
+    /// Field-name lists already made, per record type, for records of
+    /// those keys.
+    names: Vec<Vec<FieldNames>>,
 }
 
 impl TypedJson {
@@ -56,6 +57,7 @@ impl TypedJson {
         let mut reader = TypedJson {
             root: Shape::Any,
             records: Vec::new(),
+            names: Vec::new(),
         };
         if let Some(schema) = schema {
             let mut named = HashMap::new();
@@ -66,14 +68,17 @@ impl TypedJson {
 
     /// The record `json` holds; an error names what is wrong.
     pub fn read(&mut self, json: &[u8]) -> Result<Record, String> {
-        let value: Json = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
-        if !value.is_object() {
-            return Err("the payload is not a JSON object".into());
-        }
-        let root = std::mem::replace(&mut self.root, Shape::Any);
-        let read = self.value(value, &root);
-        self.root = root;
-        match read {
+        let mut input = serde_json::Deserializer::from_slice(json);
+        let seed = Seed {
+            shape: &self.root,
+            records: &self.records,
+            names: &mut self.names,
+        };
+        let value = seed
+            .deserialize(&mut input)
+            .and_then(|value| input.end().map(|()| value))
+            .map_err(|e| format!("not JSON: {e}"))?;
+        match value {
             Value::Record(record) => Ok(record),
             _ => Err("the payload is not a JSON object".into()),
         }
@@ -102,10 +107,8 @@ impl TypedJson {
                         let name = object.get("name").and_then(Json::as_str).unwrap_or("");
                         let space = object.get("namespace").and_then(Json::as_str).or(namespace);
                         let index = self.records.len();
-                        self.records.push(RecordType {
-                            fields: HashMap::new(),
-                            names: Vec::new(),
-                        });
+                        self.records.push(HashMap::new());
+                        self.names.push(Vec::new());
                         named.insert(full_name(name, space), index);
                         named.insert(name.to_string(), index);
                         let fields = object.get("fields").and_then(Json::as_array);
@@ -117,9 +120,7 @@ impl TypedJson {
                                 Some(t) => self.shape(t, space, named),
                                 None => Shape::Any,
                             };
-                            self.records[index]
-                                .fields
-                                .insert(field_name.to_string(), shape);
+                            self.records[index].insert(field_name.to_string(), shape);
                         }
                         Shape::Record(index)
                     }
@@ -159,80 +160,6 @@ impl TypedJson {
                 .map_or(Shape::Any, |&index| Shape::Record(index)),
         }
     }
-
-    fn value(&mut self, json: Json, shape: &Shape) -> Value {
-        match (shape, json) {
-            (_, Json::Null) => Value::Null,
-            (Shape::Long, Json::String(text)) => match text.trim().parse::<i64>() {
-                Ok(n) => Value::Int(n),
-                Err(_) => match text.trim().parse::<u64>() {
-                    Ok(n) => Value::UInt(n),
-                    Err(_) => Value::String(Arc::from(text)),
-                },
-            },
-            (Shape::Double, Json::Number(n)) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-            (Shape::Double, Json::String(text)) => match text.trim().parse::<f64>() {
-                Ok(f) => Value::Float(f),
-                Err(_) => Value::String(Arc::from(text)),
-            },
-            (Shape::Time, Json::String(text)) => match Timestamp::parse_rfc3339(&text) {
-                Some(t) => Value::Timestamp(t),
-                None => Value::String(Arc::from(text)),
-            },
-            (Shape::Bytes, Json::String(text)) => {
-                match base64::engine::general_purpose::STANDARD.decode(text.as_bytes()) {
-                    Ok(bytes) => Value::Bytes(bytes.into()),
-                    Err(_) => Value::String(Arc::from(text)),
-                }
-            }
-            (Shape::Record(index), Json::Object(object)) => self.record(Some(*index), object),
-            (Shape::Map(values), Json::Object(object)) => {
-                let (names, items): (Vec<Arc<str>>, Vec<Value>) = object
-                    .into_iter()
-                    .map(|(k, v)| (Arc::from(k), self.value(v, values)))
-                    .unzip();
-                Value::Record(Record::new(names.into(), items))
-            }
-            (Shape::List(items), Json::Array(array)) => {
-                Value::List(array.into_iter().map(|v| self.value(v, items)).collect())
-            }
-            (_, json) => any(json),
-        }
-    }
-
-    fn record(&mut self, index: Option<usize>, object: serde_json::Map<String, Json>) -> Value {
-        let Some(index) = index else {
-            return any(Json::Object(object));
-        };
-        let known = self.records[index].names.iter().find(|names| {
-            names.len() == object.len() && names.iter().zip(object.keys()).all(|(n, k)| **n == **k)
-        });
-        let names = match known {
-            Some(names) => names.clone(),
-            None => {
-                let names: FieldNames = object.keys().map(|k| Arc::from(k.as_str())).collect();
-                let kept = &mut self.records[index].names;
-                if kept.len() < SHAPES_KEPT {
-                    kept.push(names.clone());
-                }
-                names
-            }
-        };
-        let mut values = Vec::with_capacity(object.len());
-        for (key, json) in object {
-            // The field's shape leaves its record type while it is read
-            // (a record may hold records of its own type).
-            let shape = self.records[index]
-                .fields
-                .remove(&key)
-                .unwrap_or(Shape::Any);
-            values.push(self.value(json, &shape));
-            if !matches!(shape, Shape::Any) {
-                self.records[index].fields.insert(key, shape);
-            }
-        }
-        Value::Record(Record::new(names, values))
-    }
 }
 
 fn full_name(name: &str, namespace: Option<&str>) -> String {
@@ -242,25 +169,174 @@ fn full_name(name: &str, namespace: Option<&str>) -> String {
     }
 }
 
-/// JSON as it is, without a schema: numbers that are integers stay integers.
-fn any(json: Json) -> Value {
-    match json {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(b),
-        Json::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => Value::Int(i),
-            (None, Some(u)) => Value::UInt(u),
-            _ => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Json::String(text) => Value::String(Arc::from(text)),
-        Json::Array(items) => Value::List(items.into_iter().map(any).collect()),
-        Json::Object(object) => {
-            let (names, values): (Vec<Arc<str>>, Vec<Value>) = object
-                .into_iter()
-                .map(|(k, v)| (Arc::from(k), any(v)))
-                .unzip();
-            Value::Record(Record::new(names.into(), values))
+/// Reads one JSON value as `shape` says.
+struct Seed<'s> {
+    shape: &'s Shape,
+    records: &'s [HashMap<String, Shape>],
+    names: &'s mut [Vec<FieldNames>],
+}
+
+impl<'s> Seed<'s> {
+    fn child<'c>(&'c mut self, shape: &'c Shape) -> Seed<'c> {
+        Seed {
+            shape,
+            records: self.records,
+            names: &mut *self.names,
         }
+    }
+
+    /// Text as the shape wants it, or kept as text when it does not read.
+    fn text(&self, text: &str) -> Value {
+        let parsed = match self.shape {
+            Shape::Long => {
+                let number = text.trim();
+                number
+                    .parse::<i64>()
+                    .map(Value::Int)
+                    .or_else(|_| number.parse::<u64>().map(Value::UInt))
+                    .ok()
+            }
+            Shape::Double => text.trim().parse::<f64>().map(Value::Float).ok(),
+            Shape::Time => Timestamp::parse_rfc3339(text).map(Value::Timestamp),
+            Shape::Bytes => base64::engine::general_purpose::STANDARD
+                .decode(text.as_bytes())
+                .ok()
+                .map(|b| Value::Bytes(b.into())),
+            _ => None,
+        };
+        parsed.unwrap_or_else(|| Value::string(text))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, input: D) -> Result<Value, D::Error> {
+        input.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(match self.shape {
+            Shape::Double => Value::Float(n as f64),
+            _ => Value::Int(n),
+        })
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(match (self.shape, i64::try_from(n)) {
+            (Shape::Double, _) => Value::Float(n as f64),
+            (_, Ok(n)) => Value::Int(n),
+            (_, Err(_)) => Value::UInt(n),
+        })
+    }
+
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Value, E> {
+        Ok(self.text(text))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+        let item = match self.shape {
+            Shape::List(item) => &**item,
+            _ => &Shape::Any,
+        };
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(value) = seq.next_element_seed(self.child(item))? {
+            items.push(value);
+        }
+        Ok(Value::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+        let (fields, values_shape, index) = match self.shape {
+            Shape::Record(index) => (Some(&self.records[*index]), &Shape::Any, Some(*index)),
+            Shape::Map(values) => (None, &**values, None),
+            _ => (None, &Shape::Any, None),
+        };
+        let mut keys: Vec<Key<'de>> = Vec::with_capacity(fields.map_or(4, HashMap::len));
+        let mut values = Vec::with_capacity(keys.capacity());
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let shape = fields
+                .and_then(|f| f.get(key.as_str()))
+                .unwrap_or(values_shape);
+            values.push(map.next_value_seed(self.child(shape))?);
+            keys.push(key);
+        }
+        let known = index.and_then(|i| {
+            self.names[i].iter().find(|names| {
+                names.len() == keys.len()
+                    && names.iter().zip(&keys).all(|(n, k)| **n == *k.as_str())
+            })
+        });
+        let names = match known {
+            Some(names) => names.clone(),
+            None => {
+                let names: FieldNames = keys.iter().map(|k| Arc::from(k.as_str())).collect();
+                if let Some(kept) = index.map(|i| &mut self.names[i])
+                    && kept.len() < SHAPES_KEPT
+                {
+                    kept.push(names.clone());
+                }
+                names
+            }
+        };
+        Ok(Value::Record(Record::new(names, values)))
+    }
+}
+
+/// An object's key, borrowed from the input when it has no escapes.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(key) => key,
+            Key::Owned(key) => key,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(input: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> Visitor<'de> for Keys {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
+            }
+
+            fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(key))
+            }
+
+            fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(key.to_string()))
+            }
+        }
+        input.deserialize_str(Keys)
     }
 }
 
