@@ -430,4 +430,42 @@ mod tests {
         );
         assert!(reader.read(b"{").unwrap_err().contains("not JSON"));
     }
+
+    /// Whatever bytes arrive, a record or an error comes back, never a
+    /// panic: JSON of the schema's shape with values swapped for others
+    /// and bytes cut or changed. `ARBTEST_BUDGET_MS` sets how long.
+    #[test]
+    fn fuzz_any_value_reads_or_is_refused_without_panicking() {
+        let mut reader = TypedJson::new(Some(&schema()));
+        let keys = [
+            "serial", "counter", "huge", "load", "seen", "mac", "up", "port", "ports", "labels",
+            "x",
+        ];
+        arbtest::arbtest(|u| {
+            let mut object = serde_json::Map::new();
+            for _ in 0..u.int_in_range(0..=12)? {
+                let value = match u.int_in_range(0..=7)? {
+                    0 => Json::Null,
+                    1 => json!(u.arbitrary::<i64>()?),
+                    2 => json!(u.arbitrary::<u64>()?),
+                    3 => json!(u.arbitrary::<f64>()?),
+                    4 => json!(u.arbitrary::<String>()?),
+                    5 => json!([u.arbitrary::<bool>()?, {"speed": u.arbitrary::<String>()?}]),
+                    6 => json!({"speed": u.arbitrary::<i64>()?, "more": [1, "2"]}),
+                    _ => json!("2026-12-05T00:00:00.123Z"),
+                };
+                object.insert(u.choose(&keys)?.to_string(), value);
+            }
+            let mut data = Json::Object(object).to_string().into_bytes();
+            for _ in 0..u.int_in_range(0..=2)? {
+                let at = u.int_in_range(0..=data.len())?;
+                match u.int_in_range(0..=1)? {
+                    0 => data.truncate(at),
+                    _ => data.insert(at, u.arbitrary()?),
+                }
+            }
+            let _ = reader.read(&data);
+            Ok(())
+        });
+    }
 }
