@@ -126,6 +126,19 @@ fn main() -> anyhow::Result<()> {
     } else {
         None
     };
+    // The Kafka-source rows read one topic, filled once, here.
+    if ["kafka_source", "kafka_parquet", "kafka_parquet_two"]
+        .iter()
+        .any(|s| wanted(s))
+    {
+        let broker = broker
+            .as_ref()
+            .context("the Kafka-source rows need the broker")?;
+        env.push((
+            "NETPIPE_BENCH_TOPIC",
+            scenarios::fill_topic(&broker.address())?,
+        ));
+    }
     // The object-storage row writes to moto, from the test environment's
     // venv (scripts/test.sh makes it).
     let _moto = if wanted("parquet_s3") {

@@ -1,8 +1,9 @@
 //! The Kafka-source scenarios: a topic of four partitions filled with demo
-//! events by netpipe's kafka sink before the clock starts, then read by the
+//! events by netpipe's kafka sink once, by the parent, then read by the
 //! kafka source into a blackhole or a Parquet lake, beside a plain rdkafka
 //! consumer reading the same messages (and, for Parquet, writing the same
-//! Arrow batches with the parquet crate).
+//! Arrow batches with the parquet crate). Each side reads it in a consumer
+//! group of its own; its peak memory is its own, not the filling's.
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::message::Message as _;
@@ -12,16 +13,22 @@ use super::*;
 /// Messages each Kafka-source side reads.
 const CONSUMED: u64 = 200_000;
 
-/// A new topic of four partitions holding `count` demo events as JSON,
-/// written by netpipe's kafka sink.
-fn filled_topic(count: u64) -> anyhow::Result<String> {
+/// A new topic of four partitions holding the demo events every side
+/// reads, as JSON, written by netpipe's kafka sink: for the parent to make
+/// once and pass on in `NETPIPE_BENCH_TOPIC`.
+pub fn fill_topic(broker: &str) -> anyhow::Result<String> {
+    let count = CONSUMED;
     let topic = unique("bench-consume");
     let yaml = format!(
         "sources:\n  demo: {{ type: demo, count: {count}, devices: 64 }}\nsinks:\n  sink: {{ type: kafka, inputs: [demo], bootstrap_servers: \"{}\", topic: \"{topic}\", create_topics: {{ partitions: 4 }} }}\n",
-        broker()?
+        broker
     );
     run_pipeline(&yaml, "sink", count, 2)?;
     Ok(topic)
+}
+
+fn filled_topic() -> anyhow::Result<String> {
+    std::env::var("NETPIPE_BENCH_TOPIC").context("NETPIPE_BENCH_TOPIC is not set")
 }
 
 /// The kafka source reading `topic` in a group of its own.
@@ -34,7 +41,7 @@ fn kafka_source(topic: &str) -> anyhow::Result<String> {
 }
 
 pub(super) fn blackhole_netpipe() -> anyhow::Result<f64> {
-    let topic = filled_topic(CONSUMED)?;
+    let topic = filled_topic()?;
     let yaml = format!(
         "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [lake_in] }}\n",
         kafka_source(&topic)?
@@ -68,7 +75,7 @@ fn consume_raw(topic: &str, count: u64, mut take: impl FnMut(&[u8])) -> anyhow::
 }
 
 pub(super) fn blackhole_baseline() -> anyhow::Result<f64> {
-    let topic = filled_topic(CONSUMED)?;
+    let topic = filled_topic()?;
     let mut bytes = 0usize;
     let start = Instant::now();
     consume_raw(&topic, CONSUMED, |value| bytes += value.len())?;
@@ -86,7 +93,7 @@ fn lake_writer(topic: &str, group: &str, lake: &std::path::Path) -> anyhow::Resu
 }
 
 pub(super) fn parquet_netpipe() -> anyhow::Result<f64> {
-    let topic = filled_topic(CONSUMED)?;
+    let topic = filled_topic()?;
     let dir = tempfile::tempdir()?;
     let yaml = lake_writer(&topic, &unique("bench-group"), dir.path())?;
     Ok(CONSUMED as f64 / run_pipeline(&yaml, "sink", CONSUMED, 2)?.as_secs_f64())
@@ -94,7 +101,7 @@ pub(super) fn parquet_netpipe() -> anyhow::Result<f64> {
 
 /// Two lake writers in one group share the partitions and one lake.
 pub(super) fn two_writers() -> anyhow::Result<f64> {
-    let topic = filled_topic(CONSUMED)?;
+    let topic = filled_topic()?;
     let dir = tempfile::tempdir()?;
     let group = unique("bench-group");
     let yaml = lake_writer(&topic, &group, dir.path())?;
@@ -109,7 +116,7 @@ pub(super) fn parquet_baseline() -> anyhow::Result<f64> {
     use parquet::arrow::ArrowWriter;
     use parquet::basic::{Compression, ZstdLevel};
     use parquet::file::properties::WriterProperties;
-    let topic = filled_topic(CONSUMED)?;
+    let topic = filled_topic()?;
     let (schema, batches) = lake::demo_batches(CONSUMED)?;
     let dir = tempfile::tempdir()?;
     let start = Instant::now();

@@ -5,6 +5,7 @@ mod consume;
 mod lake;
 mod latency;
 
+pub use consume::fill_topic;
 pub use latency::{LATENCY_TIMEOUT_MS, frozen, latency};
 
 use std::net::SocketAddr;
