@@ -13,12 +13,29 @@ use std::sync::Arc;
 use bytes::Bytes;
 use netpipe_core::schema::StreamSchemas;
 use netpipe_core::value::field_names;
-use netpipe_core::{Event, FieldNames, Payload, Position, Record, Timestamp, Value};
+use netpipe_core::{Codec, Event, FieldNames, Payload, Position, Record, Timestamp, Value};
 use netpipe_kafka::headers;
 
 use crate::avro::AvroReader;
 use crate::config::Encoding;
 use crate::typed::TypedJson;
+
+/// One stream's JSON payloads: checked whole when they arrive (valid JSON,
+/// an object), so that reading them later cannot fail.
+#[derive(Debug)]
+struct JsonCodec(TypedJson);
+
+const CHECKED: &str = "JSON checked when its message arrived";
+
+impl Codec for JsonCodec {
+    fn decode(&self, bytes: &Bytes) -> Record {
+        self.0.read(bytes).expect(CHECKED)
+    }
+
+    fn write_json(&self, bytes: &Bytes, out: &mut Vec<u8>) {
+        netpipe_core::json::write_payload(&self.decode(bytes).into(), out);
+    }
+}
 
 /// A message as the consumer handed it over.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +59,7 @@ pub struct Decoder {
     names: HashMap<Box<str>, Arc<str>>,
     /// `topic/partition` of each partition, shared by its events' positions.
     partitions: HashMap<(Box<str>, i32), Arc<str>>,
-    json: HashMap<Arc<str>, TypedJson>,
+    json: HashMap<Arc<str>, Arc<JsonCodec>>,
     avro: HashMap<Arc<str>, Result<AvroReader, String>>,
     raw_fields: FieldNames,
 }
@@ -156,17 +173,26 @@ impl Decoder {
                 Some(decoder) => decoder.decode(Bytes::copy_from_slice(value)),
                 None => Err(format!("netpipe reads no protobuf of stream `{stream}`")),
             },
-            Encoding::Json => self.json(stream, value).map(Payload::from),
+            Encoding::Json => self.json(stream, value),
             Encoding::Avro => self.avro(stream, value).map(Payload::from),
         }
     }
 
-    fn json(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Record, String> {
+    /// A JSON payload, checked now and read into its record when a sink
+    /// first reads it: a sink that never looks (a blackhole, a kafka sink
+    /// forwarding it) costs no decoding, and a Parquet sink's batcher does
+    /// it beside the consumer.
+    fn json(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Payload, String> {
+        TypedJson::check(value)?;
         let schemas = &self.schemas;
-        self.json
+        let codec = self
+            .json
             .entry(stream.clone())
-            .or_insert_with(|| TypedJson::new(schemas.get(stream)))
-            .read(value)
+            .or_insert_with(|| Arc::new(JsonCodec(TypedJson::new(schemas.get(stream)))));
+        Ok(Payload::encoded(
+            Bytes::copy_from_slice(value),
+            codec.clone(),
+        ))
     }
 
     fn avro(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Record, String> {
@@ -181,5 +207,79 @@ impl Decoder {
             Ok(reader) => reader.read(value),
             Err(e) => Err(e.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(value: &[u8]) -> Message<'_> {
+        Message {
+            topic: "t",
+            partition: 3,
+            offset: 42,
+            key: Some(b"device-1"),
+            value: Some(value),
+            timestamp: Some(1_764_892_800_000),
+        }
+    }
+
+    fn decoder() -> Decoder {
+        Decoder::new(
+            "k".into(),
+            Encoding::Json,
+            false,
+            Arc::new(StreamSchemas::with_common()),
+        )
+    }
+
+    /// Headers say what the event was; the value reads when a sink reads it.
+    #[test]
+    fn headers_give_the_metadata_and_the_payload_reads_later() {
+        let headers = [
+            ("stream", &b"demo.interface"[..]),
+            ("source", b"demo"),
+            ("event_time", b"2026-12-05T00:00:00.5Z"),
+            ("site", b"lab"),
+        ];
+        let event = decoder()
+            .decode(&message(br#"{"a": 1}"#), headers.into_iter())
+            .unwrap();
+        assert_eq!((&*event.stream, &*event.source), ("demo.interface", "demo"));
+        assert_eq!(event.event_time.to_rfc3339(), "2026-12-05T00:00:00.500Z");
+        assert_eq!(event.key.as_deref(), Some("device-1"));
+        assert_eq!(event.headers, [(Arc::from("site"), Arc::from("lab"))]);
+        let position = event.position.as_ref().unwrap();
+        assert_eq!((&*position.partition, position.offset), ("t/3", 42));
+        assert_eq!(event.payload.get("a"), Some(&Value::Int(1)));
+    }
+
+    /// Whatever the bytes, a message the decoder takes has a payload that
+    /// reads (the check on arrival and the reading later agree), and one it
+    /// refuses is an error, never a panic. `ARBTEST_BUDGET_MS` sets how long.
+    #[test]
+    fn fuzz_what_is_taken_on_arrival_reads_later() {
+        let mut decoder = decoder();
+        let samples: [&[u8]; 4] = [
+            br#"{"a": [1, {"b": "c"}], "d": null}"#,
+            br#" {"x": 1e400, "y": "\u00e9"} "#,
+            b"[1, 2]",
+            br#"{"n": 18446744073709551616}"#,
+        ];
+        arbtest::arbtest(|u| {
+            let mut value = u.choose(&samples)?.to_vec();
+            for _ in 0..u.int_in_range(0..=3)? {
+                let at = u.int_in_range(0..=value.len())?;
+                match u.int_in_range(0..=1)? {
+                    0 => value.truncate(at),
+                    _ => value.insert(at, u.arbitrary()?),
+                }
+            }
+            if let Ok(event) = decoder.decode(&message(&value), std::iter::empty()) {
+                let _ = event.payload.len();
+            }
+            Ok(())
+        });
     }
 }

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use netpipe_core::{FieldNames, Record, Timestamp, Value};
@@ -46,8 +46,9 @@ pub struct TypedJson {
     /// The fields of each record type.
     records: Vec<HashMap<String, Shape>>,
     /// Field-name lists already made, per record type, for records of
-    /// those keys.
-    names: Vec<Vec<FieldNames>>,
+    /// those keys: slots filled once, read without a lock, so that sinks
+    /// decoding payloads of one stream on several threads share them.
+    names: Vec<Box<[OnceLock<FieldNames>]>>,
 }
 
 impl TypedJson {
@@ -67,12 +68,12 @@ impl TypedJson {
     }
 
     /// The record `json` holds; an error names what is wrong.
-    pub fn read(&mut self, json: &[u8]) -> Result<Record, String> {
+    pub fn read(&self, json: &[u8]) -> Result<Record, String> {
         let mut input = serde_json::Deserializer::from_slice(json);
         let seed = Seed {
             shape: &self.root,
             records: &self.records,
-            names: &mut self.names,
+            names: &self.names,
         };
         let value = seed
             .deserialize(&mut input)
@@ -81,6 +82,20 @@ impl TypedJson {
         match value {
             Value::Record(record) => Ok(record),
             _ => Err("the payload is not a JSON object".into()),
+        }
+    }
+
+    /// Whether `json` will read: JSON (parsed the way [`TypedJson::read`]
+    /// parses it, values kept nowhere) holding an object.
+    pub fn check(json: &[u8]) -> Result<(), String> {
+        let mut input = serde_json::Deserializer::from_slice(json);
+        let object = Check
+            .deserialize(&mut input)
+            .and_then(|object| input.end().map(|()| object))
+            .map_err(|e| format!("not JSON: {e}"))?;
+        match object {
+            true => Ok(()),
+            false => Err("the payload is not a JSON object".into()),
         }
     }
 
@@ -108,7 +123,8 @@ impl TypedJson {
                         let space = object.get("namespace").and_then(Json::as_str).or(namespace);
                         let index = self.records.len();
                         self.records.push(HashMap::new());
-                        self.names.push(Vec::new());
+                        self.names
+                            .push((0..SHAPES_KEPT).map(|_| OnceLock::new()).collect());
                         named.insert(full_name(name, space), index);
                         named.insert(name.to_string(), index);
                         let fields = object.get("fields").and_then(Json::as_array);
@@ -173,15 +189,15 @@ fn full_name(name: &str, namespace: Option<&str>) -> String {
 struct Seed<'s> {
     shape: &'s Shape,
     records: &'s [HashMap<String, Shape>],
-    names: &'s mut [Vec<FieldNames>],
+    names: &'s [Box<[OnceLock<FieldNames>]>],
 }
 
 impl<'s> Seed<'s> {
-    fn child<'c>(&'c mut self, shape: &'c Shape) -> Seed<'c> {
+    fn child<'c>(&'c self, shape: &'c Shape) -> Seed<'c> {
         Seed {
             shape,
             records: self.records,
-            names: &mut *self.names,
+            names: self.names,
         }
     }
 
@@ -254,7 +270,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
         Ok(self.text(text))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let item = match self.shape {
             Shape::List(item) => &**item,
             _ => &Shape::Any,
@@ -266,7 +282,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
         Ok(Value::List(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let (fields, values_shape, index) = match self.shape {
             Shape::Record(index) => (Some(&self.records[*index]), &Shape::Any, Some(*index)),
             Shape::Map(values) => (None, &**values, None),
@@ -281,25 +297,78 @@ impl<'de> Visitor<'de> for Seed<'_> {
             values.push(map.next_value_seed(self.child(shape))?);
             keys.push(key);
         }
-        let known = index.and_then(|i| {
-            self.names[i].iter().find(|names| {
-                names.len() == keys.len()
-                    && names.iter().zip(&keys).all(|(n, k)| **n == *k.as_str())
-            })
+        let slots = index.map_or(&[][..], |i| &self.names[i][..]);
+        let known = slots.iter().filter_map(OnceLock::get).find(|names| {
+            names.len() == keys.len() && names.iter().zip(&keys).all(|(n, k)| **n == *k.as_str())
         });
         let names = match known {
             Some(names) => names.clone(),
             None => {
                 let names: FieldNames = keys.iter().map(|k| Arc::from(k.as_str())).collect();
-                if let Some(kept) = index.map(|i| &mut self.names[i])
-                    && kept.len() < SHAPES_KEPT
-                {
-                    kept.push(names.clone());
+                // Kept in the first free slot (if another thread took it
+                // meanwhile, these names are simply not kept).
+                if let Some(slot) = slots.iter().find(|s| s.get().is_none()) {
+                    let _ = slot.set(names.clone());
                 }
                 names
             }
         };
         Ok(Value::Record(Record::new(names, values)))
+    }
+}
+
+/// Parses a value as [`Seed`] does, keeping nothing: whether it is an object.
+struct Check;
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, input: D) -> Result<bool, D::Error> {
+        input.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element_seed(Check)?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_key::<Key<'de>>()?.is_some() {
+            map.next_value_seed(Check)?;
+        }
+        Ok(true)
     }
 }
 
@@ -402,7 +471,7 @@ mod tests {
         );
         let mut json = Vec::new();
         netpipe_core::json::write_payload(&record.clone().into(), &mut json);
-        let mut reader = TypedJson::new(Some(&schema()));
+        let reader = TypedJson::new(Some(&schema()));
         let read = reader.read(&json).unwrap();
         assert_eq!(read, record, "{}", String::from_utf8_lossy(&json));
         // A second record of the same keys shares the first one's names.
@@ -412,7 +481,7 @@ mod tests {
 
     #[test]
     fn without_a_schema_json_is_kept_as_it_is_and_non_objects_are_refused() {
-        let mut reader = TypedJson::new(None);
+        let reader = TypedJson::new(None);
         let read = reader.read(br#"{"a": 1, "b": "2", "c": [1.5]}"#).unwrap();
         assert_eq!(
             read.values(),
@@ -436,7 +505,7 @@ mod tests {
     /// and bytes cut or changed. `ARBTEST_BUDGET_MS` sets how long.
     #[test]
     fn fuzz_any_value_reads_or_is_refused_without_panicking() {
-        let mut reader = TypedJson::new(Some(&schema()));
+        let reader = TypedJson::new(Some(&schema()));
         let keys = [
             "serial", "counter", "huge", "load", "seen", "mac", "up", "port", "ports", "labels",
             "x",
