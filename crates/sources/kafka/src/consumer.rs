@@ -378,8 +378,19 @@ async fn read(
             continue;
         }
         {
+            // Each partition's last offset in the chunk (the decoder shares
+            // a partition's name, so pointers tell them apart).
+            let mut last: Vec<&netpipe_core::Position> = Vec::new();
+            for position in events.iter().rev().filter_map(|e| e.position.as_ref()) {
+                if !last
+                    .iter()
+                    .any(|l| Arc::ptr_eq(&l.partition, &position.partition))
+                {
+                    last.push(position);
+                }
+            }
             let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
-            for position in events.iter().filter_map(|e| e.position.as_ref()) {
+            for position in last {
                 sent.insert(position.partition.clone(), position.offset);
             }
         }

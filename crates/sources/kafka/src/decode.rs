@@ -58,7 +58,7 @@ pub struct Decoder {
     /// Names seen before, shared by their events.
     names: HashMap<Box<str>, Arc<str>>,
     /// `topic/partition` of each partition, shared by its events' positions.
-    partitions: HashMap<(Box<str>, i32), Arc<str>>,
+    partitions: HashMap<Box<str>, HashMap<i32, Arc<str>>>,
     json: HashMap<Arc<str>, Arc<JsonCodec>>,
     avro: HashMap<Arc<str>, Result<AvroReader, String>>,
     raw_fields: FieldNames,
@@ -86,12 +86,14 @@ impl Decoder {
 
     /// The position name of a partition: `topic/partition`.
     pub fn partition(&mut self, topic: &str, partition: i32) -> Arc<str> {
-        if let Some(name) = self.partitions.get(&(Box::from(topic), partition)) {
+        if let Some(name) = self.partitions.get(topic).and_then(|p| p.get(&partition)) {
             return name.clone();
         }
         let name: Arc<str> = Arc::from(format!("{topic}/{partition}"));
         self.partitions
-            .insert((Box::from(topic), partition), name.clone());
+            .entry(Box::from(topic))
+            .or_default()
+            .insert(partition, name.clone());
         name
     }
 
@@ -138,27 +140,29 @@ impl Decoder {
         };
         let value = message.value.unwrap_or_default();
         let payload = self.payload(&stream, value)?;
-        let now = Timestamp::now();
+        // The clock is read only when a header does not give the time.
         let broker_time = message.timestamp.map(Timestamp::from_millis);
-        let mut event = Event::sized(
-            source.unwrap_or_else(|| self.source.clone()),
-            stream,
-            event_time.or(broker_time).unwrap_or(now),
-            payload,
-            value.len(),
-        );
-        event.receive_time = receive_time.unwrap_or(now);
-        event.key = match message.key {
+        let key = match message.key {
             Some(key) => Some(Arc::from(
                 std::str::from_utf8(key).map_err(|_| "the key is not UTF-8".to_string())?,
             )),
             None => None,
         };
-        event.headers = kept;
-        event.position = Some(Position {
-            partition: self.partition(message.topic, message.partition),
-            offset: message.offset as u64,
-        });
+        let event = Event {
+            source: source.unwrap_or_else(|| self.source.clone()),
+            stream,
+            event_time: event_time.or(broker_time).unwrap_or_else(Timestamp::now),
+            receive_time: receive_time.unwrap_or_else(Timestamp::now),
+            key,
+            headers: kept,
+            position: Some(Position {
+                partition: self.partition(message.topic, message.partition),
+                offset: message.offset as u64,
+            }),
+            payload,
+            raw: None,
+            size: value.len(),
+        };
         Ok(event)
     }
 
