@@ -50,13 +50,16 @@ pub(super) fn blackhole_netpipe() -> anyhow::Result<f64> {
 }
 
 /// Reads `count` messages of `topic` from the start with a plain consumer
-/// (subscribing first, as the source does), handing each value to `take`.
+/// configured as the source's is (assignment, prefetch bound), subscribing
+/// first as the source does, handing each value to `take`.
 fn consume_raw(topic: &str, count: u64, mut take: impl FnMut(&[u8])) -> anyhow::Result<()> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker()?)
         .set("group.id", unique("bench-raw-group"))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("queued.max.messages.kbytes", "16384")
         .create()?;
     let start = Instant::now();
     consumer.subscribe(&[topic])?;
