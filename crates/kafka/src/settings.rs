@@ -18,6 +18,13 @@ use serde::Deserialize;
 pub struct Librdkafka(pub BTreeMap<String, String>);
 
 impl Librdkafka {
+    /// Sets these settings on `client`, over netpipe's own.
+    pub fn apply_to(&self, client: &mut ClientConfig) {
+        for (key, value) in &self.0 {
+            client.set(key, value);
+        }
+    }
+
     /// Whether the value of setting `key` may be a secret.
     pub fn is_secret(key: &str) -> bool {
         ["password", "secret", "key", "token", "jaas", "oauthbearer"]

@@ -21,9 +21,7 @@ pub(crate) fn client_config(config: &KafkaConfig) -> ClientConfig {
         // create a misspelt topic with its defaults (librdkafka's producer
         // default is to ask; Kafka's broker default is to agree).
         .set("allow.auto.create.topics", "false");
-    for (k, v) in &config.librdkafka.0 {
-        client.set(k, v);
-    }
+    config.librdkafka.apply_to(&mut client);
     client
 }
 

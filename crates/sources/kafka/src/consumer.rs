@@ -66,9 +66,7 @@ pub(crate) fn client_config(config: &KafkaSourceConfig) -> ClientConfig {
         // its default of 64 MiB, is ahead enough to keep a pipeline fed.
         .set("queued.max.messages.kbytes", "16384")
         .set("allow.auto.create.topics", "false");
-    for (k, v) in &config.librdkafka.0 {
-        client.set(k, v);
-    }
+    config.librdkafka.apply_to(&mut client);
     client
 }
 
