@@ -3,13 +3,13 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use apache_avro::types::Value as Avro;
 use serde_json::Value;
 use support::broker::Broker;
+use support::registry::registry_double;
 use support::simulator::Simulator;
 use support::*;
 
@@ -142,49 +142,6 @@ sinks:
         "{:?}",
         aps[0]
     );
-}
-
-/// A schema-registry double: answers every POST of a subject's version with id 42.
-fn registry_double() -> (String, std::sync::mpsc::Receiver<String>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 65536];
-            loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if body.len() >= len || n == 0 {
-                        let _ = tx.send(format!("{}\n{}", head.lines().next().unwrap_or(""), body));
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-            let body = r#"{"id":42}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (url, rx)
 }
 
 #[test]

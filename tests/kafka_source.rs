@@ -529,3 +529,57 @@ sinks:
     assert!(status.success(), "{stderr}");
     assert_same_events(&essence(&events(&lines)), &essence(&written));
 }
+
+/// Avro in Confluent framing, as the kafka sink writes it with a schema
+/// registry, reads back with the schema the registry has under its id.
+#[test]
+fn framed_avro_reads_back_with_the_schema_the_registry_gives() {
+    let broker = Broker::start();
+    let (registry, requests) = support::registry::registry_double();
+    let dir = tempfile::tempdir().unwrap();
+    let into = pipeline(
+        dir.path(),
+        "into.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, count: 200, devices: 4 }}
+sinks:
+  kafka: {{ type: kafka, inputs: [demo], bootstrap_servers: {}, topic: demo.framed, encoding: avro, schema_registry: {{ url: {registry} }}, create_topics: {{ partitions: 2 }} }}
+  out: {{ type: stdout, inputs: [demo] }}
+",
+            broker.address()
+        ),
+    );
+    let output = run(&into);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let written = json_lines(&output);
+    let file = reader(
+        dir.path(),
+        "read.yaml",
+        &broker,
+        &format!(
+            "topics: [demo.framed], group_id: g, encoding: avro, schema_registry: {{ url: {registry} }}"
+        ),
+        TO_STDOUT,
+    );
+    let run = Watched::run(&file);
+    run.wait_for("200 events", Duration::from_secs(60), |out, _| {
+        out.len() >= 200
+    });
+    let (status, lines, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    assert_same_events(&essence(&events(&lines)), &essence(&written));
+    let asked: Vec<String> = requests
+        .try_iter()
+        .map(|r| r.lines().next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|r| r.starts_with("GET /schemas/ids/42"))
+            .count(),
+        1,
+        "the schema is fetched once: {asked:?}"
+    );
+}

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod lake;
+pub mod registry;
 pub mod simulator;
 pub mod watch;
 

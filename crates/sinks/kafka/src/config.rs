@@ -8,6 +8,7 @@ use netpipe_core::{BoxError, BuildContext, Sink, SinkConfig, async_trait};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+pub use netpipe_kafka::registry::SchemaRegistry;
 pub use netpipe_kafka::settings::Librdkafka;
 
 /// How each event's value is written.
@@ -47,14 +48,6 @@ pub struct CreateTopics {
 
 fn one() -> i32 {
     1
-}
-
-/// A Confluent-compatible schema registry.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SchemaRegistry {
-    /// Base URL, e.g. `http://127.0.0.1:8081`.
-    pub url: String,
 }
 
 /// Options of the `kafka` sink.

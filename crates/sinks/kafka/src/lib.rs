@@ -6,7 +6,6 @@
 
 mod avro;
 mod config;
-mod registry;
 mod settings;
 mod sink;
 

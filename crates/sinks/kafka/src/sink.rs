@@ -14,8 +14,8 @@ use tracing::{info, warn};
 
 use crate::avro::StreamSchema;
 use crate::config::{CreateTopics, Encoding, KafkaConfig};
-use crate::registry::RegistryClient;
 use crate::settings::client_config;
+use netpipe_kafka::registry::RegistryClient;
 use netpipe_kafka::settings::settings_error;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,7 @@
-//! Avro values back into typed records, with the stream's schema: the one
-//! the kafka sink writes with, and registers when it frames values the
-//! Confluent way (a zero byte and a four-byte schema id before the datum).
-//! Framed values are read with that schema too: the id is not looked up,
-//! so values written with another schema of the stream do not read.
+//! Avro values back into typed records: plain values with the stream's
+//! schema (the one the kafka sink writes with), values in Confluent framing
+//! (a zero byte and a four-byte schema id before the datum) with the schema
+//! the registry has under that id.
 
 use std::sync::Arc;
 
@@ -14,7 +13,15 @@ use serde_json::Value as Json;
 /// Field-name lists kept for reuse per reader.
 const SHAPES_KEPT: usize = 64;
 
-/// The reader of one stream's Avro values.
+/// The schema id of a value in Confluent framing.
+pub fn framing_id(bytes: &[u8]) -> Option<u32> {
+    match bytes {
+        [0, a, b, c, d, ..] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
+}
+
+/// The reader of the Avro values of one schema.
 #[derive(Debug)]
 pub struct AvroReader {
     schema: Schema,

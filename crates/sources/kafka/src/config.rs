@@ -3,6 +3,7 @@
 use netpipe_core::config::{OptionError, OptionErrors, SourceType};
 use netpipe_core::units::HumanDuration;
 use netpipe_core::{BoxError, BuildContext, Source, SourceConfig};
+use netpipe_kafka::registry::SchemaRegistry;
 use netpipe_kafka::settings::Librdkafka;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -25,7 +26,8 @@ pub enum Encoding {
     /// A JSON object, typed by the stream's schema (as the kafka sink writes it).
     #[default]
     Json,
-    /// Avro binary with the stream's schema, plain or in Confluent framing.
+    /// Avro binary: with the stream's schema, or in Confluent framing with
+    /// the schema the registry has under its id (`schema_registry`).
     Avro,
     /// The bytes a source received, as the kafka sink forwards them with
     /// `encoding: protobuf` (streams netpipe knows: `aruba.<topic>`).
@@ -54,10 +56,11 @@ pub struct KafkaSourceConfig {
     /// `json`, `avro`, `protobuf` or `raw`.
     #[serde(default)]
     pub encoding: Encoding,
-    /// Avro values are in Confluent framing (as the kafka sink writes them
-    /// with `schema_registry`); they are read with the stream's schema.
+    /// Avro values are in Confluent framing (a zero byte, a schema id), as
+    /// the kafka sink writes them with `schema_registry`: each id's schema
+    /// is fetched from this registry once, and values are read with it.
     #[serde(default)]
-    pub confluent_framing: bool,
+    pub schema_registry: Option<SchemaRegistry>,
     /// How often the offsets every sink has written are committed.
     #[serde(default = "default_commit_interval")]
     pub commit_interval: HumanDuration,

@@ -33,7 +33,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
+use rdkafka::message::{Headers as _, Message as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
@@ -41,6 +41,7 @@ use tracing::{info, warn};
 
 use crate::config::{KafkaSourceConfig, Start};
 use crate::decode::{Decoder, Message};
+use netpipe_kafka::registry::RegistryClient;
 
 /// The consumer's librdkafka settings: netpipe's, then the user's.
 pub(crate) fn client_config(config: &KafkaSourceConfig) -> ClientConfig {
@@ -313,10 +314,21 @@ impl Source for KafkaSource {
         let mut decoder = Decoder::new(
             cx.name.clone(),
             config.encoding,
-            config.confluent_framing,
+            config.schema_registry.is_some(),
             self.schemas.clone(),
         );
-        let result = read(&consumer, &shared, &mut decoder, &cx, config.max_chunk).await;
+        let registry = config
+            .schema_registry
+            .as_ref()
+            .map(|r| RegistryClient::new(&r.url));
+        let reading = Reading {
+            consumer: &consumer,
+            shared: &shared,
+            registry: registry.as_ref(),
+            cx: &cx,
+            max_chunk: config.max_chunk,
+        };
+        let result = reading.run(&mut decoder).await;
         committer.abort();
         // What was sent is written by the draining sinks: wait for it
         // (asking them to write it now), then commit it.
@@ -335,74 +347,105 @@ impl Source for KafkaSource {
     }
 }
 
-/// Reads chunks until shutdown or a permanent error.
-async fn read(
-    consumer: &StreamConsumer<Context>,
-    shared: &Shared,
-    decoder: &mut Decoder,
-    cx: &SourceContext,
+/// What the read loop works with.
+struct Reading<'a> {
+    consumer: &'a StreamConsumer<Context>,
+    shared: &'a Shared,
+    registry: Option<&'a RegistryClient>,
+    cx: &'a SourceContext,
     max_chunk: usize,
-) -> Result<(), BoxError> {
-    let mut events: Vec<Event> = Vec::with_capacity(max_chunk);
-    loop {
-        let first = tokio::select! {
-            _ = cx.shutdown.cancelled() => return Ok(()),
-            message = consumer.recv() => message,
-        };
-        let revocations = shared.revocations.load(Ordering::SeqCst);
-        let mut next = Some(first);
-        while let Some(received) = next.take() {
-            match received {
-                Ok(message) => events.push(event_of(decoder, &message, cx)),
-                Err(e) if permanent(&e) => return Err(format!("kafka: {e}").into()),
-                Err(e) => {
-                    cx.metrics.errors.inc();
-                    warn!("kafka: {e}");
+}
+
+impl Reading<'_> {
+    /// Reads chunks until shutdown or a permanent error.
+    async fn run(&self, decoder: &mut Decoder) -> Result<(), BoxError> {
+        let (consumer, shared, cx, max_chunk) =
+            (self.consumer, self.shared, self.cx, self.max_chunk);
+        let mut events: Vec<Event> = Vec::with_capacity(max_chunk);
+        loop {
+            let first = tokio::select! {
+                _ = cx.shutdown.cancelled() => return Ok(()),
+                message = consumer.recv() => message,
+            };
+            let revocations = shared.revocations.load(Ordering::SeqCst);
+            let mut next = Some(first);
+            while let Some(received) = next.take() {
+                match received {
+                    Ok(message) => {
+                        match decoder.unknown_writer(message.payload().unwrap_or_default()) {
+                            None => events.push(event_of(decoder, &message, cx)),
+                            Some(id) => {
+                                // Rare (a schema id first seen): the message is
+                                // kept while its schema is fetched.
+                                let owned = message.detach();
+                                drop(message);
+                                decoder.add_writer(id, self.writer_schema(id).await);
+                                events.push(event_of(decoder, &owned, cx));
+                            }
+                        }
+                    }
+                    Err(e) if permanent(&e) => return Err(format!("kafka: {e}").into()),
+                    Err(e) => {
+                        cx.metrics.errors.inc();
+                        warn!("kafka: {e}");
+                    }
+                }
+                if events.len() < max_chunk {
+                    next = consumer.recv().now_or_never();
                 }
             }
-            if events.len() < max_chunk {
-                next = consumer.recv().now_or_never();
+            if shared.revocations.load(Ordering::SeqCst) != revocations {
+                let assigned = shared.assigned.lock().unwrap_or_else(|e| e.into_inner());
+                events.retain(|e| {
+                    e.position
+                        .as_ref()
+                        .is_some_and(|p| assigned.contains(&p.partition))
+                });
             }
-        }
-        if shared.revocations.load(Ordering::SeqCst) != revocations {
-            let assigned = shared.assigned.lock().unwrap_or_else(|e| e.into_inner());
-            events.retain(|e| {
-                e.position
-                    .as_ref()
-                    .is_some_and(|p| assigned.contains(&p.partition))
-            });
-        }
-        if events.is_empty() {
-            continue;
-        }
-        {
-            // Each partition's last offset in the chunk (the decoder shares
-            // a partition's name, so pointers tell them apart).
-            let mut last: Vec<&netpipe_core::Position> = Vec::new();
-            for position in events.iter().rev().filter_map(|e| e.position.as_ref()) {
-                if !last
-                    .iter()
-                    .any(|l| Arc::ptr_eq(&l.partition, &position.partition))
-                {
-                    last.push(position);
+            if events.is_empty() {
+                continue;
+            }
+            {
+                // Each partition's last offset in the chunk (the decoder shares
+                // a partition's name, so pointers tell them apart).
+                let mut last: Vec<&netpipe_core::Position> = Vec::new();
+                for position in events.iter().rev().filter_map(|e| e.position.as_ref()) {
+                    if !last
+                        .iter()
+                        .any(|l| Arc::ptr_eq(&l.partition, &position.partition))
+                    {
+                        last.push(position);
+                    }
+                }
+                let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
+                for position in last {
+                    sent.insert(position.partition.clone(), position.offset);
                 }
             }
-            let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
-            for position in last {
-                sent.insert(position.partition.clone(), position.offset);
-            }
+            cx.metrics.events_in.inc_by(events.len() as u64);
+            cx.metrics
+                .bytes_in
+                .inc_by(events.iter().map(|e| e.size as u64).sum());
+            let chunk = std::mem::replace(&mut events, Vec::with_capacity(max_chunk));
+            cx.out.send(chunk).await?;
         }
-        cx.metrics.events_in.inc_by(events.len() as u64);
-        cx.metrics
-            .bytes_in
-            .inc_by(events.iter().map(|e| e.size as u64).sum());
-        let chunk = std::mem::replace(&mut events, Vec::with_capacity(max_chunk));
-        cx.out.send(chunk).await?;
+    }
+
+    /// The schema the registry has under `id`, or why there is none.
+    async fn writer_schema(&self, id: u32) -> Result<String, String> {
+        match self.registry {
+            Some(registry) => registry.schema(id).await.map_err(|e| e.to_string()),
+            None => Err("no schema registry".into()),
+        }
     }
 }
 
 /// The event of `message`, or its dead letter.
-fn event_of(decoder: &mut Decoder, message: &BorrowedMessage<'_>, cx: &SourceContext) -> Event {
+fn event_of<M: rdkafka::message::Message>(
+    decoder: &mut Decoder,
+    message: &M,
+    cx: &SourceContext,
+) -> Event {
     let view = Message {
         topic: message.topic(),
         partition: message.partition(),

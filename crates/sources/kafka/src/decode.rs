@@ -16,7 +16,7 @@ use netpipe_core::value::field_names;
 use netpipe_core::{Codec, Event, FieldNames, Payload, Position, Record, Timestamp, Value};
 use netpipe_kafka::headers;
 
-use crate::avro::AvroReader;
+use crate::avro::{AvroReader, framing_id};
 use crate::config::Encoding;
 use crate::typed::TypedJson;
 
@@ -53,7 +53,6 @@ pub struct Message<'a> {
 pub struct Decoder {
     source: Arc<str>,
     encoding: Encoding,
-    confluent_framing: bool,
     schemas: Arc<StreamSchemas>,
     /// Names seen before, shared by their events.
     names: HashMap<Box<str>, Arc<str>>,
@@ -61,20 +60,24 @@ pub struct Decoder {
     partitions: HashMap<Box<str>, HashMap<i32, Arc<str>>>,
     json: HashMap<Arc<str>, Arc<JsonCodec>>,
     avro: HashMap<Arc<str>, Result<AvroReader, String>>,
+    /// With a schema registry: the writers' schemas, by id, as fetched.
+    writers: Option<HashMap<u32, Result<AvroReader, String>>>,
     raw_fields: FieldNames,
 }
 
 impl Decoder {
+    /// A decoder of `encoding`; `registry` says Avro values are framed and
+    /// read with the schemas the registry gives ([`Decoder::add_writer`]).
     pub fn new(
         source: Arc<str>,
         encoding: Encoding,
-        confluent_framing: bool,
+        registry: bool,
         schemas: Arc<StreamSchemas>,
     ) -> Self {
         Decoder {
             source,
             encoding,
-            confluent_framing,
+            writers: registry.then(HashMap::new),
             schemas,
             names: HashMap::new(),
             partitions: HashMap::new(),
@@ -200,16 +203,46 @@ impl Decoder {
     }
 
     fn avro(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Record, String> {
-        let (schemas, framed) = (&self.schemas, self.confluent_framing);
+        if let Some(writers) = &mut self.writers {
+            let id = framing_id(value)
+                .ok_or("not in Confluent framing (a zero byte, a schema id)".to_string())?;
+            return match writers.get_mut(&id) {
+                Some(Ok(reader)) => reader.read(value),
+                Some(Err(e)) => Err(format!("schema id {id}: {e}")),
+                None => Err(format!("schema id {id} was not fetched")),
+            };
+        }
+        let schemas = &self.schemas;
         let reader = self.avro.entry(stream.clone()).or_insert_with(|| {
             let schema = schemas
                 .get(stream)
                 .ok_or_else(|| format!("stream `{stream}` has no schema to read Avro with"))?;
-            AvroReader::new(schema, framed)
+            AvroReader::new(schema, false)
         });
         match reader {
             Ok(reader) => reader.read(value),
             Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// The schema id of `value` when its schema must be fetched first
+    /// (Avro with a registry, an id not seen yet).
+    pub fn unknown_writer(&self, value: &[u8]) -> Option<u32> {
+        let writers = self.writers.as_ref()?;
+        let id = framing_id(value).filter(|_| self.encoding == Encoding::Avro)?;
+        (!writers.contains_key(&id)).then_some(id)
+    }
+
+    /// The schema the registry gave for `id` (Avro as JSON text), or why
+    /// it gave none: values of that id are read with it, or refused.
+    pub fn add_writer(&mut self, id: u32, schema: Result<String, String>) {
+        let reader = schema
+            .and_then(|text| {
+                serde_json::from_str::<serde_json::Value>(&text).map_err(|e| e.to_string())
+            })
+            .and_then(|json| AvroReader::new(&json, true));
+        if let Some(writers) = &mut self.writers {
+            writers.insert(id, reader);
         }
     }
 }

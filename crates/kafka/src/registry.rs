@@ -1,7 +1,18 @@
-//! The few schema-registry calls netpipe makes: register a subject's schema
-//! (which returns the id of an identical one if it exists).
+//! The few schema-registry calls netpipe makes: the sink registers a
+//! subject's schema (which returns the id of an identical one if it
+//! exists); the source fetches the schema a value's id names.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::json;
+
+/// A Confluent-compatible schema registry.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaRegistry {
+    /// Base URL, e.g. `http://127.0.0.1:8081`.
+    pub url: String,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("schema registry at {url}: {detail}")]
@@ -51,5 +62,33 @@ impl RegistryClient {
             .and_then(|id| id.as_u64())
             .map(|id| id as u32)
             .ok_or_else(|| error(format!("no id in the reply {body}")))
+    }
+
+    /// The schema (Avro, as JSON text) registered under `id`.
+    pub async fn schema(&self, id: u32) -> Result<String, RegistryError> {
+        let error = |detail: String| RegistryError {
+            url: self.url.clone(),
+            detail,
+        };
+        let response = self
+            .http
+            .get(format!("{}/schemas/ids/{id}", self.url))
+            .send()
+            .await
+            .map_err(|e| error(e.without_url().to_string()))?;
+        let status = response.status();
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| error(e.without_url().to_string()))?;
+        if !status.is_success() {
+            return Err(error(format!(
+                "schema id {id} answered HTTP {status}: {body}"
+            )));
+        }
+        body.get("schema")
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| error(format!("no schema in the reply {body}")))
     }
 }
