@@ -37,6 +37,29 @@ impl Codec for JsonCodec {
     }
 }
 
+/// A time header's last text and what it read as.
+#[derive(Debug, Default)]
+struct LastTime {
+    text: Vec<u8>,
+    time: Option<Timestamp>,
+}
+
+impl LastTime {
+    fn parse(&mut self, key: &str, text: &[u8]) -> Result<Timestamp, String> {
+        if let Some(time) = self.time.filter(|_| self.text == text) {
+            return Ok(time);
+        }
+        let time = std::str::from_utf8(text)
+            .ok()
+            .and_then(Timestamp::parse_rfc3339)
+            .ok_or_else(|| format!("header `{key}` is not an RFC 3339 time"))?;
+        self.text.clear();
+        self.text.extend_from_slice(text);
+        self.time = Some(time);
+        Ok(time)
+    }
+}
+
 /// A message as the consumer handed it over.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
@@ -60,6 +83,9 @@ pub struct Decoder {
     partitions: HashMap<Box<str>, HashMap<i32, Arc<str>>>,
     json: HashMap<Arc<str>, Arc<JsonCodec>>,
     avro: HashMap<Arc<str>, Result<AvroReader, String>>,
+    /// The last event and receive time headers read: messages written
+    /// together (the events of one frame, one batch) repeat them.
+    times: [LastTime; 2],
     /// With a schema registry: the writers' schemas, by id, as fetched.
     writers: Option<HashMap<u32, Result<AvroReader, String>>>,
     raw_fields: FieldNames,
@@ -78,6 +104,7 @@ impl Decoder {
             source,
             encoding,
             writers: registry.then(HashMap::new),
+            times: Default::default(),
             schemas,
             names: HashMap::new(),
             partitions: HashMap::new(),
@@ -126,14 +153,8 @@ impl Decoder {
             match key {
                 headers::STREAM => stream = Some(self.name(text()?)),
                 headers::SOURCE => source = Some(self.name(text()?)),
-                headers::EVENT_TIME | headers::RECEIVE_TIME => {
-                    let time = Timestamp::parse_rfc3339(text()?)
-                        .ok_or_else(|| format!("header `{key}` is not an RFC 3339 time"))?;
-                    match key {
-                        headers::EVENT_TIME => event_time = Some(time),
-                        _ => receive_time = Some(time),
-                    }
-                }
+                headers::EVENT_TIME => event_time = Some(self.times[0].parse(key, value)?),
+                headers::RECEIVE_TIME => receive_time = Some(self.times[1].parse(key, value)?),
                 _ => kept.push((self.name(key), Arc::from(text()?))),
             }
         }
@@ -280,9 +301,16 @@ mod tests {
             ("event_time", b"2026-12-05T00:00:00.5Z"),
             ("site", b"lab"),
         ];
-        let event = decoder()
+        let mut decoder = decoder();
+        let event = decoder
             .decode(&message(br#"{"a": 1}"#), headers.into_iter())
             .unwrap();
+        // The next message's time is its own, repeated or not.
+        for time in ["2026-12-05T00:00:00.5Z", "2026-12-05T01:00:00Z"] {
+            let later = [("event_time", time.as_bytes())];
+            let next = decoder.decode(&message(b"{}"), later.into_iter()).unwrap();
+            assert_eq!(next.event_time, Timestamp::parse_rfc3339(time).unwrap());
+        }
         assert_eq!((&*event.stream, &*event.source), ("demo.interface", "demo"));
         assert_eq!(event.event_time.to_rfc3339(), "2026-12-05T00:00:00.500Z");
         assert_eq!(event.key.as_deref(), Some("device-1"));
