@@ -36,59 +36,55 @@ impl RegistryClient {
 
     /// The id of `schema` under subject `<topic>-value`, registering it if new.
     pub async fn register(&self, topic: &str, schema: &str) -> Result<u32, RegistryError> {
-        let error = |detail: String| RegistryError {
-            url: self.url.clone(),
-            detail,
-        };
-        let response = self
+        let request = self
             .http
             .post(format!("{}/subjects/{topic}-value/versions", self.url))
             .header("Content-Type", "application/vnd.schemaregistry.v1+json")
-            .json(&json!({ "schema": schema }))
-            .send()
-            .await
-            .map_err(|e| error(e.without_url().to_string()))?;
-        let status = response.status();
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| error(e.without_url().to_string()))?;
-        if !status.is_success() {
-            return Err(error(format!(
-                "registering `{topic}-value` answered HTTP {status}: {body}"
-            )));
-        }
+            .json(&json!({ "schema": schema }));
+        let body = self
+            .answer(request, &format!("registering `{topic}-value`"))
+            .await?;
         body.get("id")
             .and_then(|id| id.as_u64())
             .map(|id| id as u32)
-            .ok_or_else(|| error(format!("no id in the reply {body}")))
+            .ok_or_else(|| self.error(format!("no id in the reply {body}")))
     }
 
     /// The schema (Avro, as JSON text) registered under `id`.
     pub async fn schema(&self, id: u32) -> Result<String, RegistryError> {
-        let error = |detail: String| RegistryError {
-            url: self.url.clone(),
-            detail,
-        };
-        let response = self
-            .http
-            .get(format!("{}/schemas/ids/{id}", self.url))
+        let request = self.http.get(format!("{}/schemas/ids/{id}", self.url));
+        let body = self.answer(request, &format!("schema id {id}")).await?;
+        body.get("schema")
+            .and_then(|s| s.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| self.error(format!("no schema in the reply {body}")))
+    }
+
+    /// The JSON the registry answers `request` (`what` it was) with.
+    async fn answer(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let response = request
             .send()
             .await
-            .map_err(|e| error(e.without_url().to_string()))?;
+            .map_err(|e| self.error(e.without_url().to_string()))?;
         let status = response.status();
         let body: serde_json::Value = response
             .json()
             .await
-            .map_err(|e| error(e.without_url().to_string()))?;
+            .map_err(|e| self.error(e.without_url().to_string()))?;
         if !status.is_success() {
-            return Err(error(format!(
-                "schema id {id} answered HTTP {status}: {body}"
-            )));
+            return Err(self.error(format!("{what} answered HTTP {status}: {body}")));
         }
-        body.get("schema")
-            .and_then(|s| s.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| error(format!("no schema in the reply {body}")))
+        Ok(body)
+    }
+
+    fn error(&self, detail: String) -> RegistryError {
+        RegistryError {
+            url: self.url.clone(),
+            detail,
+        }
     }
 }
