@@ -31,12 +31,11 @@ fn filled_topic() -> anyhow::Result<String> {
     std::env::var("NETPIPE_BENCH_TOPIC").context("NETPIPE_BENCH_TOPIC is not set")
 }
 
-/// The kafka source reading `topic` in a group of its own.
-fn kafka_source(topic: &str) -> anyhow::Result<String> {
+/// The kafka source reading `topic` in group `group`.
+fn kafka_source(topic: &str, group: &str) -> anyhow::Result<String> {
     Ok(format!(
-        "  lake_in: {{ type: kafka, bootstrap_servers: \"{}\", topics: [\"{topic}\"], group_id: \"{}\" }}\n",
-        broker()?,
-        unique("bench-group")
+        "  lake_in: {{ type: kafka, bootstrap_servers: \"{}\", topics: [\"{topic}\"], group_id: \"{group}\" }}\n",
+        broker()?
     ))
 }
 
@@ -44,7 +43,7 @@ pub(super) fn blackhole_netpipe() -> anyhow::Result<f64> {
     let topic = filled_topic()?;
     let yaml = format!(
         "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [lake_in] }}\n",
-        kafka_source(&topic)?
+        kafka_source(&topic, &unique("bench-group"))?
     );
     Ok(CONSUMED as f64 / run_pipeline(&yaml, "sink", CONSUMED, 2)?.as_secs_f64())
 }
@@ -89,8 +88,8 @@ pub(super) fn blackhole_baseline() -> anyhow::Result<f64> {
 /// A lake writer of `topic` into `lake`, in group `group`.
 fn lake_writer(topic: &str, group: &str, lake: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!(
-        "sources:\n  lake_in: {{ type: kafka, bootstrap_servers: \"{}\", topics: [\"{topic}\"], group_id: \"{group}\" }}\nsinks:\n  sink: {{ type: parquet, inputs: [lake_in], path: \"{}\" }}\n",
-        broker()?,
+        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [lake_in], path: \"{}\" }}\n",
+        kafka_source(topic, group)?,
         lake.display()
     ))
 }
