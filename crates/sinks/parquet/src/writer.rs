@@ -179,6 +179,7 @@ impl Writer {
             std::fs::remove_file(&file.final_path).map_err(|e| error(e.to_string()))?;
         }
         self.committed_files += 1;
+        tracing::debug!(file = %file.final_path.display(), rows = file.rows, "file committed");
         Ok(())
     }
 

@@ -33,7 +33,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::error::{KafkaError, KafkaResult};
-use rdkafka::message::{Headers as _, Message as _};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
@@ -93,23 +93,34 @@ struct Shared {
     revoke_timeout: Duration,
     /// Partitions assigned to this consumer now, by position name.
     assigned: Mutex<HashSet<Arc<str>>>,
-    /// The last offset sent into the pipeline, per partition.
-    sent: Mutex<HashMap<Arc<str>, u64>>,
+    /// The offsets sent into the pipeline since each partition was assigned.
+    sent: Mutex<HashMap<Arc<str>, Sent>>,
     /// The last offset committed, per partition.
     committed: Mutex<HashMap<Arc<str>, u64>>,
     /// Advanced at each revocation: a chunk read across one is filtered.
     revocations: AtomicU64,
 }
 
+/// The first and last offsets of a partition sent since it was assigned.
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    first: u64,
+    last: u64,
+}
+
 impl Shared {
     /// The acknowledged offsets of `partitions` not committed yet, as a
-    /// list to commit (the next offset to read, as Kafka wants it).
+    /// list to commit (the next offset to read, as Kafka wants it). Only
+    /// offsets sent since a partition was last assigned count: one acked
+    /// before it moved away and back would move the group's offset back.
     fn to_commit(&self, partitions: impl Fn(&Arc<str>) -> bool) -> TopicPartitionList {
         let acked = self.acks.partitions();
+        let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
         let mut list = TopicPartitionList::new();
         for (name, offset) in acked.iter().filter(|(name, _)| partitions(name)) {
-            if committed.get(name).is_some_and(|c| c >= offset) {
+            let this_assignment = sent.get(name).is_some_and(|s| *offset >= s.first);
+            if !this_assignment || committed.get(name).is_some_and(|c| c >= offset) {
                 continue;
             }
             let Some((topic, partition)) = split(name) else {
@@ -130,7 +141,7 @@ impl Shared {
             let sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
             revoked
                 .iter()
-                .filter_map(|p| sent.get(p).map(|o| (p.clone(), *o)))
+                .filter_map(|p| sent.get(p).map(|s| (p.clone(), s.last)))
                 .collect()
         };
         if wanted.is_empty() {
@@ -363,27 +374,17 @@ impl Reading<'_> {
             (self.consumer, self.shared, self.cx, self.max_chunk);
         let mut events: Vec<Event> = Vec::with_capacity(max_chunk);
         loop {
+            // Loaded before the first receive: a rebalance served inside it
+            // counts for this chunk.
+            let revocations = shared.revocations.load(Ordering::SeqCst);
             let first = tokio::select! {
                 _ = cx.shutdown.cancelled() => return Ok(()),
                 message = consumer.recv() => message,
             };
-            let revocations = shared.revocations.load(Ordering::SeqCst);
             let mut next = Some(first);
             while let Some(received) = next.take() {
                 match received {
-                    Ok(message) => {
-                        match decoder.unknown_writer(message.payload().unwrap_or_default()) {
-                            None => events.push(event_of(decoder, &message, cx)),
-                            Some(id) => {
-                                // Rare (a schema id first seen): the message is
-                                // kept while its schema is fetched.
-                                let owned = message.detach();
-                                drop(message);
-                                decoder.add_writer(id, self.writer_schema(id).await);
-                                events.push(event_of(decoder, &owned, cx));
-                            }
-                        }
-                    }
+                    Ok(message) => events.push(self.event(decoder, message).await),
                     Err(e) if permanent(&e) => return Err(format!("kafka: {e}").into()),
                     Err(e) => {
                         cx.metrics.errors.inc();
@@ -405,23 +406,7 @@ impl Reading<'_> {
             if events.is_empty() {
                 continue;
             }
-            {
-                // Each partition's last offset in the chunk (the decoder shares
-                // a partition's name, so pointers tell them apart).
-                let mut last: Vec<&netpipe_core::Position> = Vec::new();
-                for position in events.iter().rev().filter_map(|e| e.position.as_ref()) {
-                    if !last
-                        .iter()
-                        .any(|l| Arc::ptr_eq(&l.partition, &position.partition))
-                    {
-                        last.push(position);
-                    }
-                }
-                let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
-                for position in last {
-                    sent.insert(position.partition.clone(), position.offset);
-                }
-            }
+            record_sent(shared, &events);
             cx.metrics.events_in.inc_by(events.len() as u64);
             cx.metrics
                 .bytes_in
@@ -431,12 +416,54 @@ impl Reading<'_> {
         }
     }
 
+    /// The event of `message`, or its dead letter.
+    async fn event(&self, decoder: &mut Decoder, message: BorrowedMessage<'_>) -> Event {
+        match decoder.unknown_writer(message.payload().unwrap_or_default()) {
+            None => event_of(decoder, &message, self.cx),
+            Some(id) => {
+                // Rare (a schema id first seen): the message is kept while
+                // its schema is fetched.
+                let owned = message.detach();
+                drop(message);
+                decoder.add_writer(id, self.writer_schema(id).await);
+                event_of(decoder, &owned, self.cx)
+            }
+        }
+    }
+
     /// The schema the registry has under `id`, or why there is none.
     async fn writer_schema(&self, id: u32) -> Result<String, String> {
         match self.registry {
             Some(registry) => registry.schema(id).await.map_err(|e| e.to_string()),
             None => Err("no schema registry".into()),
         }
+    }
+}
+
+/// Notes the first and last offset of each partition in `events`, sent now.
+fn record_sent(shared: &Shared, events: &[Event]) {
+    // The decoder shares a partition's name: pointers tell them apart.
+    let mut ranges: Vec<(&Arc<str>, Sent)> = Vec::new();
+    for position in events.iter().filter_map(|e| e.position.as_ref()) {
+        match ranges
+            .iter_mut()
+            .find(|(p, _)| Arc::ptr_eq(p, &position.partition))
+        {
+            Some((_, sent)) => sent.last = position.offset,
+            None => ranges.push((
+                &position.partition,
+                Sent {
+                    first: position.offset,
+                    last: position.offset,
+                },
+            )),
+        }
+    }
+    let mut sent = shared.sent.lock().unwrap_or_else(|e| e.into_inner());
+    for (partition, range) in ranges {
+        sent.entry(partition.clone())
+            .and_modify(|s| s.last = range.last)
+            .or_insert(range);
     }
 }
 
