@@ -24,6 +24,11 @@ impl Simulator {
         Simulator::vendor("packetfabric", args)
     }
 
+    /// `netpipe simulate nso ARGS` on a free port.
+    pub fn nso(args: &[&str]) -> Simulator {
+        Simulator::vendor("nso", args)
+    }
+
     fn vendor(vendor: &str, args: &[&str]) -> Simulator {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -12,6 +12,7 @@ pub fn registry() -> Registry {
             netpipe_source_parquet::source_type(),
             netpipe_source_packetfabric::source_type(),
             netpipe_source_kafka::source_type(),
+            netpipe_source_nso::source_type(),
         ],
         vec![
             netpipe_sink_stdout::sink_type(),
@@ -144,7 +145,7 @@ mod tests {
             }
         }
         let simulators: Vec<&str> = registry.simulators().map(|s| s.name).collect();
-        assert_eq!(simulators, ["aruba", "packetfabric"]);
+        assert_eq!(simulators, ["aruba", "nso", "packetfabric"]);
     }
 
     /// Fuzz target (stable Rust, `arbtest`): the shipped pipelines edited at

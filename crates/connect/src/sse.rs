@@ -2,7 +2,9 @@
 //! line `data:` joined, comments skipped), with what a long-lived stream
 //! needs on top: liveness counted on bytes, so that `:` heartbeats and
 //! comments keep a quiet stream alive while silence past `idle_timeout`
-//! ends it; and the last event id seen, for a reconnect's `Last-Event-ID`.
+//! ends it; the last event id seen, for a reconnect's `Last-Event-ID`; and,
+//! when asked, the `: error: ...` comments by which RESTCONF servers (RFC
+//! 8040) report a stream's trouble, which the parser would drop.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,6 +25,9 @@ pub enum Next {
     /// The stream is over: the server ended it, it failed, or it was silent
     /// for `idle_timeout`; the text says which.
     Ended(String),
+    /// The server reported an error in a `: error:` comment (with
+    /// [`SseStream::with_error_comments`]): its text.
+    ServerError(String),
 }
 
 /// One response's events.
@@ -33,6 +38,8 @@ pub struct SseStream {
     heard: Arc<AtomicU64>,
     idle_timeout: Duration,
     last_event_id: Option<String>,
+    /// `: error:` comments seen, when asked for.
+    errors: Option<Arc<std::sync::Mutex<ErrorComments>>>,
 }
 
 impl SseStream {
@@ -43,13 +50,27 @@ impl SseStream {
                 .bytes_stream()
                 .map(|r| r.map_err(|e| e.to_string())),
             idle_timeout,
+            false,
         )
     }
 
-    /// The events of any byte stream, for tests and other HTTP clients.
+    /// As [`SseStream::new`], also reporting `: error:` comments.
+    pub fn with_error_comments(response: reqwest::Response, idle_timeout: Duration) -> Self {
+        Self::from_bytes(
+            response
+                .bytes_stream()
+                .map(|r| r.map_err(|e| e.to_string())),
+            idle_timeout,
+            true,
+        )
+    }
+
+    /// The events of any byte stream, for tests and other HTTP clients;
+    /// with `error_comments`, `: error:` comments are reported.
     pub fn from_bytes<B>(
         bytes: impl Stream<Item = Result<B, String>> + Send + 'static,
         idle_timeout: Duration,
+        error_comments: bool,
     ) -> Self
     where
         B: AsRef<[u8]> + Send + 'static,
@@ -57,8 +78,17 @@ impl SseStream {
         let started = Instant::now();
         let heard = Arc::new(AtomicU64::new(0));
         let touch = heard.clone();
+        let errors: Option<Arc<std::sync::Mutex<ErrorComments>>> =
+            error_comments.then(Arc::default);
+        let scanner = errors.clone();
         let events = bytes
-            .inspect(move |_| touch.store(started.elapsed().as_millis() as u64, Ordering::Relaxed))
+            .inspect(move |chunk| {
+                touch.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+                if let (Some(scanner), Ok(chunk)) = (&scanner, chunk) {
+                    let mut scanner = scanner.lock().unwrap_or_else(|e| e.into_inner());
+                    scanner.feed(chunk.as_ref());
+                }
+            })
             .eventsource()
             .map(|r| r.map_err(|e| e.to_string()));
         SseStream {
@@ -67,7 +97,18 @@ impl SseStream {
             heard,
             idle_timeout,
             last_event_id: None,
+            errors,
         }
+    }
+
+    /// An error comment seen and not reported yet.
+    fn server_error(&self) -> Option<String> {
+        let errors = self.errors.as_ref()?;
+        errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .found
+            .take()
     }
 
     /// The next event, waiting at most until `idle_timeout` of silence.
@@ -86,10 +127,19 @@ impl SseStream {
             else {
                 return Next::Ended(format!("nothing for {:?}", self.idle_timeout));
             };
+            if let Some(error) = self.server_error() {
+                return Next::ServerError(error);
+            }
             // Bytes that were not a whole event (a heartbeat) restart the wait.
             match tokio::time::timeout(left, self.events.next()).await {
                 Err(_) => continue,
-                Ok(None) => return Next::Ended("the server ended the stream".into()),
+                // An error comment before the end says why it ended.
+                Ok(None) => {
+                    return match self.server_error() {
+                        Some(error) => Next::ServerError(error),
+                        None => Next::Ended("the server ended the stream".into()),
+                    };
+                }
                 Ok(Some(Err(e))) => return Next::Ended(format!("stream error: {e}")),
                 Ok(Some(Ok(event))) => return Next::Event(self.seen(event)),
             }
@@ -97,7 +147,15 @@ impl SseStream {
     }
 
     /// An event already received, without waiting: to gather a burst.
+    /// None once an error comment waits to be reported by [`SseStream::next`].
     pub fn next_now(&mut self) -> Option<Event> {
+        if self
+            .errors
+            .as_ref()
+            .is_some_and(|e| e.lock().unwrap_or_else(|e| e.into_inner()).found.is_some())
+        {
+            return None;
+        }
         match self.events.next().now_or_never() {
             Some(Some(Ok(event))) => Some(self.seen(event)),
             _ => None,
@@ -114,6 +172,51 @@ impl SseStream {
             self.last_event_id = Some(event.id.clone());
         }
         event
+    }
+}
+
+/// Finds `: error: ...` comment lines in bytes fed in any pieces: a comment
+/// is a line that starts with `:`. Only the comment's text is kept, and at
+/// most [`ErrorComments::MAX_LINE`] bytes of it.
+#[derive(Debug, Default)]
+struct ErrorComments {
+    /// Within a line, whether it is a comment; at a line's start, `None`.
+    in_comment: Option<bool>,
+    line: Vec<u8>,
+    /// The first error not reported yet.
+    found: Option<String>,
+}
+
+impl ErrorComments {
+    const MAX_LINE: usize = 4096;
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            if byte == b'\n' || byte == b'\r' {
+                if self.in_comment == Some(true) {
+                    self.comment_ended();
+                }
+                self.in_comment = None;
+                continue;
+            }
+            match self.in_comment {
+                None => {
+                    self.in_comment = Some(byte == b':');
+                    self.line.clear();
+                }
+                Some(true) if self.line.len() < Self::MAX_LINE => self.line.push(byte),
+                Some(_) => {}
+            }
+        }
+    }
+
+    fn comment_ended(&mut self) {
+        let text = String::from_utf8_lossy(&self.line);
+        if let Some(error) = text.trim_start().strip_prefix("error:")
+            && self.found.is_none()
+        {
+            self.found = Some(error.trim().to_string());
+        }
     }
 }
 
@@ -137,6 +240,7 @@ mod tests {
                 "\n\n",
             ]),
             Duration::from_secs(5),
+            false,
         );
         let Next::Event(first) = sse.next().await else {
             panic!("no event")
@@ -156,7 +260,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn heartbeats_keep_a_stream_alive_and_silence_ends_it() {
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<&'static [u8], String>>();
-        let mut sse = SseStream::from_bytes(rx, Duration::from_secs(10));
+        let mut sse = SseStream::from_bytes(rx, Duration::from_secs(10), false);
         let beats = tokio::spawn(async move {
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_secs(6)).await;
@@ -184,7 +288,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn time_spent_away_from_the_stream_is_not_silence() {
         let (tx, rx) = futures::channel::mpsc::unbounded::<Result<&'static [u8], String>>();
-        let mut sse = SseStream::from_bytes(rx, Duration::from_secs(10));
+        let mut sse = SseStream::from_bytes(rx, Duration::from_secs(10), false);
         tx.unbounded_send(Ok(b"data: first\n\n".as_slice()))
             .unwrap();
         assert!(matches!(sse.next().await, Next::Event(_)));
@@ -202,5 +306,38 @@ mod tests {
             "{next:?}"
         );
         late.abort();
+    }
+
+    #[tokio::test]
+    async fn an_error_comment_split_across_reads_is_reported_and_keepalives_are_not() {
+        let mut sse = SseStream::from_bytes(
+            chunks(&[
+                ": keepalive test\n\ndata: {\"a\"",
+                ": 1}\n\n: err",
+                "or: notification stream NETCONF temporarily unavailable\n\n",
+                "data: after\n\n",
+            ]),
+            Duration::from_secs(5),
+            true,
+        );
+        let mut seen = Vec::new();
+        loop {
+            match sse.next().await {
+                Next::Event(e) => seen.push(format!("event {}", e.data)),
+                Next::ServerError(e) => seen.push(format!("error {e}")),
+                Next::Ended(_) => break,
+            }
+        }
+        // The error is reported once, by the next call after the bytes that
+        // held it; a `:` inside data is not a comment.
+        seen.sort();
+        assert_eq!(
+            seen,
+            [
+                "error notification stream NETCONF temporarily unavailable",
+                "event after",
+                "event {\"a\": 1}",
+            ]
+        );
     }
 }

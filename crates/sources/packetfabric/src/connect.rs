@@ -203,6 +203,8 @@ impl PacketFabricSource {
                     Next::Ended(reason) => {
                         return Attempt::Ended(Ending::Ended { reason, delivered: received });
                     }
+                    // Not asked for: PacketFabric reports errors as events.
+                    Next::ServerError(reason) => return Attempt::Transient(reason),
                 },
             };
             let mut burst = vec![first];
