@@ -34,3 +34,8 @@ fi
 export ARBTEST_BUDGET_MS="${ARBTEST_BUDGET_MS:-1000}"
 
 cargo test --workspace --all-targets "$@"
+
+# The NSO bridge script (Python, next to NSO) against an `_ncs` test double
+# and the netpipe binary the tests above built.
+NETPIPE_BIN="${CARGO_TARGET_DIR:-target}/debug/netpipe" \
+  python3 -W ignore::ResourceWarning -m unittest discover -s tests/nso_bridge -v

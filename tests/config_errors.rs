@@ -40,6 +40,8 @@ fn every_shipped_pipeline_validates() {
         .args(&files)
         .env("ARUBA_WSSKEY", "test-key")
         .env("PF_API_KEY", "test-key")
+        .env("NSO_PASSWORD", "test-password")
+        .env("NSO_BRIDGE_TOKEN", "test-token")
         .env("LAKE", lake.path())
         .output()
         .unwrap();

@@ -256,7 +256,10 @@ fn a_restart_resumes_from_the_checkpoint_without_repeats_or_holes() {
         &std::fs::read_to_string(dir.path().join("nso-checkpoint.json")).unwrap(),
     )
     .unwrap();
-    assert!(checkpoint["nso.ncs-alarms"]["eventTime"].is_string(), "{checkpoint}");
+    assert!(
+        checkpoint["nso.ncs-alarms"]["eventTime"].is_string(),
+        "{checkpoint}"
+    );
     let seen = sequence(&read, "nso.ncs-alarms");
     let (first, last) = (*seen.keys().next().unwrap(), *seen.keys().last().unwrap());
     assert_eq!(first, 1);
@@ -350,4 +353,56 @@ sinks:
         stderr.contains("is not an http(s) URL") && stderr.contains("`password` is empty"),
         "{stderr}"
     );
+}
+
+/// `pipelines/nso-to-parquet.yaml` against the simulator: a dataset per
+/// stream whose rows are the envelope (the notification's name and its
+/// body as JSON text), every notification once.
+#[test]
+fn the_example_lake_pipeline_writes_envelopes() {
+    let sim = Simulator::nso(&["--count", "20", "--close-every", "9"]);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let run = Watched::spawn(
+        netpipe()
+            .arg("run")
+            .arg(repo_root().join("pipelines/nso-to-parquet.yaml"))
+            .env("NSO_URL", sim.base_url())
+            .env("NSO_PASSWORD", "admin")
+            .env("LAKE", &lake)
+            .env("NSO_CHECKPOINT", dir.path().join("nso.json")),
+    );
+    run.wait_for("the streams", Duration::from_secs(20), |_, err| {
+        watch::count(err, "subscribed") >= 3
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, _, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    let rows_of = |stream: &str| -> usize {
+        support::lake::parquet_files(&lake.join(stream))
+            .iter()
+            .map(|f| support::lake::rows(f))
+            .sum()
+    };
+    assert_eq!(rows_of("nso.ncs-alarms"), 20, "{stderr}");
+    assert_eq!(rows_of("nso.ncs-events"), 20, "{stderr}");
+    let file = &support::lake::parquet_files(&lake.join("nso.ncs-alarms"))[0];
+    let batch = &support::lake::read(file)[0];
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .unwrap_or_else(|| panic!("no column {name}: {:?}", batch.schema()))
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap()
+            .value(0)
+            .to_string()
+    };
+    assert_eq!(
+        column("notification"),
+        "tailf-ncs-alarms:alarm-notification"
+    );
+    let body: Value = serde_json::from_str(&column("data")).unwrap();
+    assert!(body["alarm-text"].is_string(), "{body}");
+    assert!(column("eventTime").ends_with("+00:00"));
 }

@@ -13,6 +13,7 @@ pub fn registry() -> Registry {
             netpipe_source_packetfabric::source_type(),
             netpipe_source_kafka::source_type(),
             netpipe_source_nso::source_type(),
+            netpipe_source_nso::bridge_source_type(),
         ],
         vec![
             netpipe_sink_stdout::sink_type(),

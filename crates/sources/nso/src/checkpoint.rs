@@ -70,6 +70,9 @@ pub fn save(path: &Path, written: &Written) -> std::io::Result<()> {
             (stream.as_str(), entry)
         })
         .collect();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
     let temp = path.with_extension("tmp");
     std::fs::write(
         &temp,

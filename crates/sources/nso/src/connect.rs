@@ -316,10 +316,12 @@ impl Source for NsoSource {
         let Some(path) = &self.checkpoint else {
             return Ok(());
         };
-        // What was sent is written by the draining sinks: wait for it, then
+        // What was sent is written by the draining sinks (asked to write it
+        // now: a Parquet sink would wait for its roll): wait for it, then
         // record where each stream is.
         let mut acks = cx.acks.clone();
-        while acks.events() < sent.load(Ordering::Relaxed) {
+        let flushed = cx.out.flush().await.is_ok();
+        while flushed && acks.events() < sent.load(Ordering::Relaxed) {
             if acks.changed().await.is_none() {
                 break;
             }
