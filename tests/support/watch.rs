@@ -118,6 +118,16 @@ impl Watched {
     }
 }
 
+/// A test that fails while a run is watched leaves no process behind.
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// How many lines contain `needle`.
 pub fn count(lines: &Lines, needle: &str) -> usize {
     lines.iter().filter(|(_, l)| l.contains(needle)).count()

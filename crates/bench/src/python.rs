@@ -58,6 +58,21 @@ fn setup(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
+/// The baseline venv's Python, with `requests` (the NSO row's client).
+pub fn with_requests() -> anyhow::Result<PathBuf> {
+    let dir = workdir();
+    std::fs::create_dir_all(&dir)?;
+    let python = setup(&dir)?;
+    let has = Command::new(&python)
+        .args(["-c", "import requests"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has {
+        run(Command::new(&python).args(["-m", "pip", "install", "-q", "requests"]))?;
+    }
+    Ok(python)
+}
+
 /// The frames both sides decode, length-prefixed.
 pub fn frames_file(dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("monitoring.frames");

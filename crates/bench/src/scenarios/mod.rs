@@ -4,6 +4,7 @@
 mod consume;
 mod lake;
 mod latency;
+mod nso;
 
 pub use consume::fill_topic;
 pub use latency::{LATENCY_TIMEOUT_MS, frozen, latency};
@@ -51,7 +52,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 15] = [
+pub const ALL: [Scenario; 16] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -99,6 +100,14 @@ pub const ALL: [Scenario; 15] = [
         baseline: Baseline::Side,
         baseline_name: "tokio-tungstenite client that only receives",
         goal: 0.7,
+    },
+    Scenario {
+        name: "nso",
+        title: "NSO simulator (ncs-alarms, made before the clock) → RESTCONF SSE → netpipe nso → blackhole",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "Python client: requests + json on the same stream",
+        goal: 20.0,
     },
     Scenario {
         name: "kafka",
@@ -212,6 +221,8 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         }),
         "websocket:netpipe" => websocket_netpipe(),
         "websocket:baseline" => websocket_baseline(),
+        "nso:netpipe" => nso::netpipe(),
+        "nso:baseline" => nso::python_client(),
         "kafka:netpipe" => kafka_netpipe(),
         "kafka:baseline" => kafka_baseline(),
         "parquet:netpipe" => lake::parquet_netpipe(),

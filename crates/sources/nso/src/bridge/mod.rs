@@ -39,6 +39,64 @@ pub fn source_type() -> SourceType {
         "nso_bridge",
         "Cisco NSO `_ncs.events` notifications from bridge/nso_bridge.py (JSON lines over TCP, acknowledged back): streams `nso.events.<type>`, `netpipe.dead_letter`.",
     )
+    .with_stream_schemas(stream_schemas)
+}
+
+/// The notification types the bridge sends (the mask bits that are types,
+/// not flags), by the names their streams take.
+const TYPES: [&str; 28] = [
+    "NOTIF_AUDIT",
+    "NOTIF_DAEMON",
+    "NOTIF_COMMIT_SIMPLE",
+    "NOTIF_COMMIT_DIFF",
+    "NOTIF_USER_SESSION",
+    "NOTIF_HA_INFO",
+    "NOTIF_SUBAGENT_INFO",
+    "NOTIF_COMMIT_FAILED",
+    "NOTIF_SNMPA",
+    "NOTIF_FORWARD_INFO",
+    "NOTIF_NETCONF",
+    "NOTIF_DEVEL",
+    "NOTIF_HEARTBEAT",
+    "NOTIF_CONFIRMED_COMMIT",
+    "NOTIF_UPGRADE_EVENT",
+    "NOTIF_COMMIT_PROGRESS",
+    "NOTIF_HEALTH_CHECK",
+    "NOTIF_STREAM_EVENT",
+    "NCS_NOTIF_PACKAGE_RELOAD",
+    "NCS_NOTIF_CQ_PROGRESS",
+    "NOTIF_REOPEN_LOGS",
+    "NOTIF_PROGRESS",
+    "NCS_NOTIF_CALL_HOME_INFO",
+    "NOTIF_JSONRPC",
+    "NOTIF_WEBUI",
+    "NCS_NOTIF_AUDIT_NETWORK",
+    "NOTIF_COMPACTION",
+    "NOTIF_SYSTEM_GOING_DOWN",
+];
+
+/// Each type's stream holds the envelope typed sinks get: the type and the
+/// notification as JSON text (its fields vary between NSO versions).
+fn stream_schemas() -> Vec<(String, serde_json::Value)> {
+    use netpipe_core::schema::field;
+    TYPES
+        .into_iter()
+        .map(|notification_type| {
+            let stream = line::stream_of(notification_type);
+            let name = stream.trim_start_matches("nso.events.").to_string();
+            let schema = serde_json::json!({
+                "type": "record",
+                "name": name,
+                "namespace": "netpipe.nso.events",
+                "doc": format!("An NSO `{notification_type}` notification from the bridge: its type and the notification as JSON text."),
+                "fields": [
+                    field("type", serde_json::json!("string")),
+                    field("data", serde_json::json!("string")),
+                ],
+            });
+            (stream, schema)
+        })
+        .collect()
 }
 
 impl SourceConfig for NsoBridgeConfig {

@@ -42,6 +42,9 @@ pub struct SimulateArgs {
     /// Path under which the streams' JSON locations are announced.
     #[arg(long, default_value = "/restconf/streams")]
     location_prefix: String,
+    /// Generate the --count notifications of every stream before serving (benchmarks).
+    #[arg(long)]
+    prefill: bool,
 }
 
 /// The `nso` simulator, for the source's registry entry.
@@ -64,6 +67,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), BoxError> {
         malformed_every: args.malformed_every,
         keepalive: args.keepalive.map(|k| k.0),
         location_prefix: args.location_prefix,
+        prefill: args.prefill,
     };
     serve_until_interrupted(args.listen, "NSO RESTCONF", "http://{}", |listener| {
         serve(listener, config, Arc::new(Stats::default()))

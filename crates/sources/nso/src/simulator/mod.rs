@@ -62,6 +62,10 @@ pub struct SimulatorConfig {
     pub keepalive: Option<Duration>,
     /// Where the streams' JSON locations are (NSO: `/restconf/streams`).
     pub location_prefix: String,
+    /// Generate every stream's notifications (`count` of them) before
+    /// serving, and serve them from the first to every subscriber: a
+    /// benchmark then measures the client, not the generator.
+    pub prefill: bool,
 }
 
 impl Default for SimulatorConfig {
@@ -76,6 +80,7 @@ impl Default for SimulatorConfig {
             malformed_every: None,
             keepalive: None,
             location_prefix: "/restconf/streams".into(),
+            prefill: false,
         }
     }
 }
@@ -127,6 +132,13 @@ pub async fn serve(
             .collect(),
     });
     let address = listener.local_addr()?;
+    if state.config.prefill && state.config.count.is_some() {
+        for index in 0..state.logs.len() {
+            let generator = state.clone();
+            state.logs[index].2.started.get_or_init(|| ());
+            generate(generator, index).await;
+        }
+    }
     loop {
         let (stream, _) = listener.accept().await?;
         let state = state.clone();
@@ -361,6 +373,8 @@ async fn subscription(
         let entries = log.entries.lock().unwrap_or_else(|e| e.into_inner());
         match start {
             Some(start) => entries.partition_point(|(t, _)| *t < start),
+            // Prefilled: what was made before serving is what there is to read.
+            None if c.prefill => 0,
             None => entries.len(),
         }
     };

@@ -1,0 +1,85 @@
+//! The NSO row: the simulator's `ncs-alarms` stream (notifications made
+//! before the clock starts, served from memory) read by the `nso` source
+//! into a blackhole, against a Python client (requests + json) reading the
+//! same stream.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use netpipe_source_nso::simulator::{SimulatorConfig, Stats, serve};
+
+use super::run_pipeline;
+
+/// Notifications netpipe reads per run.
+const NETPIPE_NOTIFICATIONS: u64 = 40_000;
+/// Notifications the Python client reads per run (rates are compared).
+const PYTHON_NOTIFICATIONS: u64 = 4_000;
+
+/// A simulator whose streams hold `count` notifications each, made before serving.
+fn simulator(count: u64) -> anyhow::Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    let (ready, serving) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let config = SimulatorConfig {
+                count: Some(count),
+                prefill: true,
+                ..SimulatorConfig::default()
+            };
+            let _ = ready.send(());
+            let _ = serve(listener, config, Arc::new(Stats::default())).await;
+        });
+    });
+    serving.recv()?;
+    // The prefill runs before the first request is answered: wait for one.
+    loop {
+        if let Ok(mut conn) = std::net::TcpStream::connect(address) {
+            use std::io::{Read as _, Write as _};
+            conn.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut reply = String::new();
+            if conn.read_to_string(&mut reply).is_ok() && reply.starts_with("HTTP/1.1 200") {
+                return Ok(address);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+pub fn netpipe() -> anyhow::Result<f64> {
+    let address = simulator(NETPIPE_NOTIFICATIONS)?;
+    let yaml = format!(
+        "sources:\n  nso: {{ type: nso, url: 'http://{address}', username: admin, password: admin, streams: [ncs-alarms] }}\nsinks:\n  sink: {{ type: blackhole, inputs: [nso] }}\n"
+    );
+    let took = run_pipeline(&yaml, "sink", NETPIPE_NOTIFICATIONS, 1)?;
+    Ok(NETPIPE_NOTIFICATIONS as f64 / took.as_secs_f64())
+}
+
+pub fn python_client() -> anyhow::Result<f64> {
+    let address = simulator(PYTHON_NOTIFICATIONS)?;
+    let python = crate::python::with_requests()?;
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/nso_client.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(format!("http://{address}/restconf/streams/ncs-alarms/json"))
+        .args(["admin", "admin", &PYTHON_NOTIFICATIONS.to_string()])
+        .output()?;
+    if !output.status.success() {
+        bail!(
+            "the Python client failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    result["rate"]
+        .as_f64()
+        .context("no rate from the Python client")
+}
