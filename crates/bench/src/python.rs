@@ -92,20 +92,24 @@ pub fn vendor_sample_rate() -> anyhow::Result<f64> {
     let python = setup(&dir)?;
     let frames = frames_file(&dir)?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/vendor_sample.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(dir.join("pb2"))
-        .arg(frames)
-        .arg(MESSAGES.to_string())
-        .output()?;
+    rate_of(
+        Command::new(python)
+            .arg(script)
+            .arg(dir.join("pb2"))
+            .arg(frames)
+            .arg(MESSAGES.to_string()),
+        "the Python baseline",
+    )
+}
+
+/// The `rate` a Python baseline (`what`) prints as JSON.
+pub fn rate_of(command: &mut Command, what: &str) -> anyhow::Result<f64> {
+    let output = command.output()?;
     if !output.status.success() {
-        bail!(
-            "the Python baseline failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
     result["rate"]
         .as_f64()
-        .context("no rate from the Python baseline")
+        .with_context(|| format!("no rate from {what}"))
 }

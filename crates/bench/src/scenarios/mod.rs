@@ -368,6 +368,23 @@ fn simulator(count: u64) -> anyhow::Result<SocketAddr> {
 
 /// The same, at `rate` messages per second.
 fn paced_simulator(count: u64, rate: Option<f64>) -> anyhow::Result<SocketAddr> {
+    serve_on_a_thread(move |listener| async move {
+        let config = SimulatorConfig {
+            count: Some(count),
+            rate,
+            ..SimulatorConfig::default()
+        };
+        let _ = serve(listener, config, Arc::new(Stats::default())).await;
+    })
+}
+
+/// Serves `server` on a loopback port from a thread of its own (a
+/// single-threaded runtime): the simulators stay off the measured runtime.
+fn serve_on_a_thread<F, Fut>(server: F) -> anyhow::Result<SocketAddr>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
@@ -378,12 +395,7 @@ fn paced_simulator(count: u64, rate: Option<f64>) -> anyhow::Result<SocketAddr> 
             .expect("runtime");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let config = SimulatorConfig {
-                count: Some(count),
-                rate,
-                ..SimulatorConfig::default()
-            };
-            let _ = serve(listener, config, Arc::new(Stats::default())).await;
+            server(listener).await;
         });
     });
     Ok(address)

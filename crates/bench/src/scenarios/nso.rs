@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
 use netpipe_source_nso::simulator::{SimulatorConfig, Stats, serve};
 
-use super::run_pipeline;
+use super::{run_pipeline, serve_on_a_thread};
 
 /// Notifications netpipe reads per run.
 const NETPIPE_NOTIFICATIONS: u64 = 40_000;
@@ -19,27 +18,14 @@ const PYTHON_NOTIFICATIONS: u64 = 4_000;
 
 /// A simulator whose streams hold `count` notifications each, made before serving.
 fn simulator(count: u64) -> anyhow::Result<SocketAddr> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let address = listener.local_addr()?;
-    let (ready, serving) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let config = SimulatorConfig {
-                count: Some(count),
-                prefill: true,
-                ..SimulatorConfig::default()
-            };
-            let _ = ready.send(());
-            let _ = serve(listener, config, Arc::new(Stats::default())).await;
-        });
-    });
-    serving.recv()?;
+    let address = serve_on_a_thread(move |listener| async move {
+        let config = SimulatorConfig {
+            count: Some(count),
+            prefill: true,
+            ..SimulatorConfig::default()
+        };
+        let _ = serve(listener, config, Arc::new(Stats::default())).await;
+    })?;
     // The prefill runs before the first request is answered: wait for one.
     loop {
         if let Ok(mut conn) = std::net::TcpStream::connect(address) {
@@ -67,19 +53,11 @@ pub fn python_client() -> anyhow::Result<f64> {
     let address = simulator(PYTHON_NOTIFICATIONS)?;
     let python = crate::python::with_requests()?;
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/nso_client.py");
-    let output = Command::new(python)
-        .arg(script)
-        .arg(format!("http://{address}/restconf/streams/ncs-alarms/json"))
-        .args(["admin", "admin", &PYTHON_NOTIFICATIONS.to_string()])
-        .output()?;
-    if !output.status.success() {
-        bail!(
-            "the Python client failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let result: serde_json::Value = serde_json::from_slice(&output.stdout)?;
-    result["rate"]
-        .as_f64()
-        .context("no rate from the Python client")
+    crate::python::rate_of(
+        Command::new(python)
+            .arg(script)
+            .arg(format!("http://{address}/restconf/streams/ncs-alarms/json"))
+            .args(["admin", "admin", &PYTHON_NOTIFICATIONS.to_string()]),
+        "the Python client",
+    )
 }
