@@ -215,10 +215,11 @@ async fn handle(
     let Some(index) = state.logs.iter().position(|(n, _, _)| n == name) else {
         return error(StatusCode::NOT_FOUND, "invalid-value", "no such stream");
     };
+    // Decoded as forms are: a `+` left unencoded would be a space.
     let start_time = request.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("start-time="))
-            .map(decode_query)
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(name, _)| name == "start-time")
+            .map(|(_, value)| value.into_owned())
     });
     let start = match start_time {
         None => None,
@@ -257,30 +258,6 @@ async fn handle(
         "text/event-stream".parse().expect("static header"),
     );
     r
-}
-
-/// `%XX` escapes and `+` (a space, as HTML forms encode it) decoded.
-fn decode_query(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = bytes
-            .get(i + 1..i + 3)
-            .filter(|_| bytes[i] == b'%')
-            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
-        match (escaped, bytes[i]) {
-            (Some(byte), _) => {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-            (None, b'+') => out.push(b' '),
-            (None, byte) => out.push(byte),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn stream_list(state: &State, address: std::net::SocketAddr) -> Json {
