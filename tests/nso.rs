@@ -81,10 +81,6 @@ fn sequence(events: &[Value], stream: &str) -> BTreeMap<u64, usize> {
     seen
 }
 
-fn stdout_lines(lines: &Lines) -> usize {
-    lines.len()
-}
-
 /// Streams closed every 7 notifications are resubscribed from the last
 /// `eventTime` written; NSO's inclusive replay repeats notifications, which
 /// are passed over: every notification of a stream with replay arrives
@@ -176,7 +172,7 @@ fn an_error_comment_is_counted_and_the_stream_resubscribed() {
     let file = nso_pipeline(&sim, dir.path(), "streams: [ncs-alarms]");
     let run = run_nso(&file, "admin");
     run.wait_for("20 alarms", Duration::from_secs(30), |out, _| {
-        stdout_lines(out) >= 20
+        out.len() >= 20
     });
     std::thread::sleep(Duration::from_millis(500));
     let (status, lines, stderr) = run.stop();
@@ -240,9 +236,7 @@ fn a_restart_resumes_from_the_checkpoint_without_repeats_or_holes() {
     let mut read = Vec::new();
     for round in 0..2 {
         let run = run_nso(&file, "admin");
-        run.wait_for("alarms", Duration::from_secs(30), |out, _| {
-            stdout_lines(out) >= 30
-        });
+        run.wait_for("alarms", Duration::from_secs(30), |out, _| out.len() >= 30);
         let (status, lines, stderr) = run.stop();
         assert!(status.success(), "{stderr}");
         if round == 1 {
@@ -287,7 +281,7 @@ fn keepalives_keep_a_quiet_stream_and_malformed_data_is_a_dead_letter() {
     );
     let run = run_nso(&file, "admin");
     run.wait_for("10 events", Duration::from_secs(30), |out, _| {
-        stdout_lines(out) >= 10
+        out.len() >= 10
     });
     // Quiet but for keepalives, for three idle timeouts.
     std::thread::sleep(Duration::from_secs(3));

@@ -206,11 +206,7 @@ class Netpipe:
 
     def lost(self, why):
         log("lost netpipe: %s" % why)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.sock = None
+        self.sock = close(self.sock)
         self.retry_at = time.monotonic() + self.backoff
 
     def flush(self):
@@ -291,11 +287,7 @@ class Nso:
 
     def lost(self, why):
         log("lost NSO: %s; subscribing again on a new socket" % why)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-        self.sock = None
+        self.sock = close(self.sock)
         self.retry_at = time.monotonic() + 0.5
 
 
@@ -309,6 +301,15 @@ def sync_call(nso_sock, name, notification, names):
         return lambda: events.sync_audit_notification(nso_sock, body.get("usid", 0))
     if name == "NCS_NOTIF_AUDIT_NETWORK" and "NCS_NOTIF_AUDIT_NETWORK_SYNC" in names:
         return lambda: events.sync_audit_network_notification(nso_sock, body.get("usid", 0))
+    return None
+
+
+def close(sock):
+    """Closes a socket that may already be broken; None, to forget it."""
+    try:
+        sock.close()
+    except OSError:
+        pass
     return None
 
 

@@ -71,26 +71,26 @@ impl NsoSource {
         )
     }
 
-    async fn list_streams(&self, http: &reqwest::Client) -> Result<Vec<StreamInfo>, Refused> {
+    /// The streams the server lists, or how the attempt ended.
+    async fn list_streams(&self, http: &reqwest::Client) -> Result<Vec<StreamInfo>, Ending> {
+        let failed = |reason: String| Ending::Failed(format!("listing streams: {reason}"));
         let response = http
             .get(format!("{}{STREAMS_PATH}", self.url))
             .basic_auth(&self.username, Some(self.password.expose()))
             .header("Accept", "application/yang-data+json")
             .send()
             .await
-            .map_err(|e| Refused::Failed(format!("listing streams: {}", e.without_url())))?;
+            .map_err(|e| failed(e.without_url().to_string()))?;
         match response.status().as_u16() {
             200..=299 => {}
-            401 => return Err(Refused::Credentials),
-            status => {
-                return Err(Refused::Failed(format!("listing streams: HTTP {status}")));
-            }
+            401 => return Err(Ending::Rejected(self.rejected())),
+            status => return Err(failed(format!("HTTP {status}"))),
         }
         let body = response
             .bytes()
             .await
-            .map_err(|e| Refused::Failed(format!("listing streams: {}", e.without_url())))?;
-        notification::streams(&body).map_err(Refused::Failed)
+            .map_err(|e| failed(e.without_url().to_string()))?;
+        notification::streams(&body).map_err(failed)
     }
 
     /// The streams to follow: those asked for, or every one listed.
@@ -103,9 +103,7 @@ impl NsoSource {
         let listed = loop {
             let ending = match self.list_streams(http).await {
                 Ok(listed) => break listed,
-                Err(Refused::Credentials) => Ending::Rejected(self.rejected()),
-                Err(Refused::Failed(reason)) => Ending::Failed(reason),
-                Err(Refused::NoReplay) => Ending::Failed("listing streams: HTTP 400".into()),
+                Err(ending) => ending,
             };
             let wait = reconnect.wait_after(&ending, &self.url, &cx.metrics);
             if !sleep_unless_shutdown(wait, &cx.shutdown).await {
