@@ -235,3 +235,75 @@ sinks:
         .collect();
     assert_eq!(distinct.len(), 10_000, "{} messages read", records.len());
 }
+
+/// Kafka frozen (SIGSTOP) while a live source keeps sending: with a disk
+/// buffer the source is never held back, what it sent waits on disk, a
+/// SIGKILL of netpipe loses none of it, and the next run delivers it first.
+#[test]
+fn a_disk_buffer_keeps_what_a_frozen_broker_cannot_take_across_a_kill() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = netpipe_testkit::free_port().unwrap();
+    let yaml = |count: u64| {
+        format!(
+            "
+sources:
+  demo: {{ type: demo, count: {count}, rate: 3000 }}
+sinks:
+  kafka:
+    type: kafka
+    inputs: [demo]
+    bootstrap_servers: {}
+    topic: buffered
+    create_topics: {{ partitions: 1 }}
+    encoding: json
+    batch: {{ max_events: 100, timeout: 50ms }}
+    buffer: {{ type: disk, path: buffer, max_size: 256MiB }}
+",
+            broker.address()
+        )
+    };
+    let first = pipeline(dir.path(), "first.yaml", &yaml(9000));
+    let run = Watched::spawn(
+        netpipe()
+            .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .arg(&first),
+    );
+    run.wait_for("the topic", Duration::from_secs(30), |_, err| {
+        watch::count(err, "created topic") > 0
+    });
+    broker.signal("STOP");
+    let sent = r#"netpipe_events_out_total{kind="source",component="demo"}"#;
+    let written = r#"netpipe_events_out_total{kind="sink",component="kafka"}"#;
+    let waiting = r#"netpipe_buffer_bytes{kind="sink",component="kafka"}"#;
+    run.wait_for(
+        "every event sent by the source while Kafka is frozen",
+        Duration::from_secs(30),
+        |_, _| metric(&metrics(port), sent) == Some(9000.0),
+    );
+    let page = metrics(port);
+    assert!(metric(&page, written).unwrap() < 9000.0, "{page}");
+    assert!(metric(&page, waiting).unwrap() > 0.0, "{page}");
+    run.kill();
+    broker.signal("CONT");
+
+    // The next run sends what waited before its own one event (a repeat of the first).
+    let again = pipeline(dir.path(), "again.yaml", &yaml(1));
+    let output = wait_with_limit(spawn_run(&again), Duration::from_secs(120));
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("from an earlier run"), "{stderr}");
+    assert!(
+        stderr.contains("kafka disk buffer: 0 bytes wait"),
+        "{stderr}"
+    );
+    let records = broker.consume_at_least("buffered", 1, 9000);
+    let distinct: std::collections::HashSet<String> = records
+        .iter()
+        .map(|r| {
+            let p: Value = serde_json::from_slice(&r.value).unwrap();
+            format!("{} {} {}", p["device"], p["interface"], p["in_octets"])
+        })
+        .collect();
+    assert_eq!(distinct.len(), 9000, "{} messages read", records.len());
+}

@@ -323,21 +323,6 @@ fn lake_rows_at(root: &std::path::Path) -> usize {
         .sum()
 }
 
-/// The Prometheus text `netpipe run --metrics-addr 127.0.0.1:<port>` serves.
-fn metrics(port: u16) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    );
-    let mut reply = String::new();
-    let _ = stream.read_to_string(&mut reply);
-    reply
-}
-
 /// The example lake writer runs as its comments say, and shows on
 /// `/metrics` what it read and its lag per partition.
 #[test]

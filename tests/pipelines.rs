@@ -122,13 +122,8 @@ fn a_reader_that_stops_after_three_lines_ends_the_run_cleanly() {
 
 #[test]
 fn metrics_are_served_in_prometheus_format() {
-    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = netpipe_testkit::free_port().unwrap();
     let file = pipeline(
         dir.path(),
         "metrics.yaml",
@@ -152,13 +147,7 @@ sinks:
     let mut body = String::new();
     for _ in 0..100 {
         std::thread::sleep(Duration::from_millis(100));
-        let Ok(mut conn) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-            continue;
-        };
-        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        body.clear();
-        conn.read_to_string(&mut body).unwrap();
+        body = metrics(port);
         if body.contains(r#"netpipe_events_out_total{kind="sink",component="sink"} "#)
             && !body.contains(r#"netpipe_events_out_total{kind="sink",component="sink"} 0"#)
         {

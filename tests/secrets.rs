@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::Duration;
 
 use support::simulator::Simulator;
@@ -24,29 +24,12 @@ fn assert_hidden(what: &str, text: &str) {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn metrics_page(port: u16) -> String {
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut page = String::new();
-    conn.read_to_string(&mut page).unwrap();
-    page
-}
-
 #[test]
 fn no_secret_shows_in_output_logs_metrics_or_debug() {
     let aruba = Simulator::start(&["--count", "3"]);
     let pf = Simulator::packetfabric(&["--count", "3"]);
     let dir = tempfile::tempdir().unwrap();
-    let metrics = free_port();
+    let metrics_port = netpipe_testkit::free_port().unwrap();
     let yaml = format!(
         "
 sources:
@@ -65,7 +48,7 @@ sources:
     streams: [{{ type: port }}]
 sinks:
   out: {{ type: stdout, inputs: [central, pf] }}
-metrics: {{ address: 127.0.0.1:{metrics} }}
+metrics: {{ address: 127.0.0.1:{metrics_port} }}
 ",
         aruba.url(),
         pf.base_url()
@@ -92,7 +75,7 @@ metrics: {{ address: 127.0.0.1:{metrics} }}
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let page = metrics_page(metrics);
+    let page = metrics(metrics_port);
     assert!(page.contains("netpipe_errors_total"), "{page}");
     assert_hidden("/metrics", &page);
     signal(&child, "INT");
@@ -108,7 +91,7 @@ metrics: {{ address: 127.0.0.1:{metrics} }}
 #[test]
 fn kafka_secrets_stay_hidden_when_the_broker_cannot_be_reached() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = netpipe_testkit::free_port().unwrap();
     let yaml = format!(
         "
 sources:

@@ -43,6 +43,29 @@ pub fn run(file: &Path) -> Output {
     netpipe().arg("run").arg(file).output().unwrap()
 }
 
+/// The Prometheus text `netpipe run --metrics-addr 127.0.0.1:<port>`
+/// serves; empty while nothing answers.
+pub fn metrics(port: u16) -> String {
+    use std::io::Read;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    reply
+}
+
+/// The value of one sample of a metrics page, e.g.
+/// `netpipe_events_out_total{kind="source",component="demo"}`.
+pub fn metric(page: &str, sample: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -65,6 +65,24 @@ impl Chunk {
         }
     }
 
+    /// Events read back from a sink's disk buffer, for that one sink: the
+    /// buffer learns of their acknowledgement at `position` (where they end
+    /// in its files), while the events keep the positions their source gave.
+    pub(crate) fn buffered(
+        events: Vec<Event>,
+        position: Position,
+        tracker: Arc<AckTracker>,
+    ) -> Self {
+        Chunk {
+            len: events.len(),
+            bytes: events.iter().map(|e| e.size).sum(),
+            ack: ChunkAck::new(events.len(), vec![position], 1, tracker),
+            events: OnceLock::from(events),
+            lazy: None,
+            flush: false,
+        }
+    }
+
     /// A flush request, in band with the events.
     pub(crate) fn flush(tracker: Arc<AckTracker>) -> Self {
         Chunk {
@@ -251,6 +269,12 @@ impl Acknowledgements {
     /// The newest offset of each partition written by every sink.
     pub fn partitions(&self) -> BTreeMap<Arc<str>, u64> {
         self.positions.borrow().partitions.clone()
+    }
+
+    /// Chunks (and senders) still holding this source's acknowledgement
+    /// path: zero once every chunk sent was acknowledged or dropped.
+    pub(crate) fn unsettled(&self) -> usize {
+        Arc::strong_count(&self.tracker) - 1
     }
 
     /// Waits until a newer position is acknowledged; `None` once the pipeline

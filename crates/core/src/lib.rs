@@ -15,6 +15,7 @@
 
 pub mod ack;
 pub mod batch;
+pub mod buffer;
 pub mod config;
 pub mod event;
 pub mod json;

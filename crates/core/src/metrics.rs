@@ -103,12 +103,15 @@ struct Families {
     retries: Family<ComponentLabels, Counter>,
     blocked_seconds: Family<ComponentLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     lag: Family<PartitionLabels, Gauge>,
+    buffer_bytes: Family<ComponentLabels, Gauge>,
 }
 
 /// Every component's metrics in one run.
 pub struct Metrics {
     registry: Registry,
     families: Families,
+    /// Sinks with a disk buffer, for the summary.
+    buffers: Mutex<Vec<(String, Gauge)>>,
     batch_latency: Family<ComponentLabels, Histogram>,
     components: Mutex<Vec<(ComponentKind, String, ComponentMetrics)>>,
 }
@@ -172,6 +175,11 @@ impl Default for Metrics {
             "Messages a consuming source's partition holds beyond its committed offset",
             families.lag.clone(),
         );
+        registry.register(
+            "buffer_bytes",
+            "Bytes in a sink's disk buffer that the sink has not yet written",
+            families.buffer_bytes.clone(),
+        );
         let batch_latency = Family::<ComponentLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,
         );
@@ -184,6 +192,7 @@ impl Default for Metrics {
             registry,
             families,
             batch_latency,
+            buffers: Mutex::default(),
             components: Mutex::default(),
         }
     }
@@ -231,6 +240,18 @@ impl Metrics {
         self.batch_latency.get_or_create(&labels).clone()
     }
 
+    /// The gauge of what waits in a sink's disk buffer.
+    pub fn buffer_bytes(&self, sink: &str) -> Gauge {
+        let labels = ComponentLabels {
+            kind: ComponentKind::Sink.as_str().to_string(),
+            component: sink.to_string(),
+        };
+        let gauge = self.families.buffer_bytes.get_or_create(&labels).clone();
+        let mut buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        buffers.push((sink.to_string(), gauge.clone()));
+        gauge
+    }
+
     /// Prometheus text exposition format.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -267,6 +288,14 @@ impl Metrics {
                 let shown: Vec<String> = lag.iter().map(|(p, l)| format!("{p}={l}")).collect();
                 let _ = writeln!(out, "{name} lag: {}", shown.join(" "));
             }
+        }
+        let buffers = self.buffers.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, gauge) in buffers.iter() {
+            let _ = writeln!(
+                out,
+                "{name} disk buffer: {} bytes wait for the sink",
+                gauge.get()
+            );
         }
         out
     }

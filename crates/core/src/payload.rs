@@ -48,6 +48,12 @@ pub struct Payload(Repr);
 #[derive(Clone)]
 enum Repr {
     Decoded(Record),
+    /// A record read back with the JSON its source rendered on arrival (a
+    /// disk buffer keeps both, since that JSON may differ from the record's).
+    DecodedWithJson {
+        record: Record,
+        json: Bytes,
+    },
     Encoded {
         bytes: Bytes,
         codec: Arc<dyn Codec>,
@@ -80,10 +86,16 @@ impl Payload {
         })
     }
 
+    /// A decoded record with the JSON its source rendered on arrival.
+    pub fn decoded_with_json(record: Record, json: Bytes) -> Self {
+        Payload(Repr::DecodedWithJson { record, json })
+    }
+
     /// The JSON the source rendered on arrival, if it did.
     pub fn rendered_json(&self) -> Option<&Bytes> {
         match &self.0 {
             Repr::Encoded { json, .. } => json.as_ref(),
+            Repr::DecodedWithJson { json, .. } => Some(json),
             Repr::Decoded(_) => None,
         }
     }
@@ -91,7 +103,7 @@ impl Payload {
     /// The record, decoded now if it was not yet.
     pub fn record(&self) -> &Record {
         match &self.0 {
-            Repr::Decoded(record) => record,
+            Repr::Decoded(record) | Repr::DecodedWithJson { record, .. } => record,
             Repr::Encoded {
                 bytes,
                 codec,

@@ -12,6 +12,7 @@ use tracing::{error, info};
 use crate::BoxError;
 use crate::ack::Chunk;
 use crate::batch::{Batch, Written, run_batcher};
+use crate::buffer::{BufferConfig, DiskBuffer};
 use crate::config::PipelineConfig;
 use crate::metrics::{ComponentKind, Metrics};
 use crate::sink::{EndOfOutput, Sink};
@@ -71,11 +72,29 @@ pub async fn run(
         sinks.push((spec.name.clone(), sink));
     }
 
+    let mut disk_buffers = Vec::new();
+    for spec in &pipeline.sinks {
+        disk_buffers.push(match &spec.buffer {
+            BufferConfig::Memory => None,
+            BufferConfig::Disk { path, max_size } => Some(
+                DiskBuffer::open(&spec.name, &pipeline.base_dir.join(path), max_size.0 as u64)
+                    .map_err(|error| RunError::Build {
+                        kind: "sink",
+                        component: spec.name.clone(),
+                        error: Box::new(error),
+                    })?,
+            ),
+        });
+    }
+
     let mut inputs_of: HashMap<&str, Vec<mpsc::Sender<Arc<Chunk>>>> = HashMap::new();
     let mut batchers = JoinSet::new();
+    let mut buffers = JoinSet::new();
     let mut sink_tasks = JoinSet::new();
-    for ((name, sink), spec) in sinks.into_iter().zip(&pipeline.sinks) {
-        let (chunk_tx, chunk_rx) = mpsc::channel(CHUNKS_PER_SINK);
+    for (((name, sink), spec), disk_buffer) in
+        sinks.into_iter().zip(&pipeline.sinks).zip(disk_buffers)
+    {
+        let (chunk_tx, mut chunk_rx) = mpsc::channel(CHUNKS_PER_SINK);
         let (batch_tx, batch_rx) = mpsc::channel(1);
         for input in &spec.inputs {
             inputs_of
@@ -84,6 +103,24 @@ pub async fn run(
                 .push(chunk_tx.clone());
         }
         let component = metrics.component(ComponentKind::Sink, &name);
+        if let Some(disk_buffer) = disk_buffer {
+            let (buffered_tx, buffered_rx) = mpsc::channel(CHUNKS_PER_SINK);
+            let input = std::mem::replace(&mut chunk_rx, buffered_rx);
+            disk_buffer
+                .start(
+                    input,
+                    buffered_tx,
+                    component.clone(),
+                    metrics.buffer_bytes(&name),
+                    shutdown.clone(),
+                    &mut buffers,
+                )
+                .map_err(|error| RunError::Build {
+                    kind: "sink",
+                    component: name.clone(),
+                    error: Box::new(error),
+                })?;
+        }
         let written = Written {
             events: component.events_out,
             bytes: component.bytes_out,
@@ -170,6 +207,13 @@ pub async fn run(
         Err(e) => failures.push(("sink supervisor".into(), Box::new(e))),
     }
     while batchers.join_next().await.is_some() {}
+    while let Some(done) = buffers.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(("disk buffer".into(), Box::new(e))),
+            Err(e) => failures.push(("disk buffer".into(), Box::new(e))),
+        }
+    }
     if failures.is_empty() {
         Ok(())
     } else {

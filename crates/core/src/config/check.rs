@@ -10,8 +10,10 @@
 //! is reported at the component itself.
 
 use std::fmt;
+use std::path::Path;
 
 use crate::BoxError;
+use crate::buffer::BufferConfig;
 
 use super::PipelineConfig;
 use super::checker::Checker;
@@ -105,8 +107,10 @@ pub(super) fn check_components(checker: &mut Checker<'_>, pipeline: &PipelineCon
         let cx = pipeline.build_context(&spec.name);
         (format!("sinks.{}", spec.name), spec.config.check(&cx).err())
     });
+    let buffers = check_buffers(pipeline);
     let failed: Vec<_> = sources
         .chain(sinks)
+        .chain(buffers)
         .filter_map(|(path, error)| Some((path, error?)))
         .collect();
     for (component, error) in failed {
@@ -118,6 +122,59 @@ pub(super) fn check_components(checker: &mut Checker<'_>, pipeline: &PipelineCon
             checker.error(&path, format!("`{path}`: {}", e.message), e.hint);
         }
     }
+}
+
+/// Each disk buffer's directory can be written, and is no other sink's.
+fn check_buffers(pipeline: &PipelineConfig) -> Vec<(String, Option<BoxError>)> {
+    let mut seen: Vec<(std::path::PathBuf, &str)> = Vec::new();
+    let mut errors = Vec::new();
+    for spec in &pipeline.sinks {
+        let BufferConfig::Disk { path, .. } = &spec.buffer else {
+            continue;
+        };
+        let dir = pipeline.base_dir.join(path);
+        let problem = match seen.iter().find(|(other, _)| *other == dir) {
+            Some((_, other)) => Some(format!(
+                "`{}` is also sink `{other}`'s disk buffer; each sink needs a directory of its own",
+                path.display()
+            )),
+            None => writable_dir(&dir).err(),
+        };
+        seen.push((dir, &spec.name));
+        if let Some(message) = problem {
+            let error: BoxError = Box::new(OptionError::new("buffer.path", message));
+            errors.push((format!("sinks.{}", spec.name), Some(error)));
+        }
+    }
+    errors
+}
+
+/// Whether files can be written below `dir`: it is a directory, or can
+/// become one, in a place this process may write (probed with a temp file,
+/// which also catches read-only file systems and privileged users).
+pub fn writable_dir(dir: &Path) -> Result<(), String> {
+    let mut existing = dir;
+    while !existing.exists() {
+        existing = match existing.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+    }
+    if !existing.is_dir() {
+        return Err(format!(
+            "cannot make {}: {} is not a directory",
+            dir.display(),
+            existing.display()
+        ));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let probe = existing.join(format!(".netpipe-probe-{}-{nanos}", std::process::id()));
+    std::fs::File::create(&probe)
+        .map_err(|e| format!("cannot write in {}: {e}", existing.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -26,11 +26,12 @@ use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
 use crate::batch::BatchConfig;
+use crate::buffer::BufferConfig;
 use crate::sink::SinkConfig;
 use crate::source::{BuildContext, InputInfo, SourceConfig};
 
 use check::check_components;
-pub use check::{OptionError, OptionErrors, placeholder_hint, unknown_placeholder};
+pub use check::{OptionError, OptionErrors, placeholder_hint, unknown_placeholder, writable_dir};
 use checker::Checker;
 use graph::check_graph;
 use interpolate::{fill_in_variables, mask};
@@ -84,6 +85,9 @@ pub struct SinkCommon {
     /// When a batch is handed to the sink.
     #[serde(default)]
     pub batch: BatchConfig,
+    /// Where events wait until the sink has written them.
+    #[serde(default)]
+    pub buffer: BufferConfig,
 }
 
 /// `inputs: demo` or `inputs: [a, b]`.
@@ -124,6 +128,7 @@ pub struct SinkSpec {
     pub type_name: &'static str,
     pub inputs: Vec<String>,
     pub batch: BatchConfig,
+    pub buffer: BufferConfig,
     pub config: Box<dyn SinkConfig>,
 }
 
@@ -184,6 +189,9 @@ impl PipelineConfig {
 }
 
 const TOP_LEVEL_KEYS: [&str; 3] = ["sources", "sinks", "metrics"];
+
+/// The options of [`SinkCommon`], taken out of a sink's before its own are read.
+const SINK_COMMON_KEYS: [&str; 3] = ["inputs", "batch", "buffer"];
 
 /// The largest pipeline file read. Checking a file costs a few hundred
 /// times its size in memory (its tree, every key's location), and a
@@ -368,7 +376,7 @@ pub fn parse_with(
             continue;
         };
         let mut common = Mapping::new();
-        for key in ["inputs", "batch"] {
+        for key in SINK_COMMON_KEYS {
             if let Some(value) = options.remove(key) {
                 common.insert(key.into(), value);
             }
@@ -382,11 +390,12 @@ pub fn parse_with(
                 type_name: kind.name,
                 inputs: common.inputs.into_vec(),
                 batch: common.batch,
+                buffer: common.buffer,
                 config,
             }),
             (common, config) => {
                 for e in [common.err(), config.err()].into_iter().flatten() {
-                    checker.options_error(&path, e, &["type", "inputs", "batch"]);
+                    checker.options_error(&path, e, &["type", "inputs", "batch", "buffer"]);
                 }
             }
         }

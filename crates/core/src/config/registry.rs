@@ -285,7 +285,10 @@ impl Registry {
         out.push_str(&options_table(&options_of(&schemars::schema_for!(
             crate::batch::BatchConfig
         ))));
-        out.push('\n');
+        out.push_str("\n`buffer` is one of:\n\n");
+        out.push_str(&variants_doc(&schemars::schema_for!(
+            crate::buffer::BufferConfig
+        )));
         for (title, types) in sections {
             out.push_str(&format!("### {title}\n\n"));
             for (name, about, options) in types {
@@ -306,6 +309,36 @@ pub(crate) fn parse_metrics(
     value: serde_yaml_ng::Value,
 ) -> Result<super::MetricsConfig, PathError> {
     parse_options(value)
+}
+
+/// The variants of an enum tagged by `type`: each one's tag and
+/// description, and a table of its other options.
+fn variants_doc(schema: &Schema) -> String {
+    let mut out = String::new();
+    let variants = schema.as_value().get("oneOf").and_then(Json::as_array);
+    for variant in variants.into_iter().flatten() {
+        let tag = variant
+            .pointer("/properties/type/const")
+            .and_then(Json::as_str)
+            .unwrap_or("?");
+        let about = variant
+            .get("description")
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .replace('\n', " ");
+        out.push_str(&format!("- `type: {tag}`: {about}\n"));
+        let options: Vec<OptionDoc> =
+            options_of(&Schema::try_from(variant.clone()).unwrap_or_default())
+                .into_iter()
+                .filter(|o| o.name != "type")
+                .collect();
+        if !options.is_empty() {
+            out.push('\n');
+            out.push_str(&options_table(&options));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 fn options_table(options: &[OptionDoc]) -> String {

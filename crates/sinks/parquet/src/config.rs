@@ -127,7 +127,7 @@ impl SinkConfig for ParquetConfig {
             ),
             Some(Ok(_)) => {}
             None => {
-                if let Err(e) = crate::files::check_root(&cx.resolve(&self.path)) {
+                if let Err(e) = netpipe_core::config::writable_dir(&cx.resolve(&self.path)) {
                     errors.push(
                         OptionError::new("path", e).hint("give a directory this user may write"),
                     );

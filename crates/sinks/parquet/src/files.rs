@@ -21,30 +21,6 @@ pub fn partition_dir(template: &str, event: &Event) -> String {
         .replace("{hour}", &time.format("%H").to_string())
 }
 
-/// Whether files can be written below `root`: it is a directory, or can
-/// become one, in a place this process may write (probed with a temp file,
-/// which also catches read-only file systems and privileged users).
-pub fn check_root(root: &Path) -> Result<(), String> {
-    let mut existing = root;
-    while !existing.exists() {
-        existing = match existing.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-    }
-    if !existing.is_dir() {
-        return Err(format!(
-            "cannot make {}: {} is not a directory",
-            root.display(),
-            existing.display()
-        ));
-    }
-    let probe = existing.join(format!("{TEMP_PREFIX}probe-{:016x}", rand::random::<u64>()));
-    File::create(&probe).map_err(|e| format!("cannot write in {}: {e}", existing.display()))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
 /// A writer's claim on the temp files it writes: `.netpipe-<id>.lock` in
 /// the root, locked (flock) for as long as the writer lives, and the same
 /// `<id>` in every temp file's name. Several writers may share a root (lake
