@@ -307,3 +307,48 @@ sinks:
         .collect();
     assert_eq!(distinct.len(), 9000, "{} messages read", records.len());
 }
+
+/// The lake's disk fills up under a running Parquet sink: the sink names
+/// the file it cannot write and waits (its source waits too); when room is
+/// made it goes on, and every event is in the lake once, no file partial.
+#[test]
+fn a_full_disk_under_the_lake_is_waited_out_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let disk = Tmpfs::mount(&lake, "16m");
+    let ballast = disk.fill("ballast");
+    let file = pipeline(
+        dir.path(),
+        "full.yaml",
+        "sources:\n  demo: { type: demo, count: 20000, rate: 10000 }\nsinks:\n  lake: { type: parquet, inputs: [demo], path: lake, roll: { max_rows: 5000 }, batch: { max_events: 1000, timeout: 50ms } }\n",
+    );
+    let run = Watched::run(&file);
+    run.wait_for(
+        "a word about the full disk",
+        Duration::from_secs(30),
+        |_, err| watch::count(err, "No space left on device") > 0,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        watch::count(&run.stderr(), "failed"),
+        0,
+        "the sink waits, it does not fail"
+    );
+    std::fs::remove_file(&ballast).unwrap();
+    run.wait_for("the run's end", Duration::from_secs(60), |_, err| {
+        watch::count(err, "source finished") > 0 && watch::count(err, "events_in") > 0
+    });
+    let (status, _, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("written again after the disk was full"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&lake.display().to_string()),
+        "the path is named: {stderr}"
+    );
+    let total: usize = parquet_files(&lake).iter().map(|f| rows(f)).sum();
+    assert_eq!(total, 20_000, "every event once");
+    assert!(temp_files(&lake).is_empty());
+}

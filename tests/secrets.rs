@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::time::Duration;
 
 use support::simulator::Simulator;

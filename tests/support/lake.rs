@@ -98,3 +98,51 @@ pub fn assert_same_events(left: &[String], right: &[String]) {
         first.map(|i| (&left[i], &right[i]))
     );
 }
+
+/// A small tmpfs mounted at a directory for as long as it lives: a disk
+/// that fills up. The test runs as root (CI does); a mount that fails
+/// fails the test.
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    pub fn mount(at: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "cannot mount a tmpfs at {} (root needed)",
+            at.display()
+        );
+        Tmpfs(at.to_path_buf())
+    }
+
+    /// Fills the file system with `name` until it is full; returns its path.
+    pub fn fill(&self, name: &str) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join(name);
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 << 10];
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}

@@ -18,6 +18,7 @@ pub mod batch;
 pub mod buffer;
 pub mod config;
 pub mod event;
+pub mod full_disk;
 pub mod json;
 pub mod metrics;
 pub mod payload;

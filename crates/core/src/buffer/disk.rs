@@ -32,8 +32,6 @@ const CHUNKS_PER_SYNC: usize = 64;
 const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// How often the acker looks whether the sink has settled every chunk.
 const ACK_POLL: Duration = Duration::from_millis(50);
-/// Longest wait between attempts to write to a full disk.
-const MAX_FULL_DISK_WAIT: Duration = Duration::from_secs(30);
 
 /// An opened disk buffer, ready to start.
 #[derive(Debug)]
@@ -184,7 +182,7 @@ fn write(
                     synced = 0;
                     shared.lock().log.segments.push_back((writer.base, 0));
                 }
-                retry_full_disk(shared, || writer.append(&body, &mut frame))?;
+                writer.append(&body, &mut frame)?;
                 pending.push(chunk);
                 next = more(&mut input, pending.len());
             }
@@ -213,7 +211,7 @@ fn publish(
     pending: &mut Vec<Arc<Chunk>>,
 ) -> Result<(), BufferError> {
     if writer.len > *synced {
-        retry_full_disk(shared, || writer.sync())?;
+        writer.sync()?;
         *synced = writer.len;
         let mut state = shared.lock();
         if let Some(last) = state.log.segments.back_mut() {
@@ -230,30 +228,6 @@ fn publish(
         }
     }
     Ok(())
-}
-
-/// Retries `attempt` while the disk is full, with a warning each time and
-/// a growing wait; any other error is returned.
-fn retry_full_disk(
-    shared: &Shared,
-    mut attempt: impl FnMut() -> Result<(), BufferError>,
-) -> Result<(), BufferError> {
-    let mut wait = Duration::from_millis(100);
-    loop {
-        match attempt() {
-            Err(BufferError::Io { path, source })
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-                ) =>
-            {
-                warn!(sink = %shared.sink, "disk buffer cannot write {}: {source}; trying again in {wait:?}", path.display());
-                std::thread::sleep(wait);
-                wait = (wait * 2).min(MAX_FULL_DISK_WAIT);
-            }
-            other => return other,
-        }
-    }
 }
 
 fn has_room(shared: &Shared, need: u64, max_size: u64, unsynced: u64) -> bool {

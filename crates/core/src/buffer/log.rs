@@ -16,6 +16,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::full_disk::retry_while_full;
+
 /// Bytes of a record's frame before its body.
 pub(crate) const FRAME_HEADER: u64 = 8;
 /// The largest body a frame may announce; a larger length is damage.
@@ -172,18 +174,22 @@ impl SegmentWriter {
         })
     }
 
-    /// Frames `body` into `frame` (cleared first) and writes it.
+    /// Frames `body` into `frame` (cleared first) and writes it; a full
+    /// disk is waited out.
     pub fn append(&mut self, body: &[u8], frame: &mut Vec<u8>) -> Result<(), BufferError> {
         frame.clear();
         frame.extend_from_slice(&(body.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
         frame.extend_from_slice(body);
-        if let Err(e) = self.file.write_all(frame) {
-            // Cut what part of the frame was written, so a retry appends
-            // whole records only (a full disk frees up, the write comes again).
-            let _ = self.file.set_len(self.len);
-            return Err(io_error(&self.path)(e));
-        }
+        let (file, len) = (&mut self.file, self.len);
+        retry_while_full(&self.path, || {
+            file.write_all(frame).inspect_err(|_| {
+                // Cut what part of the frame was written: a retry, or the
+                // next run, finds whole records only.
+                let _ = file.set_len(len);
+            })
+        })
+        .map_err(io_error(&self.path))?;
         self.len += frame.len() as u64;
         Ok(())
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 use netpipe_core::BatchAck;
+use netpipe_core::full_disk::{PatientWriter, retry_while_full};
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 
@@ -34,7 +35,9 @@ pub struct Part {
 }
 
 struct OpenFile {
-    writer: ArrowWriter<File>,
+    /// Its writes wait out a full disk: the sink holds its sources back
+    /// meanwhile, and nothing is lost or acknowledged early.
+    writer: ArrowWriter<PatientWriter<File>>,
     schema: SchemaRef,
     temp: PathBuf,
     final_path: PathBuf,
@@ -163,7 +166,8 @@ impl Writer {
             detail,
         };
         let inner = file.writer.into_inner().map_err(|e| error(e.to_string()))?;
-        commit(inner, &file.temp, &file.final_path).map_err(|e| error(e.to_string()))?;
+        commit(inner.into_inner(), &file.temp, &file.final_path)
+            .map_err(|e| error(e.to_string()))?;
         if let Some(remote) = &self.remote {
             let relative = file
                 .final_path
@@ -208,9 +212,12 @@ fn new_file(
         path: dir.display().to_string(),
         detail,
     };
-    std::fs::create_dir_all(&dir).map_err(|e| write_error(e.to_string()))?;
+    retry_while_full(&dir, || std::fs::create_dir_all(&dir))
+        .map_err(|e| write_error(e.to_string()))?;
     let (final_path, temp) = claim.part_paths(&dir);
-    let file = File::create(&temp).map_err(|e| write_error(e.to_string()))?;
+    let file =
+        retry_while_full(&temp, || File::create(&temp)).map_err(|e| write_error(e.to_string()))?;
+    let file = PatientWriter::new(file, temp.clone());
     let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties.clone()))
         .map_err(|e| write_error(e.to_string()))?;
     Ok(OpenFile {
