@@ -124,11 +124,15 @@ pub enum KeyPlan {
 pub struct MessagePlan {
     pub full_name: String,
     pub names: FieldNames,
-    /// Slot of each field number (index = field number).
+    /// Slot of each field number (index = field number), up to
+    /// [`DENSE_NUMBERS`] or the message's highest.
     pub slots: Vec<Option<u16>>,
-    /// Each key of a field number up to the message's highest, by key
-    /// (`number << 3 | wire type`); keys past the end are [`KeyPlan::Unknown`].
+    /// Each key of the numbers `slots` covers, by key (`number << 3 | wire
+    /// type`); a key past the end is looked up in `sparse`.
     pub keys: Vec<KeyPlan>,
+    /// Slots of the numbers above `slots`' end, sorted: numbers may go up
+    /// to 2^29, which a table by number cannot hold.
+    pub sparse: Vec<(u64, u16)>,
     pub fields: Vec<FieldPlan>,
     /// A message that renders as one value.
     pub special: Special,
@@ -146,7 +150,33 @@ pub enum Special {
     WellKnown(WellKnown),
 }
 
+/// Field numbers up to this are looked up in tables indexed by number;
+/// above it, in a sorted list (one message's tables stay under 160 KiB).
+pub const DENSE_NUMBERS: usize = 4096;
+
 impl MessagePlan {
+    /// The slot of field `number`, if the message has it.
+    pub fn slot(&self, number: u64) -> Option<u16> {
+        match usize::try_from(number).ok().and_then(|n| self.slots.get(n)) {
+            Some(slot) => *slot,
+            None => self
+                .sparse
+                .binary_search_by_key(&number, |(n, _)| *n)
+                .ok()
+                .map(|i| self.sparse[i].1),
+        }
+    }
+
+    /// What a key past the dense table means (a field number above
+    /// [`DENSE_NUMBERS`], or none the message has).
+    #[cold]
+    pub fn sparse_key(&self, key: u64) -> KeyPlan {
+        if self.sparse.is_empty() {
+            return KeyPlan::Unknown;
+        }
+        key_plan(self.slot(key >> 3), &self.fields, (key & 7) as u8)
+    }
+
     pub fn address(&self) -> Option<AddressKind> {
         match self.special {
             Special::Address(kind) => Some(kind),
@@ -163,24 +193,26 @@ pub struct Plans {
 }
 
 fn key_plans(slots: &[Option<u16>], fields: &[FieldPlan]) -> Vec<KeyPlan> {
-    use crate::wire::{FIXED32, FIXED64, LEN, VARINT};
     (0..slots.len() << 3)
-        .map(|key| {
-            let wire = (key & 7) as u8;
-            if !matches!(wire, VARINT | FIXED64 | LEN | FIXED32) {
-                return KeyPlan::WrongWire;
-            }
-            let Some(slot) = slots[key >> 3] else {
-                return KeyPlan::Unknown;
-            };
-            let field = &fields[usize::from(slot)];
-            match wire == field.wire {
-                true => KeyPlan::Value(slot),
-                false if field.repeated && wire == LEN => KeyPlan::Packed(slot),
-                false => KeyPlan::WrongWire,
-            }
-        })
+        .map(|key| key_plan(slots[key >> 3], fields, (key & 7) as u8))
         .collect()
+}
+
+/// What a key with wire type `wire` means for the field in `slot`.
+fn key_plan(slot: Option<u16>, fields: &[FieldPlan], wire: u8) -> KeyPlan {
+    use crate::wire::{FIXED32, FIXED64, LEN, VARINT};
+    if !matches!(wire, VARINT | FIXED64 | LEN | FIXED32) {
+        return KeyPlan::WrongWire;
+    }
+    let Some(slot) = slot else {
+        return KeyPlan::Unknown;
+    };
+    let field = &fields[usize::from(slot)];
+    match wire == field.wire {
+        true => KeyPlan::Value(slot),
+        false if field.repeated && wire == LEN => KeyPlan::Packed(slot),
+        false => KeyPlan::WrongWire,
+    }
 }
 
 impl Plans {
@@ -196,10 +228,15 @@ impl Plans {
             .map(|m| {
                 let fields: Vec<FieldDescriptor> = m.fields().collect();
                 let max = fields.iter().map(|f| f.number()).max().unwrap_or(0) as usize;
-                let mut slots = vec![None; max + 1];
+                let mut slots = vec![None; max.min(DENSE_NUMBERS) + 1];
+                let mut sparse = Vec::new();
                 for (slot, f) in fields.iter().enumerate() {
-                    slots[f.number() as usize] = Some(slot as u16);
+                    match slots.get_mut(f.number() as usize) {
+                        Some(dense) => *dense = Some(slot as u16),
+                        None => sparse.push((u64::from(f.number()), slot as u16)),
+                    }
                 }
+                sparse.sort_unstable();
                 let plans: Vec<FieldPlan> = fields
                     .iter()
                     .map(|f| {
@@ -263,6 +300,7 @@ impl Plans {
                     json_keys,
                     empty_size,
                     slots,
+                    sparse,
                     fields: plans,
                     special,
                 }

@@ -39,10 +39,10 @@ impl Entry {
 /// What `key` means in the message.
 #[inline(always)]
 pub fn key_plan(plan: &MessagePlan, key: u64) -> KeyPlan {
-    usize::try_from(key)
-        .ok()
-        .and_then(|key| plan.keys.get(key).copied())
-        .unwrap_or(KeyPlan::Unknown)
+    match usize::try_from(key).ok().and_then(|key| plan.keys.get(key)) {
+        Some(known) => *known,
+        None => plan.sparse_key(key),
+    }
 }
 
 /// Reads the next field of a message: its slot and where its value is
@@ -68,9 +68,7 @@ pub fn next_field(
             return Ok(None);
         }
         KeyPlan::WrongWire => {
-            let slot = usize::try_from(key >> 3)
-                .ok()
-                .and_then(|number| plan.slots.get(number).copied().flatten());
+            let slot = plan.slot(key >> 3);
             let detail = match slot {
                 Some(slot) if matches!(wire, VARINT | FIXED64 | LEN | FIXED32) => {
                     let name = &plan.names[usize::from(slot)];
