@@ -340,4 +340,56 @@ mod tests {
             ]
         );
     }
+
+    /// What [`ErrorComments`] should find, line by line over the whole text.
+    fn first_error_comment(text: &[u8]) -> Option<String> {
+        let mut lines: Vec<&[u8]> = text.split(|b| *b == b'\n' || *b == b'\r').collect();
+        lines.pop(); // after the last line end: not a whole line yet
+        lines.into_iter().find_map(|line| {
+            let comment = line.strip_prefix(b":")?;
+            let kept = &comment[..comment.len().min(ErrorComments::MAX_LINE)];
+            let text = String::from_utf8_lossy(kept);
+            Some(text.trim_start().strip_prefix("error:")?.trim().to_string())
+        })
+    }
+
+    /// Fuzz target: however the bytes are split into reads, the scanner
+    /// finds the error comment a line-by-line reading of the whole finds.
+    #[test]
+    fn fuzz_error_comments_are_found_however_the_reads_split_them() {
+        const PIECES: [&[u8]; 9] = [
+            b":",
+            b" error:",
+            b"error: x",
+            b"\n",
+            b"\r\n",
+            b"\r",
+            b"data: y",
+            b"\xc3\xa9",
+            b" ",
+        ];
+        arbtest::arbtest(|u| {
+            let mut text = Vec::new();
+            for _ in 0..u.int_in_range(0..=24)? {
+                match u.int_in_range(0..=3)? {
+                    0 => text.push(u.arbitrary()?),
+                    _ => text.extend_from_slice(u.choose(&PIECES)?),
+                }
+            }
+            let mut scanner = ErrorComments::default();
+            let mut rest = &text[..];
+            while !rest.is_empty() {
+                let (read, more) = rest.split_at(u.int_in_range(1..=rest.len())?);
+                scanner.feed(read);
+                rest = more;
+            }
+            assert_eq!(
+                scanner.found,
+                first_error_comment(&text),
+                "{:?}",
+                String::from_utf8_lossy(&text)
+            );
+            Ok(())
+        });
+    }
 }

@@ -18,5 +18,8 @@ pub mod connect;
 pub mod notification;
 pub mod simulator;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use bridge::{NsoBridgeConfig, source_type as bridge_source_type};
 pub use config::{NsoConfig, source_type};

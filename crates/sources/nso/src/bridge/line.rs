@@ -72,7 +72,11 @@ pub fn notification(source: &Arc<str>, line: &str) -> Result<Notification, Strin
     let received = Timestamp::parse_rfc3339(read.received_at)
         .ok_or_else(|| format!("`received_at` is not a time: `{}`", read.received_at))?;
     let event_json = read.event.get();
-    let time = event_time(event_json).unwrap_or(received);
+    // Read whole, as every JSON reader downstream will: a number out of
+    // range (`1e400`) is well-formed but refused by most of them.
+    let event: serde_json::Value = serde_json::from_str(event_json)
+        .map_err(|e| format!("the event does not read as JSON: {e}"))?;
+    let time = event_time(&event).unwrap_or(received);
     let stream: Arc<str> = Arc::from(stream_of(read.notification_type));
     let bytes = Bytes::copy_from_slice(event_json.as_bytes());
     let size = bytes.len();
@@ -88,15 +92,10 @@ pub fn notification(source: &Arc<str>, line: &str) -> Result<Notification, Strin
     })
 }
 
-fn event_time(event_json: &str) -> Option<Timestamp> {
-    #[derive(Deserialize)]
-    struct Timed {
-        timestamp: Option<serde_json::Value>,
-    }
-    let timed: Timed = serde_json::from_str(event_json).ok()?;
-    match timed.timestamp? {
-        serde_json::Value::String(text) => Timestamp::parse_rfc3339(&text),
-        serde_json::Value::Number(n) => n.as_i64().map(|micros| Timestamp(micros * 1_000)),
+fn event_time(event: &serde_json::Value) -> Option<Timestamp> {
+    match event.get("timestamp")? {
+        serde_json::Value::String(text) => Timestamp::parse_rfc3339(text),
+        serde_json::Value::Number(n) => n.as_i64()?.checked_mul(1_000).map(Timestamp),
         _ => None,
     }
 }
@@ -178,5 +177,21 @@ mod tests {
             Ok(Some("t".into()))
         );
         assert!(hello_token(r#"{"seq": 1}"#).is_err());
+    }
+
+    /// Found by fuzzing: a number JSON readers refuse, and a timestamp
+    /// whose nanoseconds overflow.
+    #[test]
+    fn an_event_that_does_not_read_back_is_refused_and_a_huge_timestamp_is_not_a_time() {
+        let source: Arc<str> = Arc::from("bridge");
+        let line = |event: &str| {
+            format!(
+                r#"{{"seq": 1, "type": "NOTIF_AUDIT", "received_at": "2026-12-05T10:00:01Z", "event": {event}}}"#
+            )
+        };
+        let error = notification(&source, &line(r#"{"x": 1e400}"#)).unwrap_err();
+        assert!(error.contains("does not read as JSON"), "{error}");
+        let huge = notification(&source, &line(r#"{"timestamp": 9223372036854775807}"#)).unwrap();
+        assert_eq!(huge.event.event_time, huge.event.receive_time);
     }
 }
