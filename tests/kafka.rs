@@ -263,7 +263,8 @@ sinks:
     };
     let steady = rss(&mut child);
     let mut peak = steady;
-    for _ in 0..20 {
+    // A minute and a half: longer than any of librdkafka's own timeouts.
+    for _ in 0..90 {
         std::thread::sleep(Duration::from_secs(1));
         peak = peak.max(rss(&mut child));
     }
