@@ -9,12 +9,15 @@ use std::time::Duration;
 use support::simulator::Simulator;
 use support::*;
 
-const SECRETS: [&str; 5] = [
+const SECRETS: [&str; 8] = [
     "sim-key",
     "wrong-secret-key",
     "sim-password",
     "kafka-pass-123",
     "oauth-tok-456",
+    "nso-pass-789",
+    "bridge-tok-321",
+    "wrong-bridge-tok",
 ];
 
 fn assert_hidden(what: &str, text: &str) {
@@ -27,8 +30,10 @@ fn assert_hidden(what: &str, text: &str) {
 fn no_secret_shows_in_output_logs_metrics_or_debug() {
     let aruba = Simulator::start(&["--count", "3"]);
     let pf = Simulator::packetfabric(&["--count", "3"]);
+    let nso = Simulator::nso(&["--count", "3"]);
     let dir = tempfile::tempdir().unwrap();
     let metrics_port = netpipe_testkit::free_port().unwrap();
+    let bridge_port = netpipe_testkit::free_port().unwrap();
     let yaml = format!(
         "
 sources:
@@ -45,12 +50,23 @@ sources:
     login: sim-user
     password: sim-password
     streams: [{{ type: port }}]
+  nso:
+    type: nso
+    url: {}
+    username: admin
+    password: nso-pass-789
+    auth_retry: 200ms
+  bridge:
+    type: nso_bridge
+    listen: 127.0.0.1:{bridge_port}
+    token: bridge-tok-321
 sinks:
-  out: {{ type: stdout, inputs: [central, pf] }}
+  out: {{ type: stdout, inputs: [central, pf, nso, bridge] }}
 metrics: {{ address: 127.0.0.1:{metrics_port} }}
 ",
         aruba.url(),
-        pf.base_url()
+        pf.base_url(),
+        nso.base_url(),
     );
     let file = pipeline(dir.path(), "secrets.yaml", &yaml);
 
@@ -73,6 +89,23 @@ metrics: {{ address: 127.0.0.1:{metrics_port} }}
         assert!(std::time::Instant::now() < deadline, "no events flowed");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // NSO refuses the password twice; a bridge presents a wrong token.
+    while nso.stats()["refused"].as_u64().unwrap_or(0) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "NSO was not asked twice"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut bridge = std::net::TcpStream::connect(("127.0.0.1", bridge_port)).unwrap();
+    std::io::Write::write_all(
+        &mut bridge,
+        b"{\"hello\": {\"bridge\": \"nso_bridge\", \"token\": \"wrong-bridge-tok\"}}\n",
+    )
+    .unwrap();
+    let mut refusal = String::new();
+    let _ = std::io::Read::read_to_string(&mut bridge, &mut refusal);
+    assert_hidden("the bridge's refusal", &refusal);
     std::thread::sleep(Duration::from_millis(500));
     let page = metrics(metrics_port);
     assert!(page.contains("netpipe_errors_total"), "{page}");
@@ -82,6 +115,11 @@ metrics: {{ address: 127.0.0.1:{metrics_port} }}
     let stderr = text(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("customer `Bad` was rejected"), "{stderr}");
+    assert!(stderr.contains("401"), "NSO's refusal is logged: {stderr}");
+    assert!(
+        stderr.contains("token is not the one configured"),
+        "{stderr}"
+    );
     assert!(stderr.contains("TRACE"), "not at trace level: {stderr}");
     assert_hidden("stdout", &text(&output.stdout));
     assert_hidden("stderr", &stderr);
