@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::simulator::Simulator;
+use support::simulator::{Simulator, garbage_leaves_memory_flat};
 use support::watch::{self, Watched};
 use support::*;
 
@@ -477,41 +477,7 @@ fn ten_thousand_garbage_frames_are_dead_letters_and_memory_stays_flat() {
             sim.url()
         ),
     );
-    let child = spawn_run(&file);
-    let rss = || rss_kib(child.id());
-    let frames = || sim.stats()["malformed"].as_u64().unwrap_or(0);
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while frames() < 1000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the simulator sent nothing"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let early = rss();
-    while frames() < 10000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the simulator stalled"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    let late = rss();
-    signal(&child, "INT");
-    let output = wait_with_limit(child, Duration::from_secs(20));
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    let summary = stderr
-        .lines()
-        .find(|l| l.starts_with("central "))
-        .unwrap_or_else(|| panic!("no summary for central: {stderr}"));
-    let columns: Vec<&str> = summary.split_whitespace().collect();
-    assert_eq!(columns[7], "10000", "every frame a dead letter: {summary}");
-    assert!(
-        late <= early * 3 / 2 + 4096,
-        "memory grew from {early} kB to {late} kB over 9,000 garbage frames"
-    );
+    garbage_leaves_memory_flat(&file, &sim, "central", 10_000);
 }
 
 /// A connection that hangs without closing (no frames, pings unanswered)

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::simulator::Simulator;
+use support::simulator::{Simulator, garbage_leaves_memory_flat};
 use support::watch::Watched;
 use support::*;
 
@@ -318,4 +318,21 @@ fn a_session_that_ends_mid_stream_is_logged_in_again() {
         "{stderr}"
     );
     assert!(sim.stats()["logins"].as_u64().unwrap() >= 3, "{stderr}");
+}
+
+/// Garbage, event after event: 10,000 events whose data is not JSON are
+/// all dead letters, counted, and the pipeline stays up with memory flat.
+#[test]
+fn ten_thousand_garbage_events_are_dead_letters_and_memory_stays_flat() {
+    let sim = Simulator::packetfabric(&["--malformed-every", "1", "--count", "10000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "pf.yaml",
+        &format!(
+            "sources:\n  pf:\n    type: packetfabric\n    base_url: {}\n    api_key: sim-api-key\n    streams: [{{ type: port }}]\nsinks:\n  none: {{ type: blackhole, inputs: [pf] }}\n",
+            sim.base_url()
+        ),
+    );
+    garbage_leaves_memory_flat(&file, &sim, "pf", 10_000);
 }

@@ -77,3 +77,48 @@ impl Drop for Simulator {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `file` (its source `component` reading `sim`, which sends `count`
+/// malformed messages) until they were all sent: every one a dead letter,
+/// counted, the run up throughout and its memory flat.
+pub fn garbage_leaves_memory_flat(
+    file: &std::path::Path,
+    sim: &Simulator,
+    component: &str,
+    count: u64,
+) {
+    use std::time::{Duration, Instant};
+    let child = super::spawn_run(file);
+    let rss = || super::rss_kib(child.id());
+    let sent = || sim.stats()["malformed"].as_u64().unwrap_or(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sent() < count / 10 {
+        assert!(Instant::now() < deadline, "the simulator sent nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let early = rss();
+    while sent() < count {
+        assert!(Instant::now() < deadline, "the simulator stalled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let late = rss();
+    super::signal(&child, "INT");
+    let output = super::wait_with_limit(child, Duration::from_secs(20));
+    let stderr = super::text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with(&format!("{component} ")))
+        .unwrap_or_else(|| panic!("no summary for {component}: {stderr}"));
+    let columns: Vec<&str> = summary.split_whitespace().collect();
+    assert_eq!(
+        columns[7],
+        count.to_string(),
+        "every message a dead letter: {summary}"
+    );
+    assert!(
+        late <= early * 3 / 2 + 4096,
+        "memory grew from {early} kB to {late} kB over {count} garbage messages"
+    );
+}
