@@ -29,6 +29,11 @@ impl Simulator {
         Simulator::vendor("nso", args)
     }
 
+    /// `netpipe simulate cloudvision ARGS` on a free port.
+    pub fn cloudvision(args: &[&str]) -> Simulator {
+        Simulator::vendor("cloudvision", args)
+    }
+
     fn vendor(vendor: &str, args: &[&str]) -> Simulator {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

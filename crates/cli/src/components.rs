@@ -14,6 +14,7 @@ pub fn registry() -> Registry {
             netpipe_source_kafka::source_type(),
             netpipe_source_nso::source_type(),
             netpipe_source_nso::bridge_source_type(),
+            netpipe_source_cloudvision::source_type(),
         ],
         vec![
             netpipe_sink_stdout::sink_type(),
@@ -156,7 +157,7 @@ mod tests {
             }
         }
         let simulators: Vec<&str> = registry.simulators().map(|s| s.name).collect();
-        assert_eq!(simulators, ["aruba", "packetfabric", "nso"]);
+        assert_eq!(simulators, ["aruba", "packetfabric", "nso", "cloudvision"]);
     }
 
     /// Fuzz target (stable Rust, `arbtest`): the shipped pipelines edited at

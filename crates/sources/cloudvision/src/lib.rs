@@ -5,8 +5,14 @@
 //!
 //! What the server sends is read sans-IO: [`neat`] for Connector values.
 
+mod config;
 pub mod connector;
 pub mod filter;
+pub mod grpc;
 pub mod models;
 pub mod neat;
 pub mod resource;
+pub mod simulator;
+mod source;
+
+pub use config::{CloudVisionConfig, source_type};

@@ -50,10 +50,10 @@ pub fn to_text(blob: &[u8]) -> Result<String, NeatError> {
 
 /// A JSON string's contents, or the JSON itself when it is not a string.
 fn text_of_json(json: Vec<u8>) -> String {
-    if json.first() == Some(&b'"') {
-        if let Ok(serde_json::Value::String(s)) = serde_json::from_slice(&json) {
-            return s;
-        }
+    if json.first() == Some(&b'"')
+        && let Ok(serde_json::Value::String(s)) = serde_json::from_slice(&json)
+    {
+        return s;
     }
     String::from_utf8(json).unwrap_or_default()
 }
@@ -63,6 +63,66 @@ pub fn encode_str(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len() + 5);
     let _ = rmp::encode::write_bin(&mut out, text.as_bytes());
     out
+}
+
+/// A value to encode as NEAT (requests, and the simulator's data).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Neat {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    F32(f32),
+    F64(f64),
+    Str(String),
+    List(Vec<Neat>),
+    /// Entries are written sorted by their encoded keys, as NEAT requires.
+    Map(Vec<(Neat, Neat)>),
+    Pointer(Vec<Neat>),
+}
+
+impl Neat {
+    pub fn str(text: &str) -> Neat {
+        Neat::Str(text.to_string())
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        use rmp::encode as en;
+        match self {
+            Neat::Nil => drop(en::write_nil(out)),
+            Neat::Bool(b) => drop(en::write_bool(out, *b)),
+            Neat::Int(i) => drop(en::write_sint(out, *i)),
+            Neat::F32(f) => drop(en::write_f32(out, *f)),
+            Neat::F64(f) => drop(en::write_f64(out, *f)),
+            Neat::Str(s) => drop(en::write_bin(out, s.as_bytes())),
+            Neat::List(items) => {
+                let _ = en::write_array_len(out, items.len() as u32);
+                items.iter().for_each(|i| i.write(out));
+            }
+            Neat::Map(entries) => {
+                let mut encoded: Vec<(Vec<u8>, Vec<u8>)> = entries
+                    .iter()
+                    .map(|(k, v)| (k.encode(), v.encode()))
+                    .collect();
+                encoded.sort();
+                let _ = en::write_map_len(out, encoded.len() as u32);
+                for (k, v) in encoded {
+                    out.extend_from_slice(&k);
+                    out.extend_from_slice(&v);
+                }
+            }
+            Neat::Pointer(path) => {
+                let data = Neat::List(path.clone()).encode();
+                let _ = en::write_ext_meta(out, data.len() as u32, POINTER);
+                out.extend_from_slice(&data);
+            }
+        }
+    }
 }
 
 fn take<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], NeatError> {
@@ -280,6 +340,30 @@ mod tests {
         assert_eq!(to_text(b"\x07").unwrap(), "7");
         assert_eq!(to_text(&encode_str("Ethernet1/1")).unwrap(), "Ethernet1/1");
         assert_eq!(encode_str("a"), b"\xc4\x01a");
+    }
+
+    #[test]
+    fn what_is_encoded_reads_back() {
+        let value = Neat::Map(vec![
+            (Neat::str("b"), Neat::F32(0.5)),
+            (
+                Neat::str("a"),
+                Neat::Pointer(vec![Neat::str("Devices"), Neat::str("JPE1")]),
+            ),
+            (
+                Neat::Map(vec![(Neat::str("k"), Neat::Int(1))]),
+                Neat::List(vec![Neat::Nil, Neat::Bool(true), Neat::Int(-33)]),
+            ),
+        ]);
+        assert_eq!(
+            json(&value.encode()),
+            // Sorted bytewise by encoded key: a map (0x81) before a bin (0xc4).
+            r#"{"{\"k\":1}":[null,true,-33],"a":"/Devices/JPE1","b":0.5}"#
+        );
+        assert_eq!(
+            Neat::Pointer(vec![Neat::str("a"), Neat::str("b")]).encode(),
+            b"\xc7\x07\x00\x92\xc4\x01a\xc4\x01b"
+        );
     }
 
     #[test]
