@@ -290,3 +290,51 @@ fn a_misspelt_filter_field_or_value_is_refused_before_anything_starts() {
         "{stderr}"
     );
 }
+
+/// The shipped lake pipeline, run as its comments say against the
+/// simulator: events typed from the model (severity, title, the operation
+/// as `type`), devices with their value as JSON text.
+#[test]
+fn the_example_lake_pipeline_writes_typed_event_rows() {
+    let sim = Simulator::cloudvision(&["--events", "8", "--updates", "3", "--interval", "20ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let run = Watched::spawn(
+        netpipe()
+            .arg("run")
+            .arg(repo_root().join("pipelines/cloudvision-to-parquet.yaml"))
+            .env("CV_URL", sim.base_url())
+            .env("CV_TOKEN", "sim-token")
+            .env("LAKE", &lake),
+    );
+    run.wait_for("the events and devices", Duration::from_secs(30), |_, _| {
+        sim.stats()["sent"].as_u64().unwrap_or(0) >= 8 + 1 + 3 + 2 + 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    let files = support::lake::parquet_files(&lake);
+    let of = |dataset: &str| -> Vec<arrow_array::RecordBatch> {
+        files
+            .iter()
+            .filter(|f| f.to_string_lossy().contains(dataset))
+            .flat_map(|f| support::lake::read(f))
+            .collect()
+    };
+    let events = of("cloudvision.event.event");
+    let rows: usize = events.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 8 + 3, "{stderr}");
+    let schema = events[0].schema();
+    let value = schema.field_with_name("value").unwrap();
+    // A struct of the model's fields (its Debug names them).
+    let typed = format!("{:?}", value.data_type());
+    assert!(typed.starts_with("Struct"), "{typed}");
+    for name in ["\"key\"", "\"severity\"", "\"title\"", "\"ack\""] {
+        assert!(typed.contains(name), "no value.{name}: {typed}");
+    }
+    assert!(schema.field_with_name("type").is_ok());
+    let devices = of("cloudvision.analytics.datasetinfo.devices");
+    let device_schema = devices[0].schema();
+    let value = device_schema.field_with_name("value").unwrap().data_type();
+    assert_eq!(format!("{value:?}"), "Utf8", "JSON text");
+}

@@ -42,6 +42,7 @@ fn every_shipped_pipeline_validates() {
         .env("PF_API_KEY", "test-key")
         .env("NSO_PASSWORD", "test-password")
         .env("NSO_BRIDGE_TOKEN", "test-token")
+        .env("CV_TOKEN", "test-token")
         .env("LAKE", lake.path())
         .output()
         .unwrap();
