@@ -338,3 +338,55 @@ fn the_example_lake_pipeline_writes_typed_event_rows() {
     let value = device_schema.field_with_name("value").unwrap().data_type();
     assert_eq!(format!("{value:?}"), "Utf8", "JSON text");
 }
+
+/// A model netpipe was not built with, read through `proto_path`: the
+/// vendor's `.proto` files compiled at start, the filter checked against
+/// them, the entities typed by them.
+#[test]
+fn a_model_from_proto_path_needs_no_rebuild() {
+    let protos = repo_root().join("tests/fixtures/cloudvision");
+    let sim = Simulator::cloudvision(&[
+        "--events",
+        "4",
+        "--proto-path",
+        protos.to_str().unwrap(),
+        "--model",
+        "acme.widget.v1.Widget",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let subscriptions = format!(
+        "    proto_path: [{}]\n    resources:\n      - model: acme.widget.v1.Widget\n        filter: [{{ color: BLUE }}]\n",
+        protos.display()
+    );
+    let (events, stderr) = run_until(
+        &cloudvision_pipeline(dir.path(), &sim.base_url(), &subscriptions),
+        2,
+    );
+    let widgets = of_stream(&events, "cloudvision.acme.widget.widget");
+    // Colors alternate RED, BLUE over the 4 widgets: 1 and 3 pass.
+    assert_eq!(widgets.len(), 2, "{stderr}");
+    let value = &widgets[0]["payload"]["value"];
+    assert_eq!(value["key"]["serial"], "serial-1");
+    assert_eq!(value["name"], "name-1");
+    assert_eq!(value["count"], 1);
+    assert_eq!(value["color"], "COLOR_BLUE");
+    assert_eq!(widgets[0]["payload"]["type"], "INITIAL");
+    assert_eq!(
+        sim.stats()["filters"][0],
+        serde_json::json!([{"color": "COLOR_BLUE"}])
+    );
+
+    // Without the files, the model is unknown: `validate` says where to look.
+    let file = cloudvision_pipeline(
+        dir.path(),
+        &sim.base_url(),
+        "    resources:\n      - model: acme.widget.v1.Widget\n",
+    );
+    let output = netpipe().arg("validate").arg(&file).output().unwrap();
+    let stderr = text(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("resources.0.model") && stderr.contains("proto_path"),
+        "{stderr}"
+    );
+}

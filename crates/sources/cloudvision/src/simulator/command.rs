@@ -37,6 +37,12 @@ pub struct SimulateArgs {
     /// Wait between live updates.
     #[arg(long, default_value = "100ms", value_parser = HumanDuration::parse)]
     interval: HumanDuration,
+    /// Directories of `.proto` files for --model (repeat for several).
+    #[arg(long)]
+    proto_path: Vec<PathBuf>,
+    /// Also serve this resource model's Subscribe (from --proto-path), --events entities made from its descriptors.
+    #[arg(long)]
+    model: Vec<String>,
     /// End each stream with UNAVAILABLE after N messages.
     #[arg(long, value_name = "N")]
     drop_after: Option<u64>,
@@ -70,6 +76,8 @@ async fn simulate(args: SimulateArgs) -> Result<(), BoxError> {
         devices: args.devices,
         interval: args.interval.0,
         drop_after: args.drop_after,
+        proto_path: args.proto_path,
+        models: args.model,
     };
     serve_until_interrupted(
         args.listen,

@@ -39,7 +39,7 @@ use tonic::body::Body;
 use tonic::server::{Grpc, ServerStreamingService};
 
 pub use command::simulator;
-use script::{Devices, Events, time_bytes};
+use script::{BASE_SECONDS, Devices, Events, time_bytes};
 
 use crate::connector::{self, GetAndSubscribeRequest};
 use crate::grpc::RawCodec;
@@ -54,6 +54,10 @@ pub struct SimulatorConfig {
     pub devices: usize,
     pub interval: Duration,
     pub drop_after: Option<u64>,
+    /// Directories of `.proto` files for `models`.
+    pub proto_path: Vec<std::path::PathBuf>,
+    /// Other resource models served, with `events` entities each made from their descriptors.
+    pub models: Vec<String>,
 }
 
 #[derive(Default)]
@@ -67,6 +71,8 @@ struct Stats {
 struct Shared {
     config: SimulatorConfig,
     events: Events,
+    /// `--model`s: the subscribe path, the model, its entities.
+    others: Vec<(String, crate::models::Model, Vec<DynamicMessage>)>,
     codec: netpipe_protobuf::Codec,
     /// Each event as it stands (none once deleted), and its last change.
     state: Mutex<Vec<Option<(DynamicMessage, i64)>>>,
@@ -79,13 +85,22 @@ type Calls = ReceiverStream<Result<Bytes, Status>>;
 type Answer = Pin<Box<dyn Future<Output = Result<tonic::Response<Calls>, Status>> + Send>>;
 
 impl Shared {
-    fn new(config: SimulatorConfig) -> Arc<Shared> {
-        let pool = crate::models::compile(&[]).expect("built-in descriptors");
+    fn new(config: SimulatorConfig) -> Result<Arc<Shared>, String> {
+        let pool = crate::models::compile(&config.proto_path)?;
         let events = Events::new(&pool, config.events.max(1), config.updates);
         let state = (0..events.count())
             .map(|i| Some(events.initial(i)))
             .collect();
-        Arc::new(Shared {
+        let mut others = Vec::new();
+        for name in &config.models {
+            let model = crate::models::Model::find(&pool, name)?;
+            let entities = (0..config.events)
+                .map(|i| script::generic(&model.value, i))
+                .collect();
+            others.push((model.subscribe_path.clone(), model, entities));
+        }
+        Ok(Arc::new(Shared {
+            others,
             codec: netpipe_protobuf::Codec::new(
                 &pool,
                 netpipe_protobuf::Rules::NONE,
@@ -96,7 +111,7 @@ impl Shared {
             state: Mutex::new(state),
             next_update: Mutex::new(0),
             stats: Stats::default(),
-        })
+        }))
     }
 
     fn authorized<T>(&self, request: &tonic::Request<T>) -> Result<(), Status> {
@@ -115,14 +130,16 @@ impl Shared {
         }
     }
 
-    /// The filters of an `EventStreamRequest`, recorded as JSON.
-    fn filters(&self, request: &[u8]) -> Result<Vec<DynamicMessage>, Status> {
-        let request_type = self
-            .events
-            .model()
+    /// The filters of a `<model>StreamRequest`, recorded as JSON.
+    fn filters(
+        &self,
+        model: &prost_reflect::MessageDescriptor,
+        request: &[u8],
+    ) -> Result<Vec<DynamicMessage>, Status> {
+        let request_type = model
             .parent_pool()
-            .get_message_by_name("arista.event.v1.EventStreamRequest")
-            .expect("built in");
+            .get_message_by_name(&format!("{}StreamRequest", model.full_name()))
+            .ok_or_else(|| Status::unimplemented("no request type"))?;
         let read = DynamicMessage::decode(request_type, request)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let filters: Vec<DynamicMessage> = read
@@ -132,10 +149,7 @@ impl Shared {
                     .map(|l| l.iter().filter_map(|v| v.as_message().cloned()).collect())
             })
             .unwrap_or_default();
-        let index = self
-            .codec
-            .index_of(crate::models::EVENT_MODEL)
-            .expect("indexed");
+        let index = self.codec.index_of(model.full_name()).expect("indexed");
         let as_json: Vec<serde_json::Value> = filters
             .iter()
             .map(|f| {
@@ -201,7 +215,7 @@ impl ServerStreamingService<Bytes> for EventCall {
         let (shared, subscribe) = (self.shared.clone(), self.subscribe);
         Box::pin(async move {
             shared.authorized(&request)?;
-            let filters = shared.filters(request.get_ref())?;
+            let filters = shared.filters(shared.events.model(), request.get_ref())?;
             let (tx, rx) = mpsc::channel(64);
             let drop_after = shared.config.drop_after;
             tokio::spawn(async move {
@@ -275,6 +289,61 @@ impl ServerStreamingService<Bytes> for EventCall {
                     {
                         return;
                     }
+                }
+            });
+            Ok(tonic::Response::new(ReceiverStream::new(rx)))
+        })
+    }
+}
+
+/// A `--model`'s Subscribe: its entities as `INITIAL`, the sync, then quiet.
+#[derive(Clone)]
+struct ModelCall {
+    shared: Arc<Shared>,
+    model: usize,
+}
+
+impl ServerStreamingService<Bytes> for ModelCall {
+    type Response = Bytes;
+    type ResponseStream = Calls;
+    type Future = Answer;
+
+    fn call(&mut self, request: tonic::Request<Bytes>) -> Answer {
+        let (shared, model) = (self.shared.clone(), self.model);
+        Box::pin(async move {
+            shared.authorized(&request)?;
+            let (_, served, entities) = &shared.others[model];
+            let filters = shared.filters(&served.value, request.get_ref())?;
+            let (tx, rx) = mpsc::channel(64);
+            let drop_after = shared.config.drop_after;
+            let initial: Vec<Vec<u8>> = entities
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| passes(e, &filters))
+                .map(|(i, e)| {
+                    resource::encode_response(
+                        &e.encode_to_vec(),
+                        Some(&time_bytes(BASE_SECONDS + i as i64)),
+                        INITIAL,
+                    )
+                })
+                .collect();
+            tokio::spawn(async move {
+                let mut out = Sender {
+                    tx,
+                    sent: 0,
+                    drop_after,
+                    shared,
+                };
+                for response in initial {
+                    if !out.send(response).await {
+                        return;
+                    }
+                }
+                let mut sync = Vec::new();
+                prost::encoding::int32::encode(3, &INITIAL_SYNC_COMPLETE, &mut sync);
+                if out.send(sync).await {
+                    out.tx.closed().await;
                 }
             });
             Ok(tonic::Response::new(ReceiverStream::new(rx)))
@@ -419,7 +488,13 @@ impl tower::Service<http::Request<Body>> for Service {
                 connector::GET_AND_SUBSCRIBE => {
                     grpc.server_streaming(RouterCall { shared }, request).await
                 }
-                other => Status::unimplemented(format!("{other} is not simulated")).into_http(),
+                other => match shared.others.iter().position(|(path, _, _)| path == other) {
+                    Some(model) => {
+                        grpc.server_streaming(ModelCall { shared, model }, request)
+                            .await
+                    }
+                    None => Status::unimplemented(format!("{other} is not simulated")).into_http(),
+                },
             })
         })
     }
@@ -432,7 +507,7 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<()> {
     let service = Service {
-        shared: Shared::new(config),
+        shared: Shared::new(config).map_err(std::io::Error::other)?,
     };
     let server = tonic::transport::Server::builder().accept_http1(true);
     let served = match tls {
@@ -466,12 +541,15 @@ mod tests {
             devices: 1,
             interval: Duration::from_millis(1),
             drop_after: None,
-        });
+            proto_path: Vec::new(),
+            models: Vec::new(),
+        })
+        .unwrap();
         let model = shared.events.model().clone();
         let filter: Vec<crate::filter::Filter> =
             serde_json::from_str(r#"[{"severity": "CRITICAL"}]"#).unwrap();
         let critical = crate::filter::request(&model, &filter).unwrap();
-        let filters = shared.filters(&critical).unwrap();
+        let filters = shared.filters(&model, &critical).unwrap();
         let state = shared.state.lock().unwrap();
         let passed = state
             .iter()

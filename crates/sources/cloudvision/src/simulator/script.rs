@@ -244,3 +244,52 @@ impl Devices {
         }
     }
 }
+
+/// Entity `i` of any resource model (`--model`): its key's and its own
+/// plain fields (text, numbers, booleans, enums, wrappers, times) filled
+/// from `i`; lists, maps and other messages left out.
+pub fn generic(model: &MessageDescriptor, i: usize) -> DynamicMessage {
+    let mut entity = DynamicMessage::new(model.clone());
+    for field in model.fields().filter(|f| !f.is_list() && !f.is_map()) {
+        let value = match field.kind() {
+            Kind::Message(key) if field.name() == "key" => Some(Value::Message(generic(&key, i))),
+            kind => plain(&kind, field.name(), i),
+        };
+        if let Some(value) = value {
+            entity.set_field(&field, value);
+        }
+    }
+    entity
+}
+
+fn plain(kind: &Kind, name: &str, i: usize) -> Option<Value> {
+    Some(match kind {
+        Kind::String => Value::String(format!("{name}-{i}")),
+        Kind::Bool => Value::Bool(i.is_multiple_of(2)),
+        Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Value::I32(i as i32),
+        Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Value::I64(i as i64),
+        Kind::Uint32 | Kind::Fixed32 => Value::U32(i as u32),
+        Kind::Uint64 | Kind::Fixed64 => Value::U64(i as u64),
+        Kind::Double => Value::F64(i as f64 + 0.5),
+        Kind::Float => Value::F32(i as f32 + 0.5),
+        Kind::Enum(e) => {
+            let set: Vec<i32> = e.values().map(|v| v.number()).filter(|n| *n != 0).collect();
+            Value::EnumNumber(*set.get(i % set.len().max(1))?)
+        }
+        Kind::Message(m) if m.full_name() == "google.protobuf.Timestamp" => {
+            let mut time = DynamicMessage::new(m.clone());
+            time.set_field_by_name("seconds", Value::I64(BASE_SECONDS + i as i64));
+            Value::Message(time)
+        }
+        Kind::Message(m)
+            if m.full_name().starts_with("google.protobuf.")
+                && m.full_name().ends_with("Value") =>
+        {
+            let inner = m.get_field_by_name("value")?;
+            let mut wrapper = DynamicMessage::new(m.clone());
+            wrapper.set_field(&inner, plain(&inner.kind(), name, i)?);
+            Value::Message(wrapper)
+        }
+        _ => return None,
+    })
+}
