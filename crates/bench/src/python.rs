@@ -73,6 +73,22 @@ pub fn with_requests() -> anyhow::Result<PathBuf> {
     Ok(python)
 }
 
+/// The venv's Python, and a descriptor set of the project's `proto/arista`
+/// event files (made by grpcio-tools' protoc) for the CloudVision client.
+pub fn with_cloudvision_descriptors() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = workdir();
+    std::fs::create_dir_all(&dir)?;
+    let python = setup(&dir)?;
+    let descriptors = dir.join("cloudvision.pb");
+    let protos = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    run(Command::new(&python)
+        .args(["-m", "grpc_tools.protoc", "--include_imports", "-I"])
+        .arg(&protos)
+        .arg(format!("--descriptor_set_out={}", descriptors.display()))
+        .arg(protos.join("arista/event.v1/services.gen.proto")))?;
+    Ok((python, descriptors))
+}
+
 /// The frames both sides decode, length-prefixed.
 pub fn frames_file(dir: &Path) -> anyhow::Result<PathBuf> {
     let path = dir.join("monitoring.frames");

@@ -1,6 +1,7 @@
 //! The scenarios, each with a netpipe side and a baseline side. Every side
 //! handles a fixed number of events and returns its rate.
 
+mod cloudvision;
 mod consume;
 mod lake;
 mod latency;
@@ -52,7 +53,7 @@ pub struct Scenario {
     pub goal: f64,
 }
 
-pub const ALL: [Scenario; 16] = [
+pub const ALL: [Scenario; 17] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -107,6 +108,14 @@ pub const ALL: [Scenario; 16] = [
         unit: "msg/s",
         baseline: Baseline::Side,
         baseline_name: "Python client: requests + json on the same stream",
+        goal: 20.0,
+    },
+    Scenario {
+        name: "cloudvision",
+        title: "CloudVision simulator (events encoded before the clock) → gRPC → netpipe cloudvision → blackhole",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "Python client: grpcio + MessageToDict + json.dumps on the same stream",
         goal: 20.0,
     },
     Scenario {
@@ -223,6 +232,8 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "websocket:baseline" => websocket_baseline(),
         "nso:netpipe" => nso::netpipe(),
         "nso:baseline" => nso::python_client(),
+        "cloudvision:netpipe" => cloudvision::netpipe(),
+        "cloudvision:baseline" => cloudvision::python_client(),
         "kafka:netpipe" => kafka_netpipe(),
         "kafka:baseline" => kafka_baseline(),
         "parquet:netpipe" => lake::parquet_netpipe(),

@@ -78,6 +78,9 @@ struct Shared {
     state: Mutex<Vec<Option<(DynamicMessage, i64)>>>,
     /// Updates applied so far (across connections).
     next_update: Mutex<usize>,
+    /// The first state's `INITIAL`s, encoded once: what an unfiltered
+    /// subscription before any update sends (benchmarks measure the client).
+    first_state: Vec<Bytes>,
     stats: Stats,
 }
 
@@ -99,7 +102,18 @@ impl Shared {
                 .collect();
             others.push((model.subscribe_path.clone(), model, entities));
         }
+        let first_state = (0..events.count())
+            .map(|i| {
+                let (entity, at) = events.initial(i);
+                Bytes::from(resource::encode_response(
+                    &entity.encode_to_vec(),
+                    Some(&time_bytes(at)),
+                    INITIAL,
+                ))
+            })
+            .collect();
         Ok(Arc::new(Shared {
+            first_state,
             others,
             codec: netpipe_protobuf::Codec::new(
                 &pool,
@@ -186,7 +200,7 @@ struct Sender {
 
 impl Sender {
     /// False once the client is gone or the stream was dropped.
-    async fn send(&mut self, message: Vec<u8>) -> bool {
+    async fn send(&mut self, message: impl Into<Bytes>) -> bool {
         if self.drop_after.is_some_and(|n| self.sent >= n) {
             let _ = self
                 .tx
@@ -196,7 +210,7 @@ impl Sender {
         }
         self.sent += 1;
         self.shared.stats.sent.fetch_add(1, Ordering::SeqCst);
-        self.tx.send(Ok(Bytes::from(message))).await.is_ok()
+        self.tx.send(Ok(message.into())).await.is_ok()
     }
 }
 
@@ -225,23 +239,27 @@ impl ServerStreamingService<Bytes> for EventCall {
                     drop_after,
                     shared: shared.clone(),
                 };
-                let current: Vec<(DynamicMessage, i64)> = shared
-                    .state
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .flatten()
-                    .cloned()
-                    .collect();
-                for (entity, at) in current.iter().filter(|(e, _)| passes(e, &filters)) {
-                    if !out
-                        .send(resource::encode_response(
-                            &entity.encode_to_vec(),
-                            Some(&time_bytes(*at)),
-                            INITIAL,
-                        ))
-                        .await
-                    {
+                let untouched = filters.is_empty()
+                    && *shared.next_update.lock().unwrap_or_else(|e| e.into_inner()) == 0;
+                let initial: Vec<Bytes> = if untouched {
+                    shared.first_state.clone()
+                } else {
+                    let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                    state
+                        .iter()
+                        .flatten()
+                        .filter(|(e, _)| passes(e, &filters))
+                        .map(|(entity, at)| {
+                            Bytes::from(resource::encode_response(
+                                &entity.encode_to_vec(),
+                                Some(&time_bytes(*at)),
+                                INITIAL,
+                            ))
+                        })
+                        .collect()
+                };
+                for response in initial {
+                    if !out.send(response).await {
                         return;
                     }
                 }
