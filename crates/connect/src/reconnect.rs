@@ -20,6 +20,17 @@ use tracing::{info, warn};
 
 use crate::backoff::Backoff;
 
+/// Every source's default longest wait between reconnect attempts.
+pub fn default_max_backoff() -> netpipe_core::units::HumanDuration {
+    netpipe_core::units::HumanDuration(Duration::from_secs(30))
+}
+
+/// Every source's default wait after a refused credential: long enough
+/// that a wrong key is a line every few minutes, not a storm.
+pub fn default_auth_retry() -> netpipe_core::units::HumanDuration {
+    netpipe_core::units::HumanDuration(Duration::from_secs(300))
+}
+
 /// How a connection attempt ended.
 #[derive(Debug)]
 pub enum Ending {

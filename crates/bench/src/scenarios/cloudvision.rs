@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use netpipe_source_cloudvision::simulator::{SimulatorConfig, serve};
 
-use super::{run_pipeline, serve_on_a_thread};
+use super::{run_pipeline, serve_on_a_thread, wait_until_serving};
 
 /// Events netpipe reads per run.
 const NETPIPE_EVENTS: usize = 50_000;
@@ -32,18 +32,7 @@ fn simulator(events: usize) -> anyhow::Result<SocketAddr> {
     let address = serve_on_a_thread(move |listener| async move {
         let _ = serve(listener, config, None).await;
     })?;
-    // The events are encoded before the first request is answered: wait for one.
-    loop {
-        if let Ok(mut conn) = std::net::TcpStream::connect(address) {
-            use std::io::{Read as _, Write as _};
-            conn.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut reply = String::new();
-            if conn.read_to_string(&mut reply).is_ok() && reply.starts_with("HTTP/1.1 200") {
-                return Ok(address);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until_serving(address)
 }
 
 pub fn netpipe() -> anyhow::Result<f64> {

@@ -412,6 +412,22 @@ where
     Ok(address)
 }
 
+/// Waits until the simulator at `address` answers `GET /stats`: it makes
+/// its data before it answers anything.
+fn wait_until_serving(address: SocketAddr) -> anyhow::Result<SocketAddr> {
+    loop {
+        if let Ok(mut conn) = std::net::TcpStream::connect(address) {
+            use std::io::{Read as _, Write as _};
+            conn.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+            let mut reply = String::new();
+            if conn.read_to_string(&mut reply).is_ok() && reply.starts_with("HTTP/1.1 200") {
+                return Ok(address);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 fn aruba_source(address: SocketAddr) -> String {
     format!(
         "  central:\n    type: aruba_central\n    url: ws://{address}/streaming/api\n    customers: [{{ name: bench, key: sim-key, topic: monitoring }}]\n"

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use netpipe_source_nso::simulator::{SimulatorConfig, Stats, serve};
 
-use super::{run_pipeline, serve_on_a_thread};
+use super::{run_pipeline, serve_on_a_thread, wait_until_serving};
 
 /// Notifications netpipe reads per run.
 const NETPIPE_NOTIFICATIONS: u64 = 40_000;
@@ -26,18 +26,7 @@ fn simulator(count: u64) -> anyhow::Result<SocketAddr> {
         };
         let _ = serve(listener, config, Arc::new(Stats::default())).await;
     })?;
-    // The prefill runs before the first request is answered: wait for one.
-    loop {
-        if let Ok(mut conn) = std::net::TcpStream::connect(address) {
-            use std::io::{Read as _, Write as _};
-            conn.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
-            let mut reply = String::new();
-            if conn.read_to_string(&mut reply).is_ok() && reply.starts_with("HTTP/1.1 200") {
-                return Ok(address);
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until_serving(address)
 }
 
 pub fn netpipe() -> anyhow::Result<f64> {

@@ -60,10 +60,10 @@ pub struct ArubaConfig {
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: HumanDuration,
     /// Longest wait between reconnect attempts (backoff grows to this, with jitter).
-    #[serde(default = "default_max_backoff")]
+    #[serde(default = "netpipe_connect::reconnect::default_max_backoff")]
     pub max_backoff: HumanDuration,
     /// Wait before retrying an entry whose key was rejected or topic is not subscribed.
-    #[serde(default = "default_auth_retry")]
+    #[serde(default = "netpipe_connect::reconnect::default_auth_retry")]
     pub auth_retry: HumanDuration,
     #[serde(flatten)]
     pub tls: TlsOptions,
@@ -75,14 +75,6 @@ fn default_ping_interval() -> HumanDuration {
 
 fn default_idle_timeout() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(30))
-}
-
-fn default_max_backoff() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(30))
-}
-
-fn default_auth_retry() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(300))
 }
 
 pub fn source_type() -> SourceType {

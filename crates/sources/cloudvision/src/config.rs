@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use netpipe_connect::TlsOptions;
 use netpipe_core::config::{OptionError, OptionErrors, SourceType};
@@ -42,10 +41,10 @@ pub struct CloudVisionConfig {
     #[serde(default = "default_max_message_size")]
     pub max_message_size: ByteSize,
     /// After the server refused the token (UNAUTHENTICATED), wait this long before trying again.
-    #[serde(default = "default_auth_retry")]
+    #[serde(default = "netpipe_connect::reconnect::default_auth_retry")]
     pub auth_retry: HumanDuration,
     /// Longest wait between reconnect attempts.
-    #[serde(default = "default_max_backoff")]
+    #[serde(default = "netpipe_connect::reconnect::default_max_backoff")]
     pub max_backoff: HumanDuration,
     #[serde(flatten)]
     pub tls: TlsOptions,
@@ -83,14 +82,6 @@ pub struct DatasetOptions {
 
 fn default_max_message_size() -> ByteSize {
     ByteSize(64 << 20)
-}
-
-fn default_auth_retry() -> HumanDuration {
-    HumanDuration(Duration::from_secs(300))
-}
-
-fn default_max_backoff() -> HumanDuration {
-    HumanDuration(Duration::from_secs(30))
 }
 
 pub fn source_type() -> SourceType {

@@ -145,43 +145,31 @@ impl Entities {
                         self.known.remove(&key);
                         patch
                     }
-                    INITIAL => {
-                        if self
+                    UPDATED if self.known.contains_key(&key) => {
+                        let known = self.known.get_mut(&key).expect("known");
+                        known
+                            .entity
+                            .merge(value)
+                            .map_err(|e| format!("the update does not merge: {e}"))?;
+                        known.time = time.clone();
+                        known.entity.clone()
+                    }
+                    // INITIAL, or an update of an entity not known yet.
+                    _ => {
+                        let unchanged = self
                             .known
                             .get(&key)
-                            .is_some_and(|k| k.time == time && time.is_some())
-                        {
+                            .is_some_and(|k| k.time == time && time.is_some());
+                        if read.operation == INITIAL && unchanged {
                             return Ok(Vec::new());
                         }
-                        self.known.insert(
-                            key.clone(),
-                            Known {
-                                entity: patch.clone(),
-                                time: time.clone(),
-                            },
-                        );
+                        let known = Known {
+                            entity: patch.clone(),
+                            time: time.clone(),
+                        };
+                        self.known.insert(key.clone(), known);
                         patch
                     }
-                    _ => match self.known.get_mut(&key) {
-                        Some(known) => {
-                            known
-                                .entity
-                                .merge(value)
-                                .map_err(|e| format!("the update does not merge: {e}"))?;
-                            known.time = time.clone();
-                            known.entity.clone()
-                        }
-                        None => {
-                            self.known.insert(
-                                key.clone(),
-                                Known {
-                                    entity: patch.clone(),
-                                    time: time.clone(),
-                                },
-                            );
-                            patch
-                        }
-                    },
                 };
                 Ok(vec![Change {
                     response: encode_response(&entity.encode_to_vec(), read.time, read.operation),

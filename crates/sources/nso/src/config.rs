@@ -30,10 +30,10 @@ pub struct NsoConfig {
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: HumanDuration,
     /// After the server refused the credentials (HTTP 401), wait this long before trying again.
-    #[serde(default = "default_auth_retry")]
+    #[serde(default = "netpipe_connect::reconnect::default_auth_retry")]
     pub auth_retry: HumanDuration,
     /// Longest wait between reconnect attempts.
-    #[serde(default = "default_max_backoff")]
+    #[serde(default = "netpipe_connect::reconnect::default_max_backoff")]
     pub max_backoff: HumanDuration,
     #[serde(flatten)]
     pub tls: TlsOptions,
@@ -41,14 +41,6 @@ pub struct NsoConfig {
 
 fn default_idle_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(3600))
-}
-
-fn default_auth_retry() -> HumanDuration {
-    HumanDuration(Duration::from_secs(300))
-}
-
-fn default_max_backoff() -> HumanDuration {
-    HumanDuration(Duration::from_secs(30))
 }
 
 pub fn source_type() -> SourceType {

@@ -57,7 +57,7 @@ pub struct PacketFabricConfig {
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: HumanDuration,
     /// Longest wait between reconnect attempts.
-    #[serde(default = "default_max_backoff")]
+    #[serde(default = "netpipe_connect::reconnect::default_max_backoff")]
     pub max_backoff: HumanDuration,
     #[serde(flatten)]
     pub tls: TlsOptions,
@@ -69,10 +69,6 @@ fn default_base_url() -> String {
 
 fn default_idle_timeout() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(120))
-}
-
-fn default_max_backoff() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(30))
 }
 
 pub fn source_type() -> SourceType {

@@ -214,6 +214,36 @@ impl Sender {
     }
 }
 
+impl Sender {
+    /// Sends a state: its `INITIAL`s, then the sync marker.
+    async fn state(&mut self, initial: Vec<Bytes>) -> bool {
+        for response in initial {
+            if !self.send(response).await {
+                return false;
+            }
+        }
+        let mut sync = Vec::new();
+        prost::encoding::int32::encode(3, &INITIAL_SYNC_COMPLETE, &mut sync);
+        self.send(sync).await
+    }
+}
+
+/// A call's answer: what `body`, on a task of its own, sends.
+fn streaming<Fut>(shared: &Arc<Shared>, body: impl FnOnce(Sender) -> Fut) -> tonic::Response<Calls>
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(64);
+    let out = Sender {
+        tx,
+        sent: 0,
+        drop_after: shared.config.drop_after,
+        shared: shared.clone(),
+    };
+    tokio::spawn(body(out));
+    tonic::Response::new(ReceiverStream::new(rx))
+}
+
 #[derive(Clone)]
 struct EventCall {
     shared: Arc<Shared>,
@@ -230,15 +260,7 @@ impl ServerStreamingService<Bytes> for EventCall {
         Box::pin(async move {
             shared.authorized(&request)?;
             let filters = shared.filters(shared.events.model(), request.get_ref())?;
-            let (tx, rx) = mpsc::channel(64);
-            let drop_after = shared.config.drop_after;
-            tokio::spawn(async move {
-                let mut out = Sender {
-                    tx,
-                    sent: 0,
-                    drop_after,
-                    shared: shared.clone(),
-                };
+            Ok(streaming(&shared.clone(), |mut out| async move {
                 let untouched = filters.is_empty()
                     && *shared.next_update.lock().unwrap_or_else(|e| e.into_inner()) == 0;
                 let initial: Vec<Bytes> = if untouched {
@@ -258,26 +280,17 @@ impl ServerStreamingService<Bytes> for EventCall {
                         })
                         .collect()
                 };
-                for response in initial {
-                    if !out.send(response).await {
-                        return;
-                    }
-                }
-                let mut sync = Vec::new();
-                prost::encoding::int32::encode(3, &INITIAL_SYNC_COMPLETE, &mut sync);
-                if !out.send(sync).await || !subscribe {
+                if !out.state(initial).await || !subscribe {
                     return;
                 }
                 loop {
                     tokio::time::sleep(shared.config.interval).await;
                     let next = {
                         let mut next = shared.next_update.lock().unwrap_or_else(|e| e.into_inner());
-                        if *next >= shared.events.updates() {
-                            None
-                        } else {
+                        (*next < shared.events.updates()).then(|| {
                             *next += 1;
-                            Some(*next - 1)
-                        }
+                            *next - 1
+                        })
                     };
                     let Some(u) = next else {
                         // Nothing more: the stream stays open, quiet.
@@ -296,20 +309,16 @@ impl ServerStreamingService<Bytes> for EventCall {
                         }
                         matched
                     };
-                    if matched
-                        && !out
-                            .send(resource::encode_response(
-                                &patch.encode_to_vec(),
-                                Some(&time_bytes(at)),
-                                operation,
-                            ))
-                            .await
-                    {
+                    let response = resource::encode_response(
+                        &patch.encode_to_vec(),
+                        Some(&time_bytes(at)),
+                        operation,
+                    );
+                    if matched && !out.send(response).await {
                         return;
                     }
                 }
-            });
-            Ok(tonic::Response::new(ReceiverStream::new(rx)))
+            }))
         })
     }
 }
@@ -332,39 +341,24 @@ impl ServerStreamingService<Bytes> for ModelCall {
             shared.authorized(&request)?;
             let (_, served, entities) = &shared.others[model];
             let filters = shared.filters(&served.value, request.get_ref())?;
-            let (tx, rx) = mpsc::channel(64);
-            let drop_after = shared.config.drop_after;
-            let initial: Vec<Vec<u8>> = entities
+            let initial: Vec<Bytes> = entities
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| passes(e, &filters))
                 .map(|(i, e)| {
-                    resource::encode_response(
+                    let at = time_bytes(BASE_SECONDS + i as i64);
+                    Bytes::from(resource::encode_response(
                         &e.encode_to_vec(),
-                        Some(&time_bytes(BASE_SECONDS + i as i64)),
+                        Some(&at),
                         INITIAL,
-                    )
+                    ))
                 })
                 .collect();
-            tokio::spawn(async move {
-                let mut out = Sender {
-                    tx,
-                    sent: 0,
-                    drop_after,
-                    shared,
-                };
-                for response in initial {
-                    if !out.send(response).await {
-                        return;
-                    }
-                }
-                let mut sync = Vec::new();
-                prost::encoding::int32::encode(3, &INITIAL_SYNC_COMPLETE, &mut sync);
-                if out.send(sync).await {
+            Ok(streaming(&shared, |mut out| async move {
+                if out.state(initial).await {
                     out.tx.closed().await;
                 }
-            });
-            Ok(tonic::Response::new(ReceiverStream::new(rx)))
+            }))
         })
     }
 }
@@ -402,15 +396,8 @@ impl ServerStreamingService<Bytes> for RouterCall {
             let devices = Devices {
                 count: shared.config.devices.max(1),
             };
-            let (tx, rx) = mpsc::channel(64);
-            let drop_after = shared.config.drop_after;
-            tokio::spawn(async move {
-                let mut out = Sender {
-                    tx,
-                    sent: 0,
-                    drop_after,
-                    shared: shared.clone(),
-                };
+            let interval = shared.config.interval;
+            Ok(streaming(&shared, |mut out| async move {
                 let newer = |n: &connector::Notification| {
                     n.timestamp
                         .as_ref()
@@ -431,7 +418,7 @@ impl ServerStreamingService<Bytes> for RouterCall {
                     let Some(live) = devices.live(n, &path) else {
                         break;
                     };
-                    tokio::time::sleep(shared.config.interval).await;
+                    tokio::time::sleep(interval).await;
                     if newer(&live)
                         && !out
                             .send(Devices::batch(&dataset, vec![live], false).encode_to_vec())
@@ -441,8 +428,7 @@ impl ServerStreamingService<Bytes> for RouterCall {
                     }
                 }
                 out.tx.closed().await;
-            });
-            Ok(tonic::Response::new(ReceiverStream::new(rx)))
+            }))
         })
     }
 }
