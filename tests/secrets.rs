@@ -7,9 +7,10 @@ mod support;
 use std::time::Duration;
 
 use support::simulator::Simulator;
+use support::watch::Watched;
 use support::*;
 
-const SECRETS: [&str; 8] = [
+const SECRETS: [&str; 9] = [
     "sim-key",
     "wrong-secret-key",
     "sim-password",
@@ -18,6 +19,7 @@ const SECRETS: [&str; 8] = [
     "nso-pass-789",
     "bridge-tok-321",
     "wrong-bridge-tok",
+    "cv-tok-654",
 ];
 
 fn assert_hidden(what: &str, text: &str) {
@@ -31,6 +33,7 @@ fn no_secret_shows_in_output_logs_metrics_or_debug() {
     let aruba = Simulator::start(&["--count", "3"]);
     let pf = Simulator::packetfabric(&["--count", "3"]);
     let nso = Simulator::nso(&["--count", "3"]);
+    let cv = Simulator::cloudvision(&[]);
     let dir = tempfile::tempdir().unwrap();
     let metrics_port = netpipe_testkit::free_port().unwrap();
     let bridge_port = netpipe_testkit::free_port().unwrap();
@@ -60,13 +63,20 @@ sources:
     type: nso_bridge
     listen: 127.0.0.1:{bridge_port}
     token: bridge-tok-321
+  cv:
+    type: cloudvision
+    url: {}
+    token: cv-tok-654
+    auth_retry: 200ms
+    resources: [{{ model: arista.event.v1.Event }}]
 sinks:
-  out: {{ type: stdout, inputs: [central, pf, nso, bridge] }}
+  out: {{ type: stdout, inputs: [central, pf, nso, bridge, cv] }}
 metrics: {{ address: 127.0.0.1:{metrics_port} }}
 ",
         aruba.url(),
         pf.base_url(),
         nso.base_url(),
+        cv.base_url(),
     );
     let file = pipeline(dir.path(), "secrets.yaml", &yaml);
 
@@ -74,13 +84,9 @@ metrics: {{ address: 127.0.0.1:{metrics_port} }}
     let checked = netpipe_core::config::parse("secrets.yaml", &yaml, &registry, &|_| None).unwrap();
     assert_hidden("the config's Debug", &format!("{checked:?}"));
 
-    let child = netpipe()
-        .args(["--log-level", "trace", "run"])
-        .arg(&file)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Read as it comes: trace-level logs fill a pipe nobody empties, and
+    // a writer blocked on it stalls the run.
+    let run = Watched::spawn(netpipe().args(["--log-level", "trace", "run"]).arg(&file));
     // Until the bad key has been refused twice and events flowed.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while aruba.stats()["frames"].as_u64().unwrap_or(0) < 3
@@ -89,7 +95,14 @@ metrics: {{ address: 127.0.0.1:{metrics_port} }}
         assert!(std::time::Instant::now() < deadline, "no events flowed");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // NSO refuses the password twice; a bridge presents a wrong token.
+    // NSO refuses the password twice, CloudVision the token; a bridge presents a wrong token.
+    while cv.stats()["refused"].as_u64().unwrap_or(0) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "CloudVision was not asked twice"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     while nso.stats()["refused"].as_u64().unwrap_or(0) < 2 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -110,18 +123,20 @@ metrics: {{ address: 127.0.0.1:{metrics_port} }}
     let page = metrics(metrics_port);
     assert!(page.contains("netpipe_errors_total"), "{page}");
     assert_hidden("/metrics", &page);
-    signal(&child, "INT");
-    let output = wait_with_limit(child, Duration::from_secs(20));
-    let stderr = text(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let (status, stdout, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
     assert!(stderr.contains("customer `Bad` was rejected"), "{stderr}");
     assert!(stderr.contains("401"), "NSO's refusal is logged: {stderr}");
+    assert!(
+        stderr.contains("refused the token"),
+        "CloudVision's refusal is logged: {stderr}"
+    );
     assert!(
         stderr.contains("token is not the one configured"),
         "{stderr}"
     );
     assert!(stderr.contains("TRACE"), "not at trace level: {stderr}");
-    assert_hidden("stdout", &text(&output.stdout));
+    assert_hidden("stdout", &stdout.join("\n"));
     assert_hidden("stderr", &stderr);
 }
 

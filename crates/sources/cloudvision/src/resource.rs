@@ -13,10 +13,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bytes::Buf;
+use bytes::{Buf, Bytes};
 use prost::Message as _;
 use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
-use prost_reflect::{DynamicMessage, MessageDescriptor, Value as Field};
+use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 pub const INITIAL: i32 = 10;
 pub const INITIAL_SYNC_COMPLETE: i32 = 11;
@@ -88,30 +88,37 @@ pub fn encode_response(value: &[u8], time: Option<&[u8]>, operation: i32) -> Vec
 #[derive(Debug, PartialEq)]
 pub struct Change {
     /// The `<Model>StreamResponse` to send on, its value the whole entity.
-    pub response: Vec<u8>,
+    pub response: Bytes,
     /// The entity's key message, encoded.
-    pub key: Vec<u8>,
+    pub key: Bytes,
     pub time: Option<i64>,
     pub operation: i32,
 }
 
+/// An entity as last sent whole, encoded, and its time.
 struct Known {
-    entity: DynamicMessage,
-    time: Option<Vec<u8>>,
+    value: Bytes,
+    time: Option<Bytes>,
 }
 
-/// What is known of one subscription's entities.
+/// What is known of one subscription's entities. Entities are kept
+/// encoded: an `INITIAL` is stored and sent on as it came, and only an
+/// update is decoded, merged and encoded again.
 pub struct Entities {
     model: MessageDescriptor,
-    known: HashMap<Vec<u8>, Known>,
+    /// The number of the model's `key` field.
+    key_field: u32,
+    known: HashMap<Bytes, Known>,
     /// Keys sent since the last (re)subscription, until its sync is complete.
-    initial: Option<HashSet<Vec<u8>>>,
+    initial: Option<HashSet<Bytes>>,
 }
 
 impl Entities {
     pub fn new(model: MessageDescriptor) -> Self {
+        let key_field = model.get_field_by_name("key").map_or(1, |f| f.number());
         Entities {
             model,
+            key_field,
             known: HashMap::new(),
             initial: None,
         }
@@ -123,71 +130,60 @@ impl Entities {
     }
 
     /// Applies one response; an `Err` says why it does not read.
-    pub fn apply(&mut self, bytes: &[u8]) -> Result<Vec<Change>, String> {
-        let read = response(bytes)?;
-        let time = read.time.map(<[u8]>::to_vec);
+    pub fn apply(&mut self, message: &Bytes) -> Result<Vec<Change>, String> {
+        let read = response(message)?;
+        let time = read.time.map(|t| message.slice_ref(t));
         let time_ns = read.time.and_then(timestamp_nanos);
-        let decode = |value: &[u8]| {
-            DynamicMessage::decode(self.model.clone(), value)
-                .map_err(|e| format!("the value does not read: {e}"))
+        let as_sent = |key: Bytes| Change {
+            response: message.clone(),
+            key,
+            time: time_ns,
+            operation: read.operation,
         };
+        let Some(value) = read.value.map(|v| message.slice_ref(v)) else {
+            return match read.operation {
+                INITIAL_SYNC_COMPLETE => Ok(self.sync_complete()),
+                INITIAL | UPDATED | DELETED => Err("a response without a value".into()),
+                _ => Ok(vec![as_sent(Bytes::new())]),
+            };
+        };
+        let key = value.slice_ref(key_of(&value, self.key_field)?);
+        if let (Some(initial), INITIAL | UPDATED | DELETED) = (&mut self.initial, read.operation) {
+            initial.insert(key.clone());
+        }
         match read.operation {
-            INITIAL_SYNC_COMPLETE => Ok(self.sync_complete()),
-            INITIAL | UPDATED | DELETED => {
-                let value = read.value.ok_or("a response without a value")?;
-                let patch = decode(value)?;
-                let key = key_of(&patch);
-                if let Some(initial) = &mut self.initial {
-                    initial.insert(key.clone());
-                }
-                let entity = match read.operation {
-                    DELETED => {
-                        self.known.remove(&key);
-                        patch
-                    }
-                    UPDATED if self.known.contains_key(&key) => {
-                        let known = self.known.get_mut(&key).expect("known");
-                        known
-                            .entity
-                            .merge(value)
-                            .map_err(|e| format!("the update does not merge: {e}"))?;
-                        known.time = time.clone();
-                        known.entity.clone()
-                    }
-                    // INITIAL, or an update of an entity not known yet.
-                    _ => {
-                        let unchanged = self
-                            .known
-                            .get(&key)
-                            .is_some_and(|k| k.time == time && time.is_some());
-                        if read.operation == INITIAL && unchanged {
-                            return Ok(Vec::new());
-                        }
-                        let known = Known {
-                            entity: patch.clone(),
-                            time: time.clone(),
-                        };
-                        self.known.insert(key.clone(), known);
-                        patch
-                    }
-                };
+            DELETED => {
+                self.known.remove(&key);
+                Ok(vec![as_sent(key)])
+            }
+            UPDATED if self.known.contains_key(&key) => {
+                let known = self.known.get_mut(&key).expect("known");
+                let mut entity = DynamicMessage::decode(self.model.clone(), known.value.as_ref())
+                    .map_err(|e| format!("the known entity does not read: {e}"))?;
+                entity
+                    .merge(value.as_ref())
+                    .map_err(|e| format!("the update does not merge: {e}"))?;
+                known.value = Bytes::from(entity.encode_to_vec());
+                known.time = time;
                 Ok(vec![Change {
-                    response: encode_response(&entity.encode_to_vec(), read.time, read.operation),
+                    response: Bytes::from(encode_response(&known.value, read.time, UPDATED)),
                     key,
                     time: time_ns,
-                    operation: read.operation,
+                    operation: UPDATED,
                 }])
             }
-            other => Ok(vec![Change {
-                response: bytes.to_vec(),
-                key: read
-                    .value
-                    .map(|v| decode(v).map(|m| key_of(&m)))
-                    .transpose()?
-                    .unwrap_or_default(),
-                time: time_ns,
-                operation: other,
-            }]),
+            INITIAL | UPDATED => {
+                let unchanged = self
+                    .known
+                    .get(&key)
+                    .is_some_and(|k| k.time == time && time.is_some());
+                if read.operation == INITIAL && unchanged {
+                    return Ok(Vec::new());
+                }
+                self.known.insert(key.clone(), Known { value, time });
+                Ok(vec![as_sent(key)])
+            }
+            _ => Ok(vec![as_sent(key)]),
         }
     }
 
@@ -197,36 +193,50 @@ impl Entities {
         let Some(initial) = self.initial.take() else {
             return Vec::new();
         };
-        let gone: Vec<Vec<u8>> = self
+        let gone: Vec<Bytes> = self
             .known
             .keys()
             .filter(|k| !initial.contains(*k))
             .cloned()
             .collect();
         gone.into_iter()
-            .filter_map(|key| {
-                let known = self.known.remove(&key)?;
-                let mut only_key = DynamicMessage::new(self.model.clone());
-                if let Some(field) = self.model.get_field_by_name("key") {
-                    only_key.set_field(&field, known.entity.get_field(&field).into_owned());
-                }
-                Some(Change {
-                    response: encode_response(&only_key.encode_to_vec(), None, DELETED),
+            .map(|key| {
+                self.known.remove(&key);
+                let mut only_key = Vec::with_capacity(key.len() + 6);
+                prost::encoding::bytes::encode(self.key_field, &key.to_vec(), &mut only_key);
+                Change {
+                    response: Bytes::from(encode_response(&only_key, None, DELETED)),
                     key,
                     time: None,
                     operation: DELETED,
-                })
+                }
             })
             .collect()
     }
 }
 
-/// The encoded `key` field of an entity (empty when unset).
-fn key_of(entity: &DynamicMessage) -> Vec<u8> {
-    match entity.get_field_by_name("key").as_deref() {
-        Some(Field::Message(key)) => key.encode_to_vec(),
-        _ => Vec::new(),
+/// The encoded key message of an encoded entity: its field `number` (the
+/// last one, as protobuf reads repeats), empty when unset.
+fn key_of(mut value: &[u8], number: u32) -> Result<&[u8], String> {
+    let whole = value;
+    let mut key: &[u8] = &[];
+    while value.has_remaining() {
+        let (tag, wire) =
+            decode_key(&mut value).map_err(|e| format!("the value does not read: {e}"))?;
+        if tag == number && wire == WireType::LengthDelimited {
+            let len = decode_varint(&mut value).map_err(|e| e.to_string())? as usize;
+            if len > value.len() {
+                return Err("the key runs past the value".into());
+            }
+            let start = whole.len() - value.len();
+            key = &whole[start..start + len];
+            value.advance(len);
+        } else {
+            skip_field(wire, tag, &mut value, DecodeContext::default())
+                .map_err(|e| format!("the value does not read: {e}"))?;
+        }
     }
+    Ok(key)
 }
 
 #[cfg(test)]

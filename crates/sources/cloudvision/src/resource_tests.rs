@@ -1,5 +1,6 @@
 //! Entities through the resource API's operations, on the built-in model.
 
+use bytes::Bytes;
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, MessageDescriptor, Value};
 
@@ -63,15 +64,15 @@ fn time(seconds: i64) -> Vec<u8> {
     prost_reflect::prost_types::Timestamp { seconds, nanos: 0 }.encode_to_vec()
 }
 
-fn sent(value: Option<Vec<u8>>, seconds: i64, operation: i32) -> Vec<u8> {
-    match value {
+fn sent(value: Option<Vec<u8>>, seconds: i64, operation: i32) -> Bytes {
+    Bytes::from(match value {
         Some(v) => encode_response(&v, Some(&time(seconds)), operation),
         None => {
             let mut out = Vec::new();
             prost::encoding::int32::encode(3, &operation, &mut out);
             out
         }
-    }
+    })
 }
 
 /// The entity a change carries, as a message.
@@ -192,5 +193,8 @@ fn unknown_operations_pass_through_by_number() {
     let changes = entities.apply(&batch_start).unwrap();
     assert_eq!(changes[0].operation, 50);
     assert_eq!(changes[0].response, batch_start);
-    assert!(entities.apply(b"\x0a\x05ab").is_err(), "a value cut short");
+    assert!(
+        entities.apply(&Bytes::from_static(b"\x0a\x05ab")).is_err(),
+        "a value cut short"
+    );
 }

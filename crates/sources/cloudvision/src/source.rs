@@ -290,7 +290,7 @@ impl CloudVisionSource {
                     info!(stream = %sub.stream, "initial state complete");
                 }
                 for change in changes {
-                    let bytes = Bytes::from(change.response);
+                    let bytes = change.response;
                     if let Err(e) = self.codec.summarize(&summarizer, &bytes) {
                         cx.metrics.dead_letters.inc();
                         events.push(dead_letter(&cx.name, &sub.stream, &e.to_string(), bytes));

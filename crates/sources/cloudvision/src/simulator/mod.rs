@@ -74,7 +74,8 @@ struct Shared {
     /// `--model`s: the subscribe path, the model, its entities.
     others: Vec<(String, crate::models::Model, Vec<DynamicMessage>)>,
     codec: netpipe_protobuf::Codec,
-    /// Each event as it stands (none once deleted), and its last change.
+    /// Each event as it stands (none once deleted), and its last change;
+    /// made on first use (a benchmark's state is never updated).
     state: Mutex<Vec<Option<(DynamicMessage, i64)>>>,
     /// Updates applied so far (across connections).
     next_update: Mutex<usize>,
@@ -91,9 +92,6 @@ impl Shared {
     fn new(config: SimulatorConfig) -> Result<Arc<Shared>, String> {
         let pool = crate::models::compile(&config.proto_path)?;
         let events = Events::new(&pool, config.events.max(1), config.updates);
-        let state = (0..events.count())
-            .map(|i| Some(events.initial(i)))
-            .collect();
         let mut others = Vec::new();
         for name in &config.models {
             let model = crate::models::Model::find(&pool, name)?;
@@ -122,10 +120,21 @@ impl Shared {
             ),
             events,
             config,
-            state: Mutex::new(state),
+            state: Mutex::new(Vec::new()),
             next_update: Mutex::new(0),
             stats: Stats::default(),
         }))
+    }
+
+    /// The events as they stand, made from the script on first use.
+    fn state(&self) -> std::sync::MutexGuard<'_, Vec<Option<(DynamicMessage, i64)>>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.is_empty() {
+            *state = (0..self.events.count())
+                .map(|i| Some(self.events.initial(i)))
+                .collect();
+        }
+        state
     }
 
     fn authorized<T>(&self, request: &tonic::Request<T>) -> Result<(), Status> {
@@ -266,7 +275,7 @@ impl ServerStreamingService<Bytes> for EventCall {
                 let initial: Vec<Bytes> = if untouched {
                     shared.first_state.clone()
                 } else {
-                    let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                    let state = shared.state();
                     state
                         .iter()
                         .flatten()
@@ -299,7 +308,7 @@ impl ServerStreamingService<Bytes> for EventCall {
                     };
                     let (i, patch, operation, at) = shared.events.update(u);
                     let matched = {
-                        let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut state = shared.state();
                         let matched = state[i].as_ref().is_some_and(|(e, _)| passes(e, &filters));
                         if operation == DELETED {
                             state[i] = None;
@@ -554,7 +563,7 @@ mod tests {
             serde_json::from_str(r#"[{"severity": "CRITICAL"}]"#).unwrap();
         let critical = crate::filter::request(&model, &filter).unwrap();
         let filters = shared.filters(&model, &critical).unwrap();
-        let state = shared.state.lock().unwrap();
+        let state = shared.state();
         let passed = state
             .iter()
             .flatten()
