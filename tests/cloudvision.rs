@@ -81,6 +81,11 @@ fn events_arrive_whole_with_updates_merged_and_a_delete_marked() {
         "HIGH_CPU_LOAD_AVG on leaf0"
     );
     assert_eq!(first_update["payload"]["value"]["ack"]["ack"], true);
+    let notes = first_update["payload"]["value"]["notes"]["notes"]
+        .as_object()
+        .unwrap();
+    assert_eq!(notes.len(), 1, "{first_update}");
+    assert_eq!(notes.values().next().unwrap()["note"], "seen by op0");
     assert_eq!(
         first_update["payload"]["value"]["severity"],
         "EVENT_SEVERITY_INFO"

@@ -130,6 +130,26 @@ impl Events {
             wrap(&ack_type, "acker", Value::String(format!("op{u}"))),
         );
         patch.set_field_by_name("ack", Value::Message(ack));
+        // A note keyed by its time in milliseconds: a map the merge adds to.
+        let notes_type = message_field(&self.model, "notes");
+        let note_type = match notes_type.get_field_by_name("notes").map(|f| f.kind()) {
+            Some(Kind::Message(entry)) => match entry.map_entry_value_field().kind() {
+                Kind::Message(note) => note,
+                _ => unreachable!("notes map to EventNote"),
+            },
+            _ => unreachable!("EventNotes has notes"),
+        };
+        let mut note = DynamicMessage::new(note_type.clone());
+        note.set_field_by_name(
+            "note",
+            wrap(&note_type, "note", Value::String(format!("seen by op{u}"))),
+        );
+        let mut notes = DynamicMessage::new(notes_type);
+        notes.set_field_by_name(
+            "notes",
+            Value::Map([(prost_reflect::MapKey::I64(at * 1000), Value::Message(note))].into()),
+        );
+        patch.set_field_by_name("notes", Value::Message(notes));
         patch.set_field_by_name(
             "last_updated_time",
             timestamp(&self.model, "last_updated_time", at),
