@@ -395,3 +395,72 @@ fn a_model_from_proto_path_needs_no_rebuild() {
         "{stderr}"
     );
 }
+
+/// Connector values have no schema: typed sinks get them as JSON text,
+/// unless the user gives one; then the lake has their columns.
+#[test]
+fn a_dataset_with_a_schema_writes_typed_values() {
+    let sim = Simulator::cloudvision(&["--devices", "3", "--interval", "20ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "cv-lake.yaml",
+        &format!(
+            "
+sources:
+  cv:
+    type: cloudvision
+    url: {}
+    token: sim-token
+    datasets:
+      - type: device
+        name: analytics
+        path: [DatasetInfo, Devices]
+        schema:
+          type: record
+          name: Device
+          fields:
+            - {{ name: hostname, type: string }}
+            - {{ name: load, type: double }}
+            - {{ name: status, type: string }}
+sinks:
+  lake: {{ type: parquet, inputs: [cv], path: lake }}
+",
+            sim.base_url()
+        ),
+    );
+    let run = Watched::run(&file);
+    run.wait_for("the devices", Duration::from_secs(30), |_, _| {
+        sim.stats()["sent"].as_u64().unwrap_or(0) >= 4
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, _, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    let batches: Vec<_> = support::lake::parquet_files(&dir.path().join("lake"))
+        .iter()
+        .flat_map(|f| support::lake::read(f))
+        .collect();
+    assert!(!batches.is_empty(), "{stderr}");
+    let value = batches[0]
+        .schema()
+        .field_with_name("value")
+        .unwrap()
+        .data_type()
+        .clone();
+    let typed = format!("{value:?}");
+    assert!(typed.starts_with("Struct"), "{typed}");
+    for column in ["\"hostname\"", "\"load\"", "\"status\""] {
+        assert!(typed.contains(column), "no {column} in {typed}");
+    }
+    // A schema that is not a record is refused by `validate`.
+    let wrong = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("type: record", "type: map");
+    let wrong = pipeline(dir.path(), "wrong.yaml", &wrong);
+    let output = netpipe().arg("validate").arg(&wrong).output().unwrap();
+    assert!(
+        text(&output.stderr).contains("datasets.0.schema"),
+        "{}",
+        text(&output.stderr)
+    );
+}

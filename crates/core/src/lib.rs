@@ -28,6 +28,7 @@ pub mod simulate;
 pub mod sink;
 pub mod source;
 pub mod topology;
+pub mod typed_json;
 pub mod units;
 pub mod value;
 

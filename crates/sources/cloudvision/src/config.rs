@@ -78,6 +78,9 @@ pub struct DatasetOptions {
     /// The events' stream, instead of `cloudvision.<name>.<path joined by .>`.
     #[serde(default)]
     pub stream: Option<String>,
+    /// An Avro record schema of the values (as those in `schemas/`): typed sinks then get each value typed by it, instead of JSON text.
+    #[serde(default)]
+    pub schema: Option<serde_json::Value>,
 }
 
 fn default_max_message_size() -> ByteSize {
@@ -192,6 +195,16 @@ impl SourceConfig for CloudVisionConfig {
                     "a dataset needs a `type` and a `name`",
                 ));
             }
+            let record = d
+                .schema
+                .as_ref()
+                .map(|s| s.get("type").and_then(|t| t.as_str()) == Some("record"));
+            if record == Some(false) {
+                errors.push(
+                    OptionError::new(format!("datasets.{i}.schema"), "the schema is not an Avro record")
+                        .hint("{ type: record, name: Device, fields: [{ name: hostname, type: string }] }"),
+                );
+            }
         }
         let tls = self.tls.client_config(cx).map_err(|e| errors.push(e)).ok();
         let (Some(tls), Some(token), Some(pool), true) = (tls, token, pool, errors.is_empty())
@@ -211,7 +224,13 @@ impl SourceConfig for CloudVisionConfig {
                 .datasets
                 .iter()
                 .map(|d| {
-                    DatasetSubscription::new(&d.dataset_type, &d.name, &d.path, d.stream.clone())
+                    DatasetSubscription::new(
+                        &d.dataset_type,
+                        &d.name,
+                        &d.path,
+                        d.stream.clone(),
+                        d.schema.as_ref(),
+                    )
                 })
                 .collect(),
             max_message_size: self.max_message_size.0,

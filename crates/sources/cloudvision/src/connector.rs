@@ -7,11 +7,13 @@
 //! descriptors compiled from those files). Keys, values and path elements
 //! are NEAT ([`crate::neat`]): a record holds the dataset, the path, the
 //! key as text, the value as JSON text (Connector values have no schema)
-//! and the operation; JSON sinks get the value as JSON.
+//! or typed by a schema the user gives, and the operation; JSON sinks get
+//! the value as JSON.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use netpipe_core::typed_json::TypedJson;
 use netpipe_core::value::{FieldNames, field_names};
 use netpipe_core::{Event, Payload, Record, Timestamp, Value};
 
@@ -137,12 +139,14 @@ pub struct Unreadable {
 }
 
 /// The events of one notification of `dataset`, on `stream`: one per key
-/// updated or deleted, one for a delete of everything.
+/// updated or deleted, one for a delete of everything. With `values` (a
+/// user's schema), typed sinks get each value typed by it.
 pub fn events(
     source: &Arc<str>,
     stream: &Arc<str>,
     dataset: &str,
     notification: &Notification,
+    values: Option<&TypedJson>,
 ) -> Result<Vec<Event>, Unreadable> {
     let unreadable = |error: String| Unreadable {
         error,
@@ -185,14 +189,22 @@ pub fn events(
                     .map_err(|e| unreadable(format!("a value: {e}")))?,
                 None => value_json.extend_from_slice(b"null"),
             }
-            let value_text = String::from_utf8_lossy(&value_json).into_owned();
+            let typed_value = match (values, value) {
+                (Some(values), Some(_)) => {
+                    Value::Record(values.read(&value_json).map_err(|e| {
+                        unreadable(format!("a value the schema does not describe: {e}"))
+                    })?)
+                }
+                (None, Some(_)) => Value::string(&String::from_utf8_lossy(&value_json)),
+                (_, None) => Value::Null,
+            };
             let record = Record::new(
                 record_fields(),
                 vec![
                     dataset_value.clone(),
                     Value::List(path.clone()),
                     key_text.as_deref().map_or(Value::Null, Value::string),
-                    Value::string(&value_text),
+                    typed_value,
                     Value::string(operation),
                 ],
             );

@@ -130,7 +130,7 @@ fn each_key_becomes_an_event_with_its_value_as_json() {
         }],
         path_elements: vec![b"\xc4\x0bDatasetInfo".to_vec(), b"\xc4\x07Devices".to_vec()],
     };
-    let events = events(&source, &stream, "analytics", &notification).unwrap();
+    let events = events(&source, &stream, "analytics", &notification, None).unwrap();
     assert_eq!(events.len(), 2);
     let json = |e: &Event| {
         let mut out = Vec::new();
@@ -172,7 +172,7 @@ fn a_value_that_is_not_neat_is_unreadable_with_its_bytes_kept() {
         }],
         ..Default::default()
     };
-    let error = events(&Arc::from("cv"), &Arc::from("s"), "d", &notification).unwrap_err();
+    let error = events(&Arc::from("cv"), &Arc::from("s"), "d", &notification, None).unwrap_err();
     assert!(error.error.contains("a value"), "{}", error.error);
     assert_eq!(error.raw, Bytes::from(notification.encode_to_vec()));
 }

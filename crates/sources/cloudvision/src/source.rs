@@ -14,6 +14,7 @@ use futures::FutureExt as _;
 use netpipe_connect::TlsOptions;
 use netpipe_connect::reconnect::{Ending, Reconnect, sleep_unless_shutdown};
 use netpipe_core::event::dead_letter;
+use netpipe_core::typed_json::TypedJson;
 use netpipe_core::{BoxError, Event, Payload, Record, Secret, Source, SourceContext, Timestamp};
 use prost::Message as _;
 use tonic::{Code, Status, Streaming};
@@ -71,16 +72,25 @@ pub struct DatasetSubscription {
     name: String,
     path: Vec<String>,
     stream: Arc<str>,
+    /// Types the values, when the user gave a schema.
+    values: Option<TypedJson>,
 }
 
 impl DatasetSubscription {
-    pub fn new(dataset_type: &str, name: &str, path: &[String], stream: Option<String>) -> Self {
+    pub fn new(
+        dataset_type: &str,
+        name: &str,
+        path: &[String],
+        stream: Option<String>,
+        schema: Option<&serde_json::Value>,
+    ) -> Self {
         let stream = stream.unwrap_or_else(|| connector::stream_name(name, path));
         DatasetSubscription {
             dataset_type: dataset_type.to_string(),
             name: name.to_string(),
             path: path.to_vec(),
             stream: Arc::from(stream.as_str()),
+            values: schema.map(|s| TypedJson::new(Some(s))),
         }
     }
 }
@@ -376,7 +386,13 @@ impl CloudVisionSource {
                         continue;
                     }
                     newest.fetch_max(at, Relaxed);
-                    match connector::events(&cx.name, &sub.stream, &sub.name, notification) {
+                    match connector::events(
+                        &cx.name,
+                        &sub.stream,
+                        &sub.name,
+                        notification,
+                        sub.values.as_ref(),
+                    ) {
                         Ok(read) => events.extend(read),
                         Err(unreadable) => {
                             cx.metrics.dead_letters.inc();

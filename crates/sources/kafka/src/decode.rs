@@ -18,7 +18,7 @@ use netpipe_kafka::headers;
 
 use crate::avro::{AvroReader, framing_id};
 use crate::config::Encoding;
-use crate::typed::TypedJson;
+use netpipe_core::typed_json::TypedJson;
 
 /// One stream's JSON payloads: checked whole when they arrive (valid JSON,
 /// an object), so that reading them later cannot fail.

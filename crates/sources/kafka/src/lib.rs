@@ -15,6 +15,5 @@ mod avro;
 mod config;
 mod consumer;
 pub mod decode;
-mod typed;
 
 pub use config::{KafkaSourceConfig, source_type};

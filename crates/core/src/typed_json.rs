@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use crate::{FieldNames, Record, Timestamp, Value};
 use base64::Engine as _;
-use netpipe_core::{FieldNames, Record, Timestamp, Value};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value as Json;
 
@@ -411,7 +411,7 @@ impl<'de> serde::Deserialize<'de> for Key<'de> {
 
 #[cfg(test)]
 mod tests {
-    use netpipe_core::value::field_names;
+    use crate::value::field_names;
     use serde_json::json;
 
     use super::*;
@@ -470,7 +470,7 @@ mod tests {
             ],
         );
         let mut json = Vec::new();
-        netpipe_core::json::write_payload(&record.clone().into(), &mut json);
+        crate::json::write_payload(&record.clone().into(), &mut json);
         let reader = TypedJson::new(Some(&schema()));
         let read = reader.read(&json).unwrap();
         assert_eq!(read, record, "{}", String::from_utf8_lossy(&json));
