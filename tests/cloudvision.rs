@@ -109,13 +109,14 @@ fn events_arrive_whole_with_updates_merged_and_a_delete_marked() {
 fn the_filter_reaches_the_server_as_partial_eq_and_only_matches_arrive() {
     let sim = Simulator::cloudvision(&["--events", "12", "--updates", "0"]);
     let dir = tempfile::tempdir().unwrap();
-    let subscriptions = "    resources:\n      - model: arista.event.v1.Event\n        filter:\n          - { severity: CRITICAL }\n          - { event_type: HIGH_CPU_LOAD_AVG }\n";
+    // The events go to a stream of the user's naming.
+    let subscriptions = "    resources:\n      - model: arista.event.v1.Event\n        stream: cv.alarms\n        filter:\n          - { severity: CRITICAL }\n          - { event_type: HIGH_CPU_LOAD_AVG }\n";
     // 12 events: severity cycles INFO..CRITICAL (3 critical), types cycle in threes (4 CPU); 1 is both.
     let (events, stderr) = run_until(
         &cloudvision_pipeline(dir.path(), &sim.base_url(), subscriptions),
         6,
     );
-    let events = of_stream(&events, "cloudvision.event.event");
+    let events = of_stream(&events, "cv.alarms");
     assert_eq!(events.len(), 6, "{stderr}");
     for e in &events {
         let value = &e["payload"]["value"];
