@@ -134,7 +134,8 @@ impl Moto {
         let program = venv.join("bin/moto_server");
         let mut command = Command::new(&program);
         if let Some(free) = free {
-            command.env("INITIAL_NO_AUTH_ACTION_COUNT", free.to_string());
+            // One more: the readiness probe below is a request too.
+            command.env("INITIAL_NO_AUTH_ACTION_COUNT", (free + 1).to_string());
         }
         let child = command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -149,7 +150,32 @@ impl Moto {
             })?;
         let moto = Moto { child, port };
         wait_listening(port, "moto")?;
+        // Listening is not yet serving: under load moto has reset the
+        // first requests after its port opened. Wait for an answer.
+        let start = Instant::now();
+        while !moto.answers() {
+            if start.elapsed() > Duration::from_secs(30) {
+                return Err("moto listened but did not answer within 30 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Ok(moto)
+    }
+
+    /// Whether moto answers an HTTP request (`GET /`, its bucket list).
+    fn answers(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        let mut reply = String::new();
+        stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_to_string(&mut reply).is_ok()
+            && reply.starts_with("HTTP/1.")
     }
 
     /// `http://127.0.0.1:PORT`.
