@@ -109,8 +109,8 @@ impl Reconnect {
         reason: &str,
         metrics: &ComponentMetrics,
     ) -> Option<Event> {
-        let from = self.lost_at.take()?;
-        metrics.reconnects.inc();
+        let from = self.lost_at?;
+        self.resumed(metrics);
         let gap = Gap {
             scope,
             from,
@@ -118,6 +118,16 @@ impl Reconnect {
             reason,
         };
         Some(gap.into_event(source))
+    }
+}
+
+impl Reconnect {
+    /// On connecting where the server replays what was missed (no gap):
+    /// counted as a reconnect when the connection had been lost.
+    pub fn resumed(&mut self, metrics: &ComponentMetrics) {
+        if self.lost_at.take().is_some() {
+            metrics.reconnects.inc();
+        }
     }
 }
 

@@ -359,7 +359,7 @@ impl CloudVisionSource {
         };
         // Resumed from the newest time seen: nothing is missing, no gap.
         let opened = |reconnect: &mut Reconnect| {
-            let _ = reconnect.gap(&cx.name, &[], "", &cx.metrics);
+            reconnect.resumed(&cx.metrics);
             Vec::new()
         };
         let convert = |messages: Vec<Bytes>| {

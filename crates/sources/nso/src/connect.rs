@@ -155,13 +155,18 @@ impl NsoSource {
             let ending = match self.subscribe(http, &location, start_time).await {
                 Ok(response) => {
                     // With replay the time away is read again: no gap.
-                    let gap = reconnect.gap(
-                        &cx.name,
-                        &[("stream", info.name.as_str())],
-                        "resubscribed; the stream has no replay, so notifications of the time away are missing",
-                        &cx.metrics,
-                    );
-                    if let Some(gap) = gap.filter(|_| !replay)
+                    let gap = if replay {
+                        reconnect.resumed(&cx.metrics);
+                        None
+                    } else {
+                        reconnect.gap(
+                            &cx.name,
+                            &[("stream", info.name.as_str())],
+                            "resubscribed; the stream has no replay, so notifications of the time away are missing",
+                            &cx.metrics,
+                        )
+                    };
+                    if let Some(gap) = gap
                         && cx.out.send(vec![gap]).await.is_err()
                     {
                         return;

@@ -103,11 +103,7 @@ impl Shared {
         let first_state = (0..events.count())
             .map(|i| {
                 let (entity, at) = events.initial(i);
-                Bytes::from(resource::encode_response(
-                    &entity.encode_to_vec(),
-                    Some(&time_bytes(at)),
-                    INITIAL,
-                ))
+                initial_response(&entity, at)
             })
             .collect();
         Ok(Arc::new(Shared {
@@ -188,6 +184,16 @@ impl Shared {
             .push(json!(as_json));
         Ok(filters)
     }
+}
+
+/// `entity` as an `INITIAL` response changed at `seconds`.
+fn initial_response(entity: &DynamicMessage, seconds: i64) -> Bytes {
+    let time = time_bytes(seconds);
+    Bytes::from(resource::encode_response(
+        &entity.encode_to_vec(),
+        Some(&time),
+        INITIAL,
+    ))
 }
 
 /// Whether `entity` equals every field `filter` sets, for one of `filters`.
@@ -280,13 +286,7 @@ impl ServerStreamingService<Bytes> for EventCall {
                         .iter()
                         .flatten()
                         .filter(|(e, _)| passes(e, &filters))
-                        .map(|(entity, at)| {
-                            Bytes::from(resource::encode_response(
-                                &entity.encode_to_vec(),
-                                Some(&time_bytes(*at)),
-                                INITIAL,
-                            ))
-                        })
+                        .map(|(entity, at)| initial_response(entity, *at))
                         .collect()
                 };
                 if !out.state(initial).await || !subscribe {
@@ -354,14 +354,7 @@ impl ServerStreamingService<Bytes> for ModelCall {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| passes(e, &filters))
-                .map(|(i, e)| {
-                    let at = time_bytes(BASE_SECONDS + i as i64);
-                    Bytes::from(resource::encode_response(
-                        &e.encode_to_vec(),
-                        Some(&at),
-                        INITIAL,
-                    ))
-                })
+                .map(|(i, e)| initial_response(e, BASE_SECONDS + i as i64))
                 .collect();
             Ok(streaming(&shared, |mut out| async move {
                 if out.state(initial).await {
