@@ -42,7 +42,7 @@ fn kafka_source(topic: &str, group: &str) -> anyhow::Result<String> {
 pub(super) fn blackhole_netpipe() -> anyhow::Result<f64> {
     let topic = filled_topic()?;
     let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [lake_in] }}\n",
+        "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [lake_in], {ENDLESS_BATCH} }}\n",
         kafka_source(&topic, &unique("bench-group"))?
     );
     Ok(CONSUMED as f64 / run_pipeline(&yaml, "sink", CONSUMED, 2)?.as_secs_f64())
@@ -88,7 +88,7 @@ pub(super) fn blackhole_baseline() -> anyhow::Result<f64> {
 /// A lake writer of `topic` into `lake`, in group `group`.
 fn lake_writer(topic: &str, group: &str, lake: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!(
-        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [lake_in], path: \"{}\" }}\n",
+        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [lake_in], path: \"{}\", {ENDLESS_BATCH} }}\n",
         kafka_source(topic, group)?,
         lake.display()
     ))

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::FutureExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use netpipe_core::ack::Acknowledgements;
 use netpipe_core::event::dead_letter;
 use netpipe_core::metrics::Lag;
@@ -358,6 +358,8 @@ impl Source for KafkaSource {
     }
 }
 
+const ENDLESS: &str = "a consumer's message stream never ends";
+
 /// What the read loop works with.
 struct Reading<'a> {
     consumer: &'a StreamConsumer<Context>,
@@ -373,13 +375,16 @@ impl Reading<'_> {
         let (consumer, shared, cx, max_chunk) =
             (self.consumer, self.shared, self.cx, self.max_chunk);
         let mut events: Vec<Event> = Vec::with_capacity(max_chunk);
+        // One stream for the whole run: `recv` would register and remove a
+        // waker per message.
+        let mut messages = consumer.stream();
         loop {
             // Loaded before the first receive: a rebalance served inside it
             // counts for this chunk.
             let revocations = shared.revocations.load(Ordering::SeqCst);
             let first = tokio::select! {
                 _ = cx.shutdown.cancelled() => return Ok(()),
-                message = consumer.recv() => message,
+                message = messages.next() => message.expect(ENDLESS),
             };
             let mut next = Some(first);
             while let Some(received) = next.take() {
@@ -392,7 +397,7 @@ impl Reading<'_> {
                     }
                 }
                 if events.len() < max_chunk {
-                    next = consumer.recv().now_or_never();
+                    next = messages.next().now_or_never().map(|m| m.expect(ENDLESS));
                 }
             }
             if shared.revocations.load(Ordering::SeqCst) != revocations {

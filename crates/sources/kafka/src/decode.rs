@@ -60,6 +60,33 @@ impl LastTime {
     }
 }
 
+/// Names seen before, shared by their events. The last one is compared
+/// first: the messages of a batch repeat their stream and source.
+#[derive(Debug, Default)]
+struct Names {
+    known: HashMap<Box<[u8]>, Arc<str>>,
+    last: Option<Arc<str>>,
+}
+
+impl Names {
+    /// The name `bytes` spell, or `None` when they are not UTF-8.
+    fn get(&mut self, bytes: &[u8]) -> Option<Arc<str>> {
+        if let Some(last) = self.last.as_ref().filter(|l| l.as_bytes() == bytes) {
+            return Some(last.clone());
+        }
+        let name = match self.known.get(bytes) {
+            Some(name) => name.clone(),
+            None => {
+                let name: Arc<str> = Arc::from(std::str::from_utf8(bytes).ok()?);
+                self.known.insert(Box::from(bytes), name.clone());
+                name
+            }
+        };
+        self.last = Some(name.clone());
+        Some(name)
+    }
+}
+
 /// A message as the consumer handed it over.
 #[derive(Debug, Clone, Copy)]
 pub struct Message<'a> {
@@ -77,11 +104,17 @@ pub struct Decoder {
     source: Arc<str>,
     encoding: Encoding,
     schemas: Arc<StreamSchemas>,
-    /// Names seen before, shared by their events.
-    names: HashMap<Box<str>, Arc<str>>,
+    streams: Names,
+    sources: Names,
+    /// The names of the headers kept.
+    header_names: Names,
     /// `topic/partition` of each partition, shared by its events' positions.
     partitions: HashMap<Box<str>, HashMap<i32, Arc<str>>>,
+    /// The last partition's topic, number and name.
+    last_partition: Option<(Box<str>, i32, Arc<str>)>,
     json: HashMap<Arc<str>, Arc<JsonCodec>>,
+    /// The last stream's codec (stream names are shared: compared by address).
+    last_json: Option<(Arc<str>, Arc<JsonCodec>)>,
     avro: HashMap<Arc<str>, Result<AvroReader, String>>,
     /// The last event and receive time headers read: messages written
     /// together (the events of one frame, one batch) repeat them.
@@ -106,8 +139,12 @@ impl Decoder {
             writers: registry.then(HashMap::new),
             times: Default::default(),
             schemas,
-            names: HashMap::new(),
+            streams: Names::default(),
+            sources: Names::default(),
+            header_names: Names::default(),
             partitions: HashMap::new(),
+            last_partition: None,
+            last_json: None,
             json: HashMap::new(),
             avro: HashMap::new(),
             raw_fields: field_names(&["value"]),
@@ -116,23 +153,21 @@ impl Decoder {
 
     /// The position name of a partition: `topic/partition`.
     pub fn partition(&mut self, topic: &str, partition: i32) -> Arc<str> {
-        if let Some(name) = self.partitions.get(topic).and_then(|p| p.get(&partition)) {
+        if let Some((_, _, name)) = self
+            .last_partition
+            .as_ref()
+            .filter(|(t, p, _)| *p == partition && **t == *topic)
+        {
             return name.clone();
         }
-        let name: Arc<str> = Arc::from(format!("{topic}/{partition}"));
-        self.partitions
+        let name = self
+            .partitions
             .entry(Box::from(topic))
             .or_default()
-            .insert(partition, name.clone());
-        name
-    }
-
-    fn name(&mut self, text: &str) -> Arc<str> {
-        if let Some(name) = self.names.get(text) {
-            return name.clone();
-        }
-        let name: Arc<str> = Arc::from(text);
-        self.names.insert(Box::from(text), name.clone());
+            .entry(partition)
+            .or_insert_with(|| Arc::from(format!("{topic}/{partition}")))
+            .clone();
+        self.last_partition = Some((Box::from(topic), partition, name.clone()));
         name
     }
 
@@ -148,19 +183,22 @@ impl Decoder {
         let mut receive_time = None;
         let mut kept = Vec::new();
         for (key, value) in message_headers {
-            let text =
-                || std::str::from_utf8(value).map_err(|_| format!("header `{key}` is not UTF-8"));
+            let not_utf8 = || format!("header `{key}` is not UTF-8");
             match key {
-                headers::STREAM => stream = Some(self.name(text()?)),
-                headers::SOURCE => source = Some(self.name(text()?)),
+                headers::STREAM => stream = Some(self.streams.get(value).ok_or_else(not_utf8)?),
+                headers::SOURCE => source = Some(self.sources.get(value).ok_or_else(not_utf8)?),
                 headers::EVENT_TIME => event_time = Some(self.times[0].parse(key, value)?),
                 headers::RECEIVE_TIME => receive_time = Some(self.times[1].parse(key, value)?),
-                _ => kept.push((self.name(key), Arc::from(text()?))),
+                _ => {
+                    let text = std::str::from_utf8(value).map_err(|_| not_utf8())?;
+                    let name = self.header_names.get(key.as_bytes()).expect("a str");
+                    kept.push((name, Arc::from(text)));
+                }
             }
         }
         let stream = match stream {
             Some(stream) => stream,
-            None => self.name(message.topic),
+            None => self.streams.get(message.topic.as_bytes()).expect("a str"),
         };
         let value = message.value.unwrap_or_default();
         let payload = self.payload(&stream, value)?;
@@ -212,15 +250,20 @@ impl Decoder {
     /// it beside the consumer.
     fn json(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Payload, String> {
         TypedJson::check(value)?;
-        let schemas = &self.schemas;
-        let codec = self
-            .json
-            .entry(stream.clone())
-            .or_insert_with(|| Arc::new(JsonCodec(TypedJson::new(schemas.get(stream)))));
-        Ok(Payload::encoded(
-            Bytes::copy_from_slice(value),
-            codec.clone(),
-        ))
+        let codec = match &self.last_json {
+            Some((last, codec)) if Arc::ptr_eq(last, stream) => codec.clone(),
+            _ => {
+                let schemas = &self.schemas;
+                let codec = self
+                    .json
+                    .entry(stream.clone())
+                    .or_insert_with(|| Arc::new(JsonCodec(TypedJson::new(schemas.get(stream)))))
+                    .clone();
+                self.last_json = Some((stream.clone(), codec.clone()));
+                codec
+            }
+        };
+        Ok(Payload::encoded(Bytes::copy_from_slice(value), codec))
     }
 
     fn avro(&mut self, stream: &Arc<str>, value: &[u8]) -> Result<Record, String> {
@@ -318,6 +361,50 @@ mod tests {
         let position = event.position.as_ref().unwrap();
         assert_eq!((&*position.partition, position.offset), ("t/3", 42));
         assert_eq!(event.payload.get("a"), Some(&Value::Int(1)));
+    }
+
+    /// The last stream, source and partition are remembered: a message that
+    /// differs from the one before gets its own, and equal names are shared.
+    #[test]
+    fn each_message_gets_its_own_stream_source_and_partition() {
+        let mut decoder = decoder();
+        let mut events = Vec::new();
+        for (topic, partition, stream, source) in [
+            ("t", 1, None, "a"),
+            ("t", 1, Some("s"), "a"),
+            ("u", 1, None, "b"),
+            ("t", 2, None, "b"),
+            ("t", 1, Some("s"), "a"),
+        ] {
+            let mut headers = vec![("source", source.as_bytes())];
+            headers.extend(stream.map(|s| ("stream", s.as_bytes())));
+            let message = Message {
+                topic,
+                partition,
+                ..message(b"{}")
+            };
+            events.push(decoder.decode(&message, headers.into_iter()).unwrap());
+        }
+        let seen: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let position = e.position.as_ref().unwrap();
+                (&*e.stream, &*e.source, &*position.partition)
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("t", "a", "t/1"),
+                ("s", "a", "t/1"),
+                ("u", "b", "u/1"),
+                ("t", "b", "t/2"),
+                ("s", "a", "t/1"),
+            ]
+        );
+        assert!(Arc::ptr_eq(&events[1].stream, &events[4].stream));
+        let partition = |i: usize| events[i].position.as_ref().unwrap().partition.clone();
+        assert!(Arc::ptr_eq(&partition(0), &partition(4)));
     }
 
     /// Whatever the bytes, a message the decoder takes has a payload that
