@@ -141,6 +141,11 @@ sinks:
     }
     let gaps = of_stream(&events, "netpipe.gap");
     assert_eq!(gaps.len(), 4, "{stderr}");
+    // In order: each connection's ten frames, then the next one's gap.
+    let gaps_at: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i]["stream"] == "netpipe.gap")
+        .collect();
+    assert_eq!(gaps_at, [10, 21, 32, 43]);
     assert_eq!(gaps[0]["payload"]["scope"]["customer"], "CustomerA");
     assert_eq!(gaps[0]["payload"]["scope"]["topic"], "monitoring");
     assert!(gaps[0]["payload"]["from"].as_str() <= gaps[0]["payload"]["to"].as_str());

@@ -20,7 +20,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, kafka_parquet_two, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, websocket_mixed, nso, cloudvision, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, kafka_parquet_two, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -196,7 +196,14 @@ fn main() -> anyhow::Result<()> {
         table.push_str(&format!(
             "| {} | {} | {} | {:.2} | ≥ {} | {:.0} MiB (≤ 256) | {} |\n",
             scenario.title,
-            scenarios::human(netpipe, scenario.unit),
+            match scenario.message_bytes {
+                Some(bytes) => format!(
+                    "{}, {:.0} MB/s in",
+                    scenarios::human(netpipe, scenario.unit),
+                    netpipe * bytes() / 1e6
+                ),
+                None => scenarios::human(netpipe, scenario.unit),
+            },
             match scenario.baseline {
                 scenarios::Baseline::Goal(_) => "fixed goal".to_string(),
                 _ => format!(

@@ -6,10 +6,10 @@
 use super::*;
 
 pub(super) fn parquet_netpipe() -> anyhow::Result<f64> {
-    let address = simulator(PARQUET_MESSAGES)?;
+    let address = feeder(PARQUET_MESSAGES, false)?;
     let dir = tempfile::tempdir()?;
     let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [central], path: \"{}\" }}\n",
+        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [central], path: \"{}\", {ENDLESS_BATCH} }}\n",
         aruba_source(address),
         dir.path().display()
     );

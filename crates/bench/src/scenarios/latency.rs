@@ -14,7 +14,7 @@ pub const LATENCY_TIMEOUT_MS: f64 = 100.0;
 pub fn latency() -> anyhow::Result<serde_json::Value> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message as _};
-    let address = paced_simulator(LATENCY_MESSAGES, Some(LATENCY_RATE))?;
+    let address = simulator(LATENCY_MESSAGES, Some(LATENCY_RATE), false)?;
     let topic = unique("bench-latency");
     let sink = kafka_sink(&broker()?, &topic, "protobuf").replace("SOURCE", "central").replace(
         "create_topics: { partitions: 1 } }",
@@ -97,7 +97,7 @@ pub fn frozen() -> anyhow::Result<serde_json::Value> {
             .arg(&pid)
             .status()
     };
-    let address = paced_simulator(FROZEN_MESSAGES, Some(FROZEN_RATE))?;
+    let address = simulator(FROZEN_MESSAGES, Some(FROZEN_RATE), false)?;
     let sink =
         kafka_sink(&broker()?, &unique("bench-frozen"), "protobuf").replace("SOURCE", "central");
     let yaml = format!("sources:\n{}sinks:\n{sink}", aruba_source(address));

@@ -28,7 +28,7 @@ use netpipe_sink_stdout::Lines;
 use netpipe_source_aruba::Topic;
 use netpipe_source_aruba::decode::Decoder;
 use netpipe_source_aruba::events::EventBuilder;
-use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, sample_frames, serve};
+use netpipe_source_aruba::simulator::{SimulatorConfig, Stats, mixed_frames, sample_frames, serve};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -54,9 +54,11 @@ pub struct Scenario {
     pub baseline: Baseline,
     pub baseline_name: &'static str,
     pub goal: f64,
+    /// The mean size of the messages it reads, for MB/s in.
+    pub message_bytes: Option<fn() -> f64>,
 }
 
-pub const ALL: [Scenario; 17] = [
+pub const ALL: [Scenario; 18] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -64,6 +66,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Goal(5e6),
         baseline_name: "",
         goal: 1.0,
+        message_bytes: None,
     },
     Scenario {
         name: "decode_blackhole",
@@ -72,6 +75,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Python,
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
+        message_bytes: None,
     },
     Scenario {
         name: "decode",
@@ -80,6 +84,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Python,
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
+        message_bytes: None,
     },
     Scenario {
         name: "decode_transcode",
@@ -88,6 +93,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Python,
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
+        message_bytes: None,
     },
     Scenario {
         name: "decode_records",
@@ -96,14 +102,25 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Python,
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
+        message_bytes: None,
     },
     Scenario {
         name: "websocket",
-        title: "simulator → WebSocket → netpipe → blackhole",
+        title: "feeder (dense frames) → WebSocket → netpipe → blackhole",
         unit: "msg/s",
         baseline: Baseline::Side,
         baseline_name: "tokio-tungstenite client that only receives",
         goal: 0.7,
+        message_bytes: Some(dense_frame_bytes),
+    },
+    Scenario {
+        name: "websocket_mixed",
+        title: "feeder (frames in a mix of sizes) → WebSocket → netpipe → blackhole",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "tokio-tungstenite client that only receives",
+        goal: 0.7,
+        message_bytes: Some(mixed_frame_bytes),
     },
     Scenario {
         name: "nso",
@@ -112,6 +129,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "Python client: requests + json on the same stream",
         goal: 20.0,
+        message_bytes: None,
     },
     Scenario {
         name: "cloudvision",
@@ -120,22 +138,25 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "Python client: grpcio + MessageToDict + json.dumps on the same stream",
         goal: 20.0,
+        message_bytes: None,
     },
     Scenario {
         name: "kafka",
-        title: "simulator → netpipe → Kafka (tansu)",
+        title: "feeder (dense frames) → netpipe → Kafka (tansu)",
         unit: "msg/s",
         baseline: Baseline::Side,
         baseline_name: "raw rdkafka producer, the same messages (payload, key, headers) pre-built",
         goal: 0.8,
+        message_bytes: Some(dense_frame_bytes),
     },
     Scenario {
         name: "parquet",
-        title: "simulator → netpipe → Parquet",
+        title: "feeder (dense frames) → netpipe → Parquet",
         unit: "msg/s",
         baseline: Baseline::Side,
         baseline_name: "the same Arrow batches written with the parquet crate",
         goal: 0.7,
+        message_bytes: Some(dense_frame_bytes),
     },
     Scenario {
         name: "parquet_rows",
@@ -144,6 +165,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "the same Arrow batches written with the parquet crate",
         goal: 0.7,
+        message_bytes: None,
     },
     Scenario {
         name: "parquet_s3",
@@ -152,6 +174,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "the same Arrow batches written with the parquet crate, uploaded with object_store",
         goal: 0.7,
+        message_bytes: None,
     },
     Scenario {
         name: "kafka_source",
@@ -160,6 +183,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "rdkafka consumer reading the same messages",
         goal: 0.8,
+        message_bytes: None,
     },
     Scenario {
         name: "kafka_parquet",
@@ -168,6 +192,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "rdkafka consumer, the parquet crate writing the same Arrow batches",
         goal: 0.7,
+        message_bytes: None,
     },
     Scenario {
         name: "kafka_parquet_two",
@@ -176,6 +201,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "one lake writer, the same messages",
         goal: 1.0,
+        message_bytes: None,
     },
     Scenario {
         name: "replay",
@@ -184,6 +210,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "plain parquet read of the same files",
         goal: 0.8,
+        message_bytes: None,
     },
     Scenario {
         name: "replay_kafka",
@@ -192,6 +219,7 @@ pub const ALL: [Scenario; 17] = [
         baseline: Baseline::Side,
         baseline_name: "raw rdkafka producer, the same messages (JSON payload, key, headers) pre-built",
         goal: 0.8,
+        message_bytes: None,
     },
 ];
 
@@ -203,7 +231,7 @@ pub fn human(rate: f64, unit: &str) -> String {
     }
 }
 
-const WS_MESSAGES: u64 = 50_000;
+const WS_MESSAGES: u64 = 200_000;
 const KAFKA_MESSAGES: u64 = 50_000;
 const PARQUET_MESSAGES: u64 = 20_000;
 const REPLAY_EVENTS: u64 = 300_000;
@@ -231,8 +259,10 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
                 std::hint::black_box(event.payload.record());
             }
         }),
-        "websocket:netpipe" => websocket_netpipe(),
-        "websocket:baseline" => websocket_baseline(),
+        "websocket:netpipe" => websocket_netpipe(false),
+        "websocket:baseline" => websocket_baseline(false),
+        "websocket_mixed:netpipe" => websocket_netpipe(true),
+        "websocket_mixed:baseline" => websocket_baseline(true),
         "nso:netpipe" => nso::netpipe(),
         "nso:baseline" => nso::python_client(),
         "cloudvision:netpipe" => cloudvision::netpipe(),
@@ -381,17 +411,36 @@ fn decode(n: u64, render_json: bool, mut consume: impl FnMut(&[Event])) -> anyho
     Ok(n as f64 / elapsed.as_secs_f64())
 }
 
-/// The Aruba simulator on its own thread and runtime, streaming `count` monitoring messages.
-fn simulator(count: u64) -> anyhow::Result<SocketAddr> {
-    paced_simulator(count, None)
+/// The frame feeder: the Aruba simulator on a thread and runtime of its
+/// own, streaming `count` monitoring messages (dense, or in a mix of
+/// sizes) as fast as the socket takes them. Its frames are made before it
+/// serves and written a run at a time, so what it costs is little more
+/// than the copies into the socket.
+fn feeder(count: u64, mixed: bool) -> anyhow::Result<SocketAddr> {
+    serve::wait_until_serving(simulator(count, None, mixed)?)
 }
 
-/// The same, at `rate` messages per second.
-fn paced_simulator(count: u64, rate: Option<f64>) -> anyhow::Result<SocketAddr> {
+/// The mean size of the feeder's dense frames.
+fn dense_frame_bytes() -> f64 {
+    mean_len(&sample_frames(Topic::Monitoring, 32))
+}
+
+/// The mean size of the feeder's frames in a mix of sizes.
+fn mixed_frame_bytes() -> f64 {
+    mean_len(&mixed_frames(Topic::Monitoring, 32))
+}
+
+fn mean_len(frames: &[Bytes]) -> f64 {
+    frames.iter().map(Bytes::len).sum::<usize>() as f64 / frames.len() as f64
+}
+
+/// The Aruba simulator, at `rate` messages per second or as fast as it can.
+fn simulator(count: u64, rate: Option<f64>, mixed: bool) -> anyhow::Result<SocketAddr> {
     serve_on_a_thread(move |listener| async move {
         let config = SimulatorConfig {
             count: Some(count),
             rate,
+            mixed,
             ..SimulatorConfig::default()
         };
         let _ = serve(listener, config, Arc::new(Stats::default())).await;
@@ -404,17 +453,17 @@ fn aruba_source(address: SocketAddr) -> String {
     )
 }
 
-fn websocket_netpipe() -> anyhow::Result<f64> {
-    let address = simulator(WS_MESSAGES)?;
+fn websocket_netpipe(mixed: bool) -> anyhow::Result<f64> {
+    let address = feeder(WS_MESSAGES, mixed)?;
     let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [central] }}\n",
+        "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [central], {ENDLESS_BATCH} }}\n",
         aruba_source(address)
     );
-    Ok(WS_MESSAGES as f64 / run_pipeline(&yaml, "sink", WS_MESSAGES, 1)?.as_secs_f64())
+    Ok(WS_MESSAGES as f64 / run_pipeline(&yaml, "sink", WS_MESSAGES, 2)?.as_secs_f64())
 }
 
-fn websocket_baseline() -> anyhow::Result<f64> {
-    let address = simulator(WS_MESSAGES)?;
+fn websocket_baseline(mixed: bool) -> anyhow::Result<f64> {
+    let address = feeder(WS_MESSAGES, mixed)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -453,12 +502,12 @@ fn unique(prefix: &str) -> String {
 
 fn kafka_sink(broker: &str, topic: &str, encoding: &str) -> String {
     format!(
-        "  sink: {{ type: kafka, inputs: [SOURCE], bootstrap_servers: \"{broker}\", topic: \"{topic}\", encoding: {encoding}, create_topics: {{ partitions: 1 }} }}\n"
+        "  sink: {{ type: kafka, inputs: [SOURCE], bootstrap_servers: \"{broker}\", topic: \"{topic}\", encoding: {encoding}, create_topics: {{ partitions: 1 }}, {ENDLESS_BATCH} }}\n"
     )
 }
 
 fn kafka_netpipe() -> anyhow::Result<f64> {
-    let address = simulator(KAFKA_MESSAGES)?;
+    let address = feeder(KAFKA_MESSAGES, false)?;
     let sink =
         kafka_sink(&broker()?, &unique("bench-netpipe"), "protobuf").replace("SOURCE", "central");
     let yaml = format!("sources:\n{}sinks:\n{sink}", aruba_source(address));

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt as _, SinkExt, StreamExt};
 use netpipe_connect::reconnect::sleep_unless_shutdown;
 use netpipe_connect::{Ending, Reconnect, TlsOptions, with_causes};
 use netpipe_core::event::dead_letter;
-use netpipe_core::{BoxError, Secret, Source, SourceContext, SourceSender, Timestamp, async_trait};
-use tokio::sync::Mutex;
+use netpipe_core::{
+    BoxError, Event, Secret, Source, SourceContext, SourceSender, Timestamp, async_trait,
+};
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -25,6 +28,19 @@ use tracing::info;
 use crate::decode::Decoder;
 use crate::events::EventBuilder;
 use crate::topic::Topic;
+
+/// Most frames, and bytes of frames, in one run: frames that arrived
+/// together are decoded and sent on together, up to these. The bytes bound
+/// what a chunk of dense frames holds once decoded.
+const MAX_RUN_FRAMES: usize = 256;
+const MAX_RUN_BYTES: usize = 512 * 1024;
+
+/// Runs of frames read but not yet decoded, per connection: enough for the
+/// reading to stay ahead of the decoding, few enough to bound memory.
+const DECODE_QUEUE: usize = 2;
+
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// One connection's worth of configuration: a customer and a topic.
 #[derive(Debug, Clone)]
@@ -108,6 +124,7 @@ impl Source for ArubaSource {
     }
 }
 
+#[derive(Clone)]
 struct Connection {
     name: Arc<str>,
     out: SourceSender,
@@ -269,14 +286,61 @@ impl Connection {
                 .await
                 .map_err(|e| ConnectionError::Transient(e.to_string()))?;
         }
-        let mut builder = EventBuilder::new(
+        let builder = EventBuilder::new(
             shared.decoder.clone(),
             self.name.clone(),
             entry.topic,
             s.split,
         )
         .render_json(s.render_json);
-        let origin = format!("aruba.{}", entry.topic);
+        let (frames, decoding) = self.decode_beside(builder, format!("aruba.{}", entry.topic));
+        let ending = self.read_frames(&mut ws, frames, s).await;
+        // Every frame read is decoded and sent on before the connection is
+        // over, whatever ended it: the next one's gap event comes after them.
+        match decoding.await {
+            Ok(Ok(())) => Ok(ending),
+            Ok(Err(e)) => Err(ConnectionError::Transient(e)),
+            Err(e) => Err(ConnectionError::Transient(format!(
+                "the decoding task failed: {e}"
+            ))),
+        }
+    }
+
+    /// A task that decodes the runs of frames sent to it and sends their
+    /// events on, in order: frames are checked on one core while the
+    /// socket is read on another.
+    fn decode_beside(
+        &self,
+        mut builder: EventBuilder,
+        origin: String,
+    ) -> (mpsc::Sender<Vec<Bytes>>, JoinHandle<Result<(), String>>) {
+        let (frames, mut runs) = mpsc::channel::<Vec<Bytes>>(DECODE_QUEUE);
+        let connection = self.clone();
+        let decoding = tokio::spawn(async move {
+            while let Some(run) = runs.recv().await {
+                let mut events = Vec::with_capacity(run.len());
+                for frame in run {
+                    connection.frame_events(&mut builder, &origin, frame, &mut events);
+                }
+                connection
+                    .out
+                    .send(events)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        });
+        (frames, decoding)
+    }
+
+    /// Reads frames until the connection ends (how) or the pipeline stops
+    /// (`None`), handing each run of frames that arrived together to `frames`.
+    async fn read_frames(
+        &self,
+        ws: &mut WebSocket,
+        frames: mpsc::Sender<Vec<Bytes>>,
+        s: &ArubaSource,
+    ) -> Option<Ending> {
         let mut ping = tokio::time::interval(s.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_heard = Instant::now();
@@ -285,7 +349,7 @@ impl Connection {
             let message = tokio::select! {
                 _ = self.shutdown.cancelled() => {
                     let _ = ws.close(None).await;
-                    return Ok(None);
+                    return None;
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > s.idle_timeout {
@@ -298,34 +362,66 @@ impl Connection {
                 }
                 message = ws.next() => message,
             };
-            last_heard = Instant::now();
-            let frame = match message {
-                Some(Ok(Message::Binary(frame))) => frame,
-                Some(Ok(Message::Close(_))) | None => break "closed by the server".to_string(),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => break format!("connection error: {e}"),
-            };
-            received_any = true;
-            self.metrics.events_in.inc();
-            self.metrics.bytes_in.inc_by(frame.len() as u64);
-            let events = match builder.events(frame.clone(), Timestamp::now()) {
-                Ok(events) => events,
-                Err(e) => {
-                    self.metrics.dead_letters.inc();
-                    vec![dead_letter(&self.name, &origin, &e.to_string(), frame)]
+            // The frames that have arrived by now make one run: one send,
+            // one chunk, however many frames the socket holds.
+            let mut run = Vec::new();
+            let mut run_bytes = 0;
+            let mut next = Some(message);
+            let mut ended = None;
+            while let Some(message) = next.take() {
+                match message {
+                    Some(Ok(Message::Binary(frame))) => {
+                        run_bytes += frame.len();
+                        run.push(frame);
+                    }
+                    Some(Ok(Message::Close(_))) | None => {
+                        ended = Some("closed by the server".to_string());
+                        break;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        ended = Some(format!("connection error: {e}"));
+                        break;
+                    }
                 }
-            };
-            self.out
-                .send(events)
-                .await
-                .map_err(|e| ConnectionError::Transient(e.to_string()))?;
+                if run.len() < MAX_RUN_FRAMES && run_bytes < MAX_RUN_BYTES {
+                    next = ws.next().now_or_never();
+                }
+            }
+            received_any |= !run.is_empty();
+            if !run.is_empty() && frames.send(run).await.is_err() {
+                // The decoding task ended: its error says why.
+                break "the pipeline stopped taking events".to_string();
+            }
             // A send that waited was the pipeline's back-pressure, not the
-            // server's silence: the idle clock starts again after it.
+            // server's silence: the idle clock starts after it.
             last_heard = Instant::now();
+            if let Some(reason) = ended {
+                break reason;
+            }
         };
-        Ok(Some(Ending::Ended {
+        Some(Ending::Ended {
             reason,
             delivered: received_any,
-        }))
+        })
+    }
+
+    /// The events of `frame`, or its dead letter, appended to `events`.
+    fn frame_events(
+        &self,
+        builder: &mut EventBuilder,
+        origin: &str,
+        frame: Bytes,
+        events: &mut Vec<Event>,
+    ) {
+        self.metrics.events_in.inc();
+        self.metrics.bytes_in.inc_by(frame.len() as u64);
+        match builder.events(frame.clone(), Timestamp::now()) {
+            Ok(built) => events.extend(built),
+            Err(e) => {
+                self.metrics.dead_letters.inc();
+                events.push(dead_letter(&self.name, origin, &e.to_string(), frame));
+            }
+        }
     }
 }

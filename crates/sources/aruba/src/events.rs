@@ -294,7 +294,7 @@ mod tests {
     use netpipe_core::json;
 
     use super::*;
-    use crate::simulator::sample_frames;
+    use crate::simulator::{mixed_frames, sample_frames};
     use netpipe_protobuf::wire::first_field_last;
 
     /// The event as built before payloads stayed encoded: decoded first.
@@ -314,19 +314,42 @@ mod tests {
         event
     }
 
+    /// Mixed frames are what their name says: of several sizes, the
+    /// largest as dense as the simulator's usual ones.
+    #[test]
+    fn mixed_frames_come_in_several_sizes() {
+        let sizes: Vec<usize> = mixed_frames(Topic::Monitoring, 8)
+            .iter()
+            .map(Bytes::len)
+            .collect();
+        let dense = sample_frames(Topic::Monitoring, 1)[0].len();
+        assert!(
+            sizes[0] < sizes[1] && sizes[1] < sizes[2] && sizes[2] < sizes[3],
+            "{sizes:?}"
+        );
+        assert!(
+            sizes[3].abs_diff(dense) < dense / 10,
+            "{sizes:?} against {dense}"
+        );
+        assert_eq!(sizes[..4].len(), sizes[4..].len());
+    }
+
     #[test]
     fn encoded_payloads_read_and_transcode_as_decoded_ones_for_every_topic() {
         let decoder = Arc::new(Decoder::new());
         for (topic, render) in Topic::ALL.into_iter().flat_map(|t| [(t, false), (t, true)]) {
             let mut builder =
                 EventBuilder::new(decoder.clone(), "src".into(), topic, false).render_json(render);
-            for frame in sample_frames(topic, 8) {
+            for frame in sample_frames(topic, 8)
+                .into_iter()
+                .chain(mixed_frames(topic, 4))
+            {
                 let received = Timestamp(1);
                 let event = builder.events(frame.clone(), received).unwrap().remove(0);
-                let mut expected = decoded_event(&decoder, topic, frame, received);
+                let mut expected = decoded_event(&decoder, topic, frame.clone(), received);
                 if let Some(json) = event.payload.rendered_json() {
-                    // Sized by what it holds: the JSON.
-                    assert_eq!(event.size, json.len(), "{topic}");
+                    // Sized by what it holds: the JSON, or the frame kept beside it.
+                    assert_eq!(event.size, json.len().max(frame.len()), "{topic}");
                     expected.size = event.size;
                 }
                 assert_eq!(event.payload.rendered_json().is_some(), render, "{topic}");

@@ -33,6 +33,10 @@ pub struct SimulateArgs {
     /// Messages per topic in all, then silence.
     #[arg(long)]
     count: Option<u64>,
+    /// Frames in a mix of sizes (repeated fields with 0 to 3 elements), as
+    /// traffic has them, rather than all dense (3 elements).
+    #[arg(long)]
+    mixed: bool,
     /// Close each connection after N messages.
     #[arg(long, value_name = "N")]
     drop_every: Option<u64>,
@@ -78,6 +82,7 @@ async fn simulate(args: SimulateArgs) -> Result<(), BoxError> {
         renew_after: args.renew_after,
         rate: args.rate,
         count: args.count,
+        mixed: args.mixed,
         drop_every: args.drop_every,
         malformed_every: args.malformed_every,
         silent_after: args.silent_after,

@@ -1,6 +1,7 @@
 //! Realistic messages of every topic, made from the descriptors: every field
-//! set, every repeated field with several elements, addresses that look like
-//! real MACs and IPs, ESSIDs that look like network names.
+//! set, every repeated field with up to three elements (dense: always three),
+//! addresses that look like real MACs and IPs, ESSIDs that look like network
+//! names.
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
@@ -8,7 +9,8 @@ use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Va
 use crate::readers::descriptor_pool;
 use crate::topic::Topic;
 
-const ELEMENTS: u64 = 3;
+/// Elements of each repeated field in a dense message.
+pub const ELEMENTS: u64 = 3;
 const MAX_DEPTH: u32 = 6;
 const SSIDS: [&str; 4] = ["Corp-WiFi", "Guest", "IoT-Sensors", "Café-Lobby"];
 
@@ -111,17 +113,23 @@ fn scalar(field: &FieldDescriptor, seq: u64, now: u64) -> Option<Value> {
     })
 }
 
-fn fill(message: &MessageDescriptor, seq: u64, now: u64, depth: u32) -> DynamicMessage {
+fn fill(
+    message: &MessageDescriptor,
+    seq: u64,
+    now: u64,
+    depth: u32,
+    elements: u64,
+) -> DynamicMessage {
     let mut m = DynamicMessage::new(message.clone());
     for field in message.fields() {
-        let count = if field.is_list() { ELEMENTS } else { 1 };
+        let count = if field.is_list() { elements } else { 1 };
         let value = |i: u64| -> Option<Value> {
             let seq = seq * ELEMENTS + i;
             match field.kind() {
                 Kind::Message(inner) => match is_address(&inner) {
                     Some(ip) => Some(Value::Message(address(&inner, ip, seq))),
                     None if depth < MAX_DEPTH => {
-                        Some(Value::Message(fill(&inner, seq, now, depth + 1)))
+                        Some(Value::Message(fill(&inner, seq, now, depth + 1, elements)))
                     }
                     None => None,
                 },
@@ -141,6 +149,8 @@ fn fill(message: &MessageDescriptor, seq: u64, now: u64, depth: u32) -> DynamicM
 /// Makes frames (serialized `MsgProto`s) of one topic.
 pub struct FrameMaker {
     topic: Topic,
+    /// Elements of each repeated field.
+    elements: u64,
     message: MessageDescriptor,
     envelope: MessageDescriptor,
 }
@@ -150,6 +160,7 @@ impl FrameMaker {
         let pool = descriptor_pool();
         FrameMaker {
             topic,
+            elements: ELEMENTS,
             message: pool
                 .get_message_by_name(topic.message())
                 .expect("topic message"),
@@ -159,9 +170,14 @@ impl FrameMaker {
         }
     }
 
+    /// Messages whose repeated fields have `elements` elements (dense: [`ELEMENTS`]).
+    pub fn with_elements(self, elements: u64) -> Self {
+        FrameMaker { elements, ..self }
+    }
+
     /// The topic message alone, serialized.
     pub fn payload(&self, seq: u64, now_secs: u64) -> Vec<u8> {
-        fill(&self.message, seq, now_secs, 0).encode_to_vec()
+        fill(&self.message, seq, now_secs, 0, self.elements).encode_to_vec()
     }
 
     /// A whole frame: the envelope around a payload.

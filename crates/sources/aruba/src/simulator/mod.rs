@@ -56,6 +56,8 @@ pub struct SimulatorConfig {
     pub silent_after: Option<u64>,
     /// Stop sending a topic after this many messages of it in all (connections stay open, silent).
     pub count: Option<u64>,
+    /// Stream frames in a mix of sizes ([`mixed_frames`]) rather than dense ones.
+    pub mixed: bool,
     /// Topics answered with `400 Unsubscribed Topic`.
     pub unsubscribed: Vec<Topic>,
     /// Serve HTTPS and `wss://` with this certificate instead of plain text.
@@ -73,6 +75,7 @@ impl Default for SimulatorConfig {
             malformed_every: None,
             silent_after: None,
             count: None,
+            mixed: false,
             unsubscribed: Vec::new(),
             tls: None,
         }
@@ -103,15 +106,32 @@ impl Stats {
 /// Distinct frames made per topic at start; streaming cycles through them.
 const FRAMES_PER_TOPIC: u64 = 32;
 
-/// Realistic frames of a topic, as the simulator streams them.
+/// Frames written at a time when streaming as fast as possible.
+const UNPACED_RUN: u64 = 64;
+
+/// Realistic frames of a topic, as the simulator streams them: dense, every
+/// repeated field with three elements.
 pub fn sample_frames(topic: Topic, n: u64) -> Vec<Bytes> {
-    let maker = FrameMaker::new(topic);
+    frames_of(topic, n, |_| fill::ELEMENTS)
+}
+
+/// Frames of a topic in a mix of sizes, as traffic has them: the repeated
+/// fields of one frame in four have no element, of the next one, then two,
+/// then three.
+pub fn mixed_frames(topic: Topic, n: u64) -> Vec<Bytes> {
+    frames_of(topic, n, |seq| seq % (fill::ELEMENTS + 1))
+}
+
+fn frames_of(topic: Topic, n: u64, elements: impl Fn(u64) -> u64) -> Vec<Bytes> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
     (0..n)
-        .map(|seq| Bytes::from(maker.frame(seq, now)))
+        .map(|seq| {
+            let maker = FrameMaker::new(topic).with_elements(elements(seq));
+            Bytes::from(maker.frame(seq, now))
+        })
         .collect()
 }
 
@@ -138,9 +158,13 @@ pub async fn serve(
     config: SimulatorConfig,
     stats: Arc<Stats>,
 ) -> std::io::Result<()> {
+    let make = match config.mixed {
+        true => mixed_frames,
+        false => sample_frames,
+    };
     let frames = Topic::ALL
         .into_iter()
-        .map(|t| (t, sample_frames(t, FRAMES_PER_TOPIC)))
+        .map(|t| (t, make(t, FRAMES_PER_TOPIC)))
         .collect();
     let sent = Topic::ALL
         .into_iter()
@@ -260,6 +284,7 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
         let total = state.sent[&topic].fetch_add(1, Ordering::SeqCst) + 1;
         if config.count.is_some_and(|c| total > c) {
             // Stay connected and silent, as a quiet Central would.
+            let _ = sink.flush().await;
             let _ = reader.await;
             return;
         }
@@ -275,7 +300,14 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
         } else {
             frames[(total % frames.len() as u64) as usize].clone()
         };
-        if sink.send(Message::Binary(frame)).await.is_err() {
+        // Paced frames go out one by one; unpaced ones are written a run at
+        // a time, so that a benchmark measures the client, not the writes.
+        let flush = ticker.is_some() || sent.is_multiple_of(UNPACED_RUN);
+        let written = match flush {
+            true => sink.send(Message::Binary(frame)).await,
+            false => sink.feed(Message::Binary(frame)).await,
+        };
+        if written.is_err() {
             break;
         }
         let counter = if malformed {
@@ -295,6 +327,7 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
         }
         if config.silent_after.is_some_and(|n| sent >= n) {
             // Hung: no frames, no reading (so no pongs), no close.
+            let _ = sink.flush().await;
             reader.abort();
             std::future::pending::<()>().await;
         }
