@@ -190,8 +190,18 @@ struct ErrorComments {
 impl ErrorComments {
     const MAX_LINE: usize = 4096;
 
-    fn feed(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while let Some((&byte, rest)) = bytes.split_first() {
+            if self.in_comment == Some(false) {
+                // A field line (most bytes): on past its end at once.
+                let Some(end) = memchr::memchr2(b'\n', b'\r', bytes) else {
+                    return;
+                };
+                bytes = &bytes[end + 1..];
+                self.in_comment = None;
+                continue;
+            }
+            bytes = rest;
             if byte == b'\n' || byte == b'\r' {
                 if self.in_comment == Some(true) {
                     self.comment_ended();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use netpipe_source_cloudvision::simulator::{SimulatorConfig, serve};
 
-use super::run_pipeline;
+use super::{ENDLESS_BATCH, run_pipeline};
 use super::serve::{serve_on_a_thread, wait_until_serving};
 
 /// Events netpipe reads per run.
@@ -39,7 +39,7 @@ fn simulator(events: usize) -> anyhow::Result<SocketAddr> {
 pub fn netpipe() -> anyhow::Result<f64> {
     let address = simulator(NETPIPE_EVENTS)?;
     let yaml = format!(
-        "sources:\n  cv: {{ type: cloudvision, url: 'http://{address}', token: sim-token, resources: [{{ model: arista.event.v1.Event }}] }}\nsinks:\n  sink: {{ type: blackhole, inputs: [cv] }}\n"
+        "sources:\n  cv: {{ type: cloudvision, url: 'http://{address}', token: sim-token, resources: [{{ model: arista.event.v1.Event }}] }}\nsinks:\n  sink: {{ type: blackhole, inputs: [cv], {ENDLESS_BATCH} }}\n"
     );
     let took = run_pipeline(&yaml, "sink", NETPIPE_EVENTS as u64, 1)?;
     Ok(NETPIPE_EVENTS as f64 / took.as_secs_f64())

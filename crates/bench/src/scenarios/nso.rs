@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use netpipe_source_nso::simulator::{SimulatorConfig, Stats, serve};
 
-use super::run_pipeline;
+use super::{ENDLESS_BATCH, run_pipeline};
 use super::serve::{serve_on_a_thread, wait_until_serving};
 
 /// Notifications netpipe reads per run.
@@ -33,7 +33,7 @@ fn simulator(count: u64) -> anyhow::Result<SocketAddr> {
 pub fn netpipe() -> anyhow::Result<f64> {
     let address = simulator(NETPIPE_NOTIFICATIONS)?;
     let yaml = format!(
-        "sources:\n  nso: {{ type: nso, url: 'http://{address}', username: admin, password: admin, streams: [ncs-alarms] }}\nsinks:\n  sink: {{ type: blackhole, inputs: [nso] }}\n"
+        "sources:\n  nso: {{ type: nso, url: 'http://{address}', username: admin, password: admin, streams: [ncs-alarms] }}\nsinks:\n  sink: {{ type: blackhole, inputs: [nso], {ENDLESS_BATCH} }}\n"
     );
     let took = run_pipeline(&yaml, "sink", NETPIPE_NOTIFICATIONS, 1)?;
     Ok(NETPIPE_NOTIFICATIONS as f64 / took.as_secs_f64())

@@ -13,6 +13,7 @@
 
 pub mod bridge;
 pub mod checkpoint;
+mod compact;
 pub mod config;
 pub mod connect;
 pub mod notification;

@@ -108,23 +108,20 @@ pub fn notification(
     stream: &Arc<str>,
     data: &str,
 ) -> Result<Notification, NotificationError> {
-    let json: Json =
-        serde_json::from_str(data).map_err(|e| NotificationError::NotJson(e.to_string()))?;
-    let Json::Object(mut outer) = json else {
-        return Err(NotificationError::NotNotification);
-    };
-    let inner = match outer.remove("ietf-restconf:notification") {
-        Some(Json::Object(inner)) => inner,
-        _ => return Err(NotificationError::NotNotification),
-    };
-    let event_time = inner
-        .get("eventTime")
-        .and_then(Json::as_str)
-        .ok_or(NotificationError::NoEventTime)?;
-    let time = Timestamp::parse_rfc3339(event_time)
-        .ok_or_else(|| NotificationError::BadEventTime(event_time.to_string()))?;
     // Compact, in the order it came: what JSON sinks write.
-    let compact = Bytes::from(serde_json::to_vec(&inner).unwrap_or_default());
+    let compact = crate::compact::notification_object(data)
+        .map_err(|e| match serde_json::from_str::<Json>(data) {
+            // JSON, but not an object.
+            Ok(_) => NotificationError::NotNotification,
+            Err(_) => NotificationError::NotJson(e.to_string()),
+        })?
+        .filter(|object| object.first() == Some(&b'{'))
+        .ok_or(NotificationError::NotNotification)?;
+    let event_time =
+        crate::compact::event_time(&compact).ok_or(NotificationError::NoEventTime)?;
+    let time = Timestamp::parse_rfc3339(&event_time)
+        .ok_or_else(|| NotificationError::BadEventTime(event_time.clone()))?;
+    let compact = Bytes::from(compact);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     compact.hash(&mut hasher);
     let size = compact.len();
