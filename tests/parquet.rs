@@ -11,6 +11,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::{Array as _, RecordBatch};
 use support::lake::*;
 use support::simulator::Simulator;
+use support::watch::Watched;
 use support::*;
 
 #[test]
@@ -391,5 +392,53 @@ fn gaps_and_dead_letters_land_in_the_lake_and_replay() {
             .filter(|e| e["stream"] == "netpipe.dead_letter")
             .count(),
         4
+    );
+}
+
+/// Dense monitoring records hold far more in a Parquet writer (hundreds of
+/// nested columns, each with its own pages) than they take encoded: their
+/// row groups are written out when the writer's memory reaches its bound,
+/// long before `row_group_rows`, and every row is there.
+#[test]
+fn row_groups_of_dense_records_are_bounded_by_memory() {
+    let sim = Simulator::start(&["--count", "1200"]);
+    let dir = tempfile::tempdir().unwrap();
+    let port = netpipe_testkit::free_port().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "lake.yaml",
+        &format!(
+            "sources:\n  central:\n    type: aruba_central\n    url: {}\n    customers: [{{ name: A, key: sim-key, topic: monitoring }}]\nsinks:\n  lake: {{ type: parquet, inputs: [central], path: lake, row_group_rows: 100000 }}\n",
+            sim.url()
+        ),
+    );
+    let run = Watched::spawn(
+        netpipe()
+            .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
+            .arg(&file),
+    );
+    let received = r#"netpipe_events_in_total{kind="sink",component="lake"}"#;
+    run.wait_for(
+        "every frame at the sink",
+        Duration::from_secs(60),
+        |_, _| metric(&metrics(port), received) == Some(1200.0),
+    );
+    let (status, _, stderr) = run.stop();
+    assert!(status.success(), "{stderr}");
+    let files = parquet_files(&dir.path().join("lake"));
+    let groups: Vec<usize> = files
+        .iter()
+        .map(|f| {
+            let reader =
+                parquet::file::reader::SerializedFileReader::new(std::fs::File::open(f).unwrap())
+                    .unwrap();
+            use parquet::file::reader::FileReader as _;
+            reader.metadata().num_row_groups()
+        })
+        .collect();
+    assert_eq!(files.iter().map(|f| rows(f)).sum::<usize>(), 1200);
+    assert!(
+        groups.iter().sum::<usize>() > 1,
+        "row groups per file: {groups:?}"
     );
 }

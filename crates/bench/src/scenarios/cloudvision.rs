@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use netpipe_source_cloudvision::simulator::{SimulatorConfig, serve};
 
-use super::{ENDLESS_BATCH, run_pipeline};
 use super::serve::{serve_on_a_thread, wait_until_serving};
+use super::{ENDLESS_BATCH, run_pipeline};
 
 /// Events netpipe reads per run.
 const NETPIPE_EVENTS: usize = 50_000;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use netpipe_source_nso::simulator::{SimulatorConfig, Stats, serve};
 
-use super::{ENDLESS_BATCH, run_pipeline};
 use super::serve::{serve_on_a_thread, wait_until_serving};
+use super::{ENDLESS_BATCH, run_pipeline};
 
 /// Notifications netpipe reads per run.
 const NETPIPE_NOTIFICATIONS: u64 = 40_000;

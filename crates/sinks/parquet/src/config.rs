@@ -66,7 +66,8 @@ pub struct ParquetConfig {
     /// When files are committed.
     #[serde(default)]
     pub roll: Roll,
-    /// Rows per row group (the unit that replay skips by time).
+    /// Most rows per row group (the unit that replay skips by time); a row
+    /// group is written out sooner when its writer holds 16 MiB.
     #[serde(default = "default_row_group")]
     pub row_group_rows: usize,
 }

@@ -48,8 +48,9 @@ struct OpenFile {
 /// What an open file holds: a stream's rows of one directory (and Kafka partition).
 type FileKey = (Arc<str>, String, Option<Arc<str>>);
 
-/// Encoded bytes a file may buffer before its row group is written out.
-const ROW_GROUP_BUFFER: usize = 8 << 20;
+/// Memory a file's writer may hold (its column writers' buffers, as the
+/// parquet crate estimates them) before its row group is written out.
+const ROW_GROUP_MEMORY: usize = 16 << 20;
 
 pub struct Writer {
     root: PathBuf,
@@ -141,8 +142,9 @@ impl Writer {
             file.offsets = Some((partition, range));
         }
         // Row groups of deeply nested records buffer far more than their
-        // encoded size: write them out early to keep memory bounded.
-        if file.writer.in_progress_size() >= ROW_GROUP_BUFFER {
+        // encoded size (hundreds of columns, each with its own pages and
+        // dictionary): bound what they hold in memory, not encoded.
+        if file.writer.memory_size() >= ROW_GROUP_MEMORY {
             file.writer.flush().map_err(error)?;
         }
         Ok(())

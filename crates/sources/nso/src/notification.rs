@@ -117,8 +117,7 @@ pub fn notification(
         })?
         .filter(|object| object.first() == Some(&b'{'))
         .ok_or(NotificationError::NotNotification)?;
-    let event_time =
-        crate::compact::event_time(&compact).ok_or(NotificationError::NoEventTime)?;
+    let event_time = crate::compact::event_time(&compact).ok_or(NotificationError::NoEventTime)?;
     let time = Timestamp::parse_rfc3339(&event_time)
         .ok_or_else(|| NotificationError::BadEventTime(event_time.clone()))?;
     let compact = Bytes::from(compact);
