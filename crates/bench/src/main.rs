@@ -20,7 +20,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, websocket_mixed, nso, cloudvision, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, kafka_parquet_two, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, websocket_mixed, websocket_stdout, nso, cloudvision, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, kafka_parquet_two, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -94,10 +94,13 @@ fn main() -> anyhow::Result<()> {
         let special = match spec.as_str() {
             "latency" => Some(scenarios::latency()?),
             "frozen" => Some(scenarios::frozen()?),
+            "websocket_stdout:netpipe" => Some(scenarios::websocket_stdout()?),
             _ => None,
         };
         if let Some(mut figures) = special {
-            figures["rss_kib"] = json!(peak_rss_kib());
+            if figures.get("rss_kib").is_none() {
+                figures["rss_kib"] = json!(peak_rss_kib());
+            }
             println!("{figures}");
             return Ok(());
         }

@@ -58,7 +58,7 @@ pub struct Scenario {
     pub message_bytes: Option<fn() -> f64>,
 }
 
-pub const ALL: [Scenario; 18] = [
+pub const ALL: [Scenario; 19] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -121,6 +121,15 @@ pub const ALL: [Scenario; 18] = [
         baseline_name: "tokio-tungstenite client that only receives",
         goal: 0.7,
         message_bytes: Some(mixed_frame_bytes),
+    },
+    Scenario {
+        name: "websocket_stdout",
+        title: "feeder (dense frames) → WebSocket → netpipe → stdout, piped to a process counting its lines",
+        unit: "msg/s",
+        baseline: Baseline::Python,
+        baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps, on the same frames",
+        goal: 100.0,
+        message_bytes: Some(dense_frame_bytes),
     },
     Scenario {
         name: "nso",
@@ -263,6 +272,7 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "websocket:baseline" => websocket_baseline(false),
         "websocket_mixed:netpipe" => websocket_netpipe(true),
         "websocket_mixed:baseline" => websocket_baseline(true),
+        "websocket_stdout:pipeline" => websocket_to_stdout(),
         "nso:netpipe" => nso::netpipe(),
         "nso:baseline" => nso::python_client(),
         "cloudvision:netpipe" => cloudvision::netpipe(),
@@ -460,6 +470,49 @@ fn websocket_netpipe(mixed: bool) -> anyhow::Result<f64> {
         aruba_source(address)
     );
     Ok(WS_MESSAGES as f64 / run_pipeline(&yaml, "sink", WS_MESSAGES, 2)?.as_secs_f64())
+}
+
+/// Frames the stdout row reads: rendering JSON is about 20 µs a dense frame.
+const STDOUT_MESSAGES: u64 = 50_000;
+
+/// The stdout row's pipeline, run by [`websocket_stdout`] in a process whose
+/// stdout it reads.
+fn websocket_to_stdout() -> anyhow::Result<f64> {
+    let address = feeder(STDOUT_MESSAGES, false)?;
+    let yaml = format!(
+        "sources:\n{}sinks:\n  sink: {{ type: stdout, inputs: [central], {ENDLESS_BATCH} }}\n",
+        aruba_source(address)
+    );
+    Ok(STDOUT_MESSAGES as f64 / run_pipeline(&yaml, "sink", STDOUT_MESSAGES, 2)?.as_secs_f64())
+}
+
+/// `netpipe run` as a user pipes it: the pipeline runs in a process of its
+/// own whose stdout this one reads, counting lines, as `| wc -l` would. That
+/// process's last line is its `{rate, rss_kib}`: both are the figures.
+pub fn websocket_stdout() -> anyhow::Result<serde_json::Value> {
+    use std::io::BufRead as _;
+    let mut pipeline = Command::new(std::env::current_exe()?)
+        .args(["--child", "websocket_stdout:pipeline"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut out =
+        std::io::BufReader::with_capacity(1 << 20, pipeline.stdout.take().context("stdout")?);
+    let (mut lines, mut line, mut last) = (0u64, Vec::new(), Vec::new());
+    loop {
+        line.clear();
+        if out.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        lines += 1;
+        std::mem::swap(&mut line, &mut last);
+    }
+    anyhow::ensure!(pipeline.wait()?.success(), "the pipeline failed");
+    // Every event arrived, then the figures.
+    anyhow::ensure!(
+        lines == STDOUT_MESSAGES + 1,
+        "{lines} lines for {STDOUT_MESSAGES} events"
+    );
+    Ok(serde_json::from_slice(&last)?)
 }
 
 fn websocket_baseline(mixed: bool) -> anyhow::Result<f64> {
