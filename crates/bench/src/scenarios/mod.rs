@@ -7,11 +7,14 @@ mod lake;
 mod latency;
 mod nso;
 mod serve;
+mod websocket;
 
 use serve::serve_on_a_thread;
 
 pub use consume::fill_topic;
 pub use latency::{LATENCY_TIMEOUT_MS, frozen, latency};
+pub use websocket::websocket_stdout;
+use websocket::*;
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -419,126 +422,6 @@ fn decode(n: u64, render_json: bool, mut consume: impl FnMut(&[Event])) -> anyho
     let elapsed = start.elapsed();
     anyhow::ensure!(total > 0);
     Ok(n as f64 / elapsed.as_secs_f64())
-}
-
-/// The frame feeder: the Aruba simulator on a thread and runtime of its
-/// own, streaming `count` monitoring messages (dense, or in a mix of
-/// sizes) as fast as the socket takes them. Its frames are made before it
-/// serves and written a run at a time, so what it costs is little more
-/// than the copies into the socket.
-fn feeder(count: u64, mixed: bool) -> anyhow::Result<SocketAddr> {
-    serve::wait_until_serving(simulator(count, None, mixed)?)
-}
-
-/// The mean size of the feeder's dense frames.
-fn dense_frame_bytes() -> f64 {
-    mean_len(&sample_frames(Topic::Monitoring, 32))
-}
-
-/// The mean size of the feeder's frames in a mix of sizes.
-fn mixed_frame_bytes() -> f64 {
-    mean_len(&mixed_frames(Topic::Monitoring, 32))
-}
-
-fn mean_len(frames: &[Bytes]) -> f64 {
-    frames.iter().map(Bytes::len).sum::<usize>() as f64 / frames.len() as f64
-}
-
-/// The Aruba simulator, at `rate` messages per second or as fast as it can.
-fn simulator(count: u64, rate: Option<f64>, mixed: bool) -> anyhow::Result<SocketAddr> {
-    serve_on_a_thread(move |listener| async move {
-        let config = SimulatorConfig {
-            count: Some(count),
-            rate,
-            mixed,
-            ..SimulatorConfig::default()
-        };
-        let _ = serve(listener, config, Arc::new(Stats::default())).await;
-    })
-}
-
-fn aruba_source(address: SocketAddr) -> String {
-    format!(
-        "  central:\n    type: aruba_central\n    url: ws://{address}/streaming/api\n    customers: [{{ name: bench, key: sim-key, topic: monitoring }}]\n"
-    )
-}
-
-fn websocket_netpipe(mixed: bool) -> anyhow::Result<f64> {
-    let address = feeder(WS_MESSAGES, mixed)?;
-    let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [central], {ENDLESS_BATCH} }}\n",
-        aruba_source(address)
-    );
-    Ok(WS_MESSAGES as f64 / run_pipeline(&yaml, "sink", WS_MESSAGES, 2)?.as_secs_f64())
-}
-
-/// Frames the stdout row reads: rendering JSON is about 20 µs a dense frame.
-const STDOUT_MESSAGES: u64 = 50_000;
-
-/// The stdout row's pipeline, run by [`websocket_stdout`] in a process whose
-/// stdout it reads.
-fn websocket_to_stdout() -> anyhow::Result<f64> {
-    let address = feeder(STDOUT_MESSAGES, false)?;
-    let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: stdout, inputs: [central], {ENDLESS_BATCH} }}\n",
-        aruba_source(address)
-    );
-    Ok(STDOUT_MESSAGES as f64 / run_pipeline(&yaml, "sink", STDOUT_MESSAGES, 2)?.as_secs_f64())
-}
-
-/// `netpipe run` as a user pipes it: the pipeline runs in a process of its
-/// own whose stdout this one reads, counting lines, as `| wc -l` would. That
-/// process's last line is its `{rate, rss_kib}`: both are the figures.
-pub fn websocket_stdout() -> anyhow::Result<serde_json::Value> {
-    use std::io::BufRead as _;
-    let mut pipeline = Command::new(std::env::current_exe()?)
-        .args(["--child", "websocket_stdout:pipeline"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    let mut out =
-        std::io::BufReader::with_capacity(1 << 20, pipeline.stdout.take().context("stdout")?);
-    let (mut lines, mut line, mut last) = (0u64, Vec::new(), Vec::new());
-    loop {
-        line.clear();
-        if out.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        lines += 1;
-        std::mem::swap(&mut line, &mut last);
-    }
-    anyhow::ensure!(pipeline.wait()?.success(), "the pipeline failed");
-    // Every event arrived, then the figures.
-    anyhow::ensure!(
-        lines == STDOUT_MESSAGES + 1,
-        "{lines} lines for {STDOUT_MESSAGES} events"
-    );
-    Ok(serde_json::from_slice(&last)?)
-}
-
-fn websocket_baseline(mixed: bool) -> anyhow::Result<f64> {
-    let address = feeder(WS_MESSAGES, mixed)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let start = Instant::now();
-        let mut request = format!("ws://{address}/streaming/api").into_client_request()?;
-        request
-            .headers_mut()
-            .insert("Authorization", "sim-key".parse()?);
-        request.headers_mut().insert("Topic", "monitoring".parse()?);
-        let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
-        let mut received = 0;
-        while received < WS_MESSAGES {
-            match ws.next().await {
-                Some(Ok(Message::Binary(_))) => received += 1,
-                Some(Ok(_)) => {}
-                other => bail!("connection ended early: {other:?}"),
-            }
-        }
-        let _ = ws.close(None).await;
-        Ok(WS_MESSAGES as f64 / start.elapsed().as_secs_f64())
-    })
 }
 
 fn broker() -> anyhow::Result<String> {
