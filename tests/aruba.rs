@@ -163,6 +163,90 @@ sinks:
     );
 }
 
+/// A payload without its times: the simulator's frames carry the time
+/// they were made, and those the test makes are made later.
+fn timeless(value: Value) -> Value {
+    match value {
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .filter(|(name, _)| !name.contains("time"))
+                .map(|(name, v)| (name, timeless(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(timeless).collect()),
+        other => other,
+    }
+}
+
+/// Frames are checked on every core, a run of frames on each, and their
+/// events still leave in the order the frames came: the simulator cycles
+/// through 32 frames of distinct keys, with a malformed one every 97th, and
+/// each event is where its frame was sent.
+#[test]
+fn events_leave_in_the_order_their_frames_came() {
+    use netpipe_source_aruba::simulator::sample_frames;
+    use netpipe_source_aruba::{Decoder, Topic};
+    const FRAMES: u64 = 1500;
+    const MALFORMED_EVERY: u64 = 97;
+    let sim = Simulator::start(&[
+        "--count",
+        &FRAMES.to_string(),
+        "--malformed-every",
+        &MALFORMED_EVERY.to_string(),
+    ]);
+    let decoder = Decoder::new();
+    let payloads: Vec<Value> = sample_frames(Topic::Monitoring, 32)
+        .iter()
+        .map(|frame| {
+            let (_, record) = decoder.decode_frame(frame, Topic::Monitoring).unwrap();
+            let mut json = Vec::new();
+            netpipe_core::json::write_payload(&record.into(), &mut json);
+            timeless(serde_json::from_slice(&json).unwrap())
+        })
+        .collect();
+    assert!(
+        (1..payloads.len()).all(|i| !payloads[..i].contains(&payloads[i])),
+        "the cycle's frames are told apart by their payloads"
+    );
+    // The simulator's `total`-th frame (from 1): malformed, or the cycle's.
+    let expected: Vec<Option<Value>> = (1..=FRAMES)
+        .map(|total| match total % MALFORMED_EVERY {
+            0 => None,
+            _ => Some(payloads[(total % 32) as usize].clone()),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = pipeline(
+        dir.path(),
+        "aruba.yaml",
+        &format!(
+            "
+sources:
+  central:
+    type: aruba_central
+    url: {}
+    customers:
+      - {{ name: CustomerA, key: sim-key, topic: monitoring }}
+sinks:
+  out: {{ type: stdout, inputs: [central] }}
+",
+            sim.url()
+        ),
+    );
+    let (events, _) = run_until(&file, FRAMES as usize);
+    let arrived: Vec<Option<Value>> = events
+        .iter()
+        .map(|e| match e["stream"].as_str() {
+            Some("netpipe.dead_letter") => None,
+            _ => Some(timeless(e["payload"].clone())),
+        })
+        .collect();
+    assert_eq!(arrived.len(), expected.len());
+    let first_out_of_place = arrived.iter().zip(&expected).position(|(a, e)| a != e);
+    assert_eq!(first_out_of_place, None);
+}
+
 /// A customers file holding `key` for customer `lab`'s audit topic, and a
 /// pipeline that streams it to stdout: their paths.
 fn customers_file_pipeline(

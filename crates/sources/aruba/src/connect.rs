@@ -5,6 +5,7 @@
 //! event for the time it was away. Keys are [`Secret`]s: never in logs or
 //! errors.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,8 +36,9 @@ use crate::topic::Topic;
 const MAX_RUN_FRAMES: usize = 256;
 const MAX_RUN_BYTES: usize = 512 * 1024;
 
-/// Runs of frames read but not yet decoded, per connection: enough for the
-/// reading to stay ahead of the decoding, few enough to bound memory.
+/// Runs of frames read but not yet decoded, per connection (besides one
+/// decoding on each of the runtime's cores): enough for the reading to stay
+/// ahead of the decoding, few enough to bound memory.
 const DECODE_QUEUE: usize = 2;
 
 type WebSocket =
@@ -307,26 +309,49 @@ impl Connection {
     }
 
     /// A task that decodes the runs of frames sent to it and sends their
-    /// events on, in order: frames are checked on one core while the
-    /// socket is read on another.
+    /// events on, in order: frames are checked (or rendered) on every core
+    /// of the runtime, a run on each, while the socket is read.
     fn decode_beside(
         &self,
-        mut builder: EventBuilder,
+        builder: EventBuilder,
         origin: String,
     ) -> (mpsc::Sender<Vec<Bytes>>, JoinHandle<Result<(), String>>) {
         let (frames, mut runs) = mpsc::channel::<Vec<Bytes>>(DECODE_QUEUE);
         let connection = self.clone();
+        let origin: Arc<str> = origin.into();
+        let decoders = tokio::runtime::Handle::current().metrics().num_workers();
         let decoding = tokio::spawn(async move {
-            while let Some(run) = runs.recv().await {
-                let mut events = Vec::with_capacity(run.len());
-                for frame in run {
-                    connection.frame_events(&mut builder, &origin, frame, &mut events);
+            // Builders not decoding, and runs decoding in the order they came.
+            let mut idle = vec![builder; decoders.max(1)];
+            let mut decoding: VecDeque<JoinHandle<(EventBuilder, Vec<Event>)>> = VecDeque::new();
+            let mut open = true;
+            while open || !decoding.is_empty() {
+                tokio::select! {
+                    biased;
+                    done = async { decoding.front_mut().expect("a run decoding").await },
+                        if !decoding.is_empty() =>
+                    {
+                        decoding.pop_front();
+                        let (builder, events) = done.map_err(|e| e.to_string())?;
+                        idle.push(builder);
+                        connection.out.send(events).await.map_err(|e| e.to_string())?;
+                    }
+                    run = runs.recv(), if open && !idle.is_empty() => {
+                        let Some(run) = run else {
+                            open = false;
+                            continue;
+                        };
+                        let mut builder = idle.pop().expect("an idle builder");
+                        let (connection, origin) = (connection.clone(), origin.clone());
+                        decoding.push_back(tokio::spawn(async move {
+                            let mut events = Vec::with_capacity(run.len());
+                            for frame in run {
+                                connection.frame_events(&mut builder, &origin, frame, &mut events);
+                            }
+                            (builder, events)
+                        }));
+                    }
                 }
-                connection
-                    .out
-                    .send(events)
-                    .await
-                    .map_err(|e| e.to_string())?;
             }
             Ok(())
         });

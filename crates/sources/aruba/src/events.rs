@@ -116,7 +116,9 @@ pub fn frame_decoders() -> netpipe_core::StreamDecoders {
         .collect()
 }
 
-/// Turns frames of one connection into events.
+/// Turns frames of one connection into events. Clones share their names,
+/// so events of one stream share one `Arc` whichever clone built them.
+#[derive(Clone)]
 pub struct EventBuilder {
     decoder: Arc<Decoder>,
     codec: Arc<TopicCodec>,
