@@ -401,7 +401,7 @@ fn gaps_and_dead_letters_land_in_the_lake_and_replay() {
 /// long before `row_group_rows`, and every row is there.
 #[test]
 fn row_groups_of_dense_records_are_bounded_by_memory() {
-    let sim = Simulator::start(&["--count", "1200"]);
+    let sim = Simulator::start(&["--count", "4000"]);
     let dir = tempfile::tempdir().unwrap();
     let port = netpipe_testkit::free_port().unwrap();
     let file = pipeline(
@@ -421,7 +421,7 @@ fn row_groups_of_dense_records_are_bounded_by_memory() {
     run.wait_for(
         "every frame at the sink",
         Duration::from_secs(60),
-        |_, _| metric(&metrics(port), received) == Some(1200.0),
+        |_, _| metric(&metrics(port), received) == Some(4000.0),
     );
     let (status, _, stderr) = run.stop();
     assert!(status.success(), "{stderr}");
@@ -436,7 +436,7 @@ fn row_groups_of_dense_records_are_bounded_by_memory() {
             reader.metadata().num_row_groups()
         })
         .collect();
-    assert_eq!(files.iter().map(|f| rows(f)).sum::<usize>(), 1200);
+    assert_eq!(files.iter().map(|f| rows(f)).sum::<usize>(), 4000);
     assert!(
         groups.iter().sum::<usize>() > 1,
         "row groups per file: {groups:?}"

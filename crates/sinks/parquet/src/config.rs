@@ -67,7 +67,7 @@ pub struct ParquetConfig {
     #[serde(default)]
     pub roll: Roll,
     /// Most rows per row group (the unit that replay skips by time); a row
-    /// group is written out sooner when its writer holds 16 MiB.
+    /// group is written out sooner when its writer holds 32 MiB.
     #[serde(default = "default_row_group")]
     pub row_group_rows: usize,
 }

@@ -49,8 +49,12 @@ struct OpenFile {
 type FileKey = (Arc<str>, String, Option<Arc<str>>);
 
 /// Memory a file's writer may hold (its column writers' buffers, as the
-/// parquet crate estimates them) before its row group is written out.
-const ROW_GROUP_MEMORY: usize = 16 << 20;
+/// parquet crate estimates them) before its row group is written out. Each
+/// dictionary-encoded column reserves a table of 4096 entries (~72 KB)
+/// before its first value: Aruba's monitoring records, 411 leaf columns,
+/// hold ~30 MB with no rows at all, so a lower bound writes every batch as
+/// a row group of its own, and each costs a compressor per column.
+const ROW_GROUP_MEMORY: usize = 32 << 20;
 
 pub struct Writer {
     root: PathBuf,
