@@ -1,5 +1,6 @@
 //! The running Kafka sink.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,6 +130,17 @@ pub struct KafkaSink {
     value: Vec<u8>,
     /// Retries and time spent waiting on the broker, for `/metrics`.
     metrics: netpipe_core::metrics::ComponentMetrics,
+}
+
+/// The value an event holds already in `encoding`, sent from where it is
+/// (librdkafka copies it once anyway): the frame as received, or the JSON
+/// its source rendered on arrival.
+fn held_value(encoding: Encoding, event: &Event) -> Option<&[u8]> {
+    match encoding {
+        Encoding::Protobuf => event.raw.as_deref(),
+        Encoding::Json => event.payload.rendered_json().map(|json| &json[..]),
+        Encoding::Avro => None,
+    }
 }
 
 /// Errors that sending again will not fix.
@@ -271,7 +283,8 @@ impl KafkaSink {
         Ok(parsed)
     }
 
-    /// Encodes an event's value into `self.value`.
+    /// Encodes an event's value into `self.value`, when it does not hold
+    /// it already ([`held_value`]).
     async fn encode(&mut self, event: &Event, topic: &str) -> Result<(), BoxError> {
         self.value.clear();
         match self.encoding {
@@ -279,11 +292,7 @@ impl KafkaSink {
                 json::write_payload(&event.payload, &mut self.value);
             }
             Encoding::Protobuf => {
-                let raw = event
-                    .raw
-                    .as_ref()
-                    .ok_or_else(|| KafkaSinkError::NoRawBytes(event.stream.to_string()))?;
-                self.value.extend_from_slice(raw);
+                return Err(KafkaSinkError::NoRawBytes(event.stream.to_string()).into());
             }
             Encoding::Avro => {
                 let schema = self.schema(&event.stream)?;
@@ -305,16 +314,18 @@ impl KafkaSink {
         Ok(())
     }
 
-    fn key_of(&self, event: &Event) -> Option<String> {
+    fn key_of<'e>(&self, event: &'e Event) -> Option<Cow<'e, str>> {
         match &self.key {
-            KeyMode::Event => event.key.as_deref().map(str::to_string),
+            KeyMode::Event => event.key.as_deref().map(Cow::Borrowed),
             KeyMode::None => None,
             KeyMode::Path(path) => match event.payload.get_path(path)? {
-                Value::String(s) => Some(s.to_string()),
-                Value::Int(i) => Some(i.to_string()),
-                Value::UInt(u) => Some(u.to_string()),
+                Value::String(s) => Some(Cow::Owned(s.to_string())),
+                Value::Int(i) => Some(Cow::Owned(i.to_string())),
+                Value::UInt(u) => Some(Cow::Owned(u.to_string())),
                 Value::Null => None,
-                other => serde_json::to_string(&format!("{other:?}")).ok(),
+                other => serde_json::to_string(&format!("{other:?}"))
+                    .ok()
+                    .map(Cow::Owned),
             },
         }
     }
@@ -357,13 +368,19 @@ impl KafkaSink {
                     topic
                 }
             };
-            self.encode(event, &topic).await?;
+            let value = match held_value(self.encoding, event) {
+                Some(held) => held,
+                None => {
+                    self.encode(event, &topic).await?;
+                    &self.value[..]
+                }
+            };
             let key = self.key_of(event);
             let mut record = FutureRecord::to(&topic)
-                .payload(&self.value)
+                .payload(value)
                 .headers(netpipe_kafka::headers::write(event));
             if let Some(key) = &key {
-                record = record.key(key.as_str());
+                record = record.key(&**key);
             }
             let delivery = loop {
                 match self.producer.send_result(record) {
@@ -381,7 +398,7 @@ impl KafkaSink {
                     }
                 }
             };
-            tally.of(&topic, &mut self.topics).bytes += self.value.len() as u64;
+            tally.of(&topic, &mut self.topics).bytes += value.len() as u64;
             deliveries.push((topic, i, delivery));
         }
         Ok(deliveries)
