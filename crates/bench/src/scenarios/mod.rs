@@ -275,6 +275,8 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "websocket:baseline" => websocket_baseline(false),
         "websocket_mixed:netpipe" => websocket_netpipe(true),
         "websocket_mixed:baseline" => websocket_baseline(true),
+        "websocket:checking" => websocket_checking(false),
+        "websocket_mixed:checking" => websocket_checking(true),
         "websocket_stdout:pipeline" => websocket_to_stdout(),
         "nso:netpipe" => nso::netpipe(),
         "nso:baseline" => nso::python_client(),

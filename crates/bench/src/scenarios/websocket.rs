@@ -71,24 +71,39 @@ pub(super) fn websocket_to_stdout() -> anyhow::Result<f64> {
 }
 
 /// `netpipe run` as a user pipes it: the pipeline runs in a process of its
-/// own whose stdout this one reads, counting lines, as `| wc -l` would. That
+/// own whose stdout this one reads, counting lines as `| wc -l` does (the
+/// newlines of each read, no line copied but the last of each read). That
 /// process's last line is its `{rate, rss_kib}`: both are the figures.
 pub fn websocket_stdout() -> anyhow::Result<serde_json::Value> {
-    use std::io::BufRead as _;
+    use std::io::Read as _;
     let mut pipeline = Command::new(std::env::current_exe()?)
         .args(["--child", "websocket_stdout:pipeline"])
         .stdout(std::process::Stdio::piped())
         .spawn()?;
-    let mut out =
-        std::io::BufReader::with_capacity(1 << 20, pipeline.stdout.take().context("stdout")?);
-    let (mut lines, mut line, mut last) = (0u64, Vec::new(), Vec::new());
+    let mut out = pipeline.stdout.take().context("stdout")?;
+    let mut read = vec![0; 1 << 20];
+    // The line being read when a read ended, and the last complete line.
+    let (mut lines, mut partial, mut last) = (0u64, Vec::new(), Vec::new());
     loop {
-        line.clear();
-        if out.read_until(b'\n', &mut line)? == 0 {
-            break;
+        let chunk = match out.read(&mut read)? {
+            0 => break,
+            n => &read[..n],
+        };
+        let Some(end) = memchr::memrchr(b'\n', chunk) else {
+            partial.extend_from_slice(chunk);
+            continue;
+        };
+        lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+        last.clear();
+        match memchr::memrchr(b'\n', &chunk[..end]) {
+            Some(before) => last.extend_from_slice(&chunk[before + 1..end]),
+            None => {
+                last.extend_from_slice(&partial);
+                last.extend_from_slice(&chunk[..end]);
+            }
         }
-        lines += 1;
-        std::mem::swap(&mut line, &mut last);
+        partial.clear();
+        partial.extend_from_slice(&chunk[end + 1..]);
     }
     anyhow::ensure!(pipeline.wait()?.success(), "the pipeline failed");
     // Every event arrived, then the figures.
@@ -100,6 +115,29 @@ pub fn websocket_stdout() -> anyhow::Result<serde_json::Value> {
 }
 
 pub(super) fn websocket_baseline(mixed: bool) -> anyhow::Result<f64> {
+    receive(mixed, |_| Ok(()))
+}
+
+/// Not a row: the least a client that keeps netpipe's promise must do,
+/// receiving each frame and checking it whole as it arrives (the arrival
+/// check of netpipe's Aruba source: envelope, then the payload's key, time
+/// and size), on one task, building nothing. `--child
+/// websocket:checking` (or `websocket_mixed:checking`) prints its rate.
+pub(super) fn websocket_checking(mixed: bool) -> anyhow::Result<f64> {
+    let decoder = Decoder::new();
+    let summarizer = decoder
+        .codec()
+        .summarizer(decoder.topic_plan(Topic::Monitoring));
+    receive(mixed, move |frame| {
+        let envelope = decoder.decode_envelope(&frame, Topic::Monitoring)?;
+        decoder.codec().summarize(&summarizer, &envelope.data)?;
+        Ok(())
+    })
+}
+
+/// A tokio-tungstenite client on one task reading [`WS_MESSAGES`] frames
+/// from the feeder, each handed to `each`: frames/s.
+fn receive(mixed: bool, mut each: impl FnMut(Bytes) -> anyhow::Result<()>) -> anyhow::Result<f64> {
     let address = feeder(WS_MESSAGES, mixed)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -115,7 +153,10 @@ pub(super) fn websocket_baseline(mixed: bool) -> anyhow::Result<f64> {
         let mut received = 0;
         while received < WS_MESSAGES {
             match ws.next().await {
-                Some(Ok(Message::Binary(_))) => received += 1,
+                Some(Ok(Message::Binary(frame))) => {
+                    each(frame)?;
+                    received += 1;
+                }
                 Some(Ok(_)) => {}
                 other => bail!("connection ended early: {other:?}"),
             }
