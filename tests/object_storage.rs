@@ -275,6 +275,84 @@ sinks:
     );
 }
 
+/// Files waiting for upload are staged in one directory per sink under
+/// the temporary directory: a writer killed mid-run leaves its partial file
+/// there, and the next run of the sink removes it.
+#[test]
+fn a_killed_writers_staged_files_are_removed_by_the_next_run() {
+    let moto = moto();
+    moto.create_bucket("lake").unwrap();
+    let (dir, temp) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let staged = |suffix: &str| -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![temp.path().to_path_buf()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                match entry.file_type().unwrap().is_dir() {
+                    true => dirs.push(entry.path()),
+                    false if entry.file_name().to_string_lossy().ends_with(suffix) => {
+                        found.push(entry.path())
+                    }
+                    false => {}
+                }
+            }
+        }
+        found
+    };
+    let endless = pipeline(
+        dir.path(),
+        "endless.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, rate: 5000 }}
+sinks:
+  lake:
+    type: parquet
+    inputs: [demo]
+    path: s3://lake/netpipe
+    storage: {}
+    batch: {{ max_events: 250, timeout: 20ms }}
+",
+            storage(&moto)
+        ),
+    );
+    let child = netpipe()
+        .arg("run")
+        .arg(&endless)
+        .env("S3_SECRET", "s3-secret-value")
+        .env("TMPDIR", temp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while staged(".parquet.tmp").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing was staged");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    signal(&child, "KILL");
+    wait_with_limit(child, std::time::Duration::from_secs(20));
+    assert!(!staged(".parquet.tmp").is_empty());
+    let output = netpipe()
+        .arg("run")
+        .arg(s3_pipeline(dir.path(), &moto, "lake", 10, ""))
+        .env("S3_SECRET", "s3-secret-value")
+        .env("TMPDIR", temp.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("partial files left by a run that ended"),
+        "{}",
+        text(&output.stderr)
+    );
+    // Everything staged was uploaded or removed (a dead run's lock file
+    // stays a minute, in case it is a starting run's).
+    assert_eq!(staged(".parquet.tmp"), Vec::<std::path::PathBuf>::new());
+    assert_eq!(staged(".parquet"), Vec::<std::path::PathBuf>::new());
+}
+
 /// A writer that died mid-upload left a multipart upload and its marker
 /// (as netpipe names them, below the prefix): the next run's sink aborts
 /// that upload and removes the marker. A running writer's upload stays.

@@ -66,13 +66,11 @@ impl ParquetSink {
         remote: Option<Arc<Remote>>,
     ) -> Result<Self, ParquetSinkError> {
         let root = match &remote {
-            // Staged files are uploaded as they are committed: a run's own
-            // directory, which it leaves empty.
-            Some(_) => std::env::temp_dir().join(format!(
-                "netpipe-staging-{}-{}",
-                cx.name,
-                std::process::id()
-            )),
+            // Staged files are uploaded as they are committed. One directory
+            // per sink name, shared by its runs as a local root is: a run that
+            // died left its partial files there, and the next one removes
+            // them (`remove_abandoned`, below).
+            Some(_) => std::env::temp_dir().join(format!("netpipe-staging-{}", cx.name)),
             None => cx.resolve(&config.path),
         };
         std::fs::create_dir_all(&root).map_err(|error| ParquetSinkError::Directory {
@@ -289,6 +287,20 @@ struct Group<'a> {
     events: Vec<&'a Event>,
 }
 
+/// Removes the empty directories below `dir`, deepest first.
+fn remove_empty_dirs(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_empty_dirs(&entry.path());
+            // Fails, as it should, when something is still in it.
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
+}
+
 fn offset(event: &Event) -> u64 {
     event.position.as_ref().map_or(0, |p| p.offset)
 }
@@ -323,8 +335,9 @@ impl Sink for ParquetSink {
         let committed = committed?;
         match &self.remote {
             Some(remote) => {
-                // Every staged file is uploaded: the directory is empty but for the lock.
-                let _ = std::fs::remove_dir_all(&self.root);
+                // Every staged file is uploaded: what is left is directories,
+                // empty unless another run of this sink is staging in them.
+                remove_empty_dirs(&self.root);
                 info!(root = %remote.url(), files = committed, "parquet files committed");
             }
             None => {
