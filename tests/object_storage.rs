@@ -48,6 +48,30 @@ sinks:
     )
 }
 
+/// A pipeline writing demo events to `s3://lake/netpipe` until stopped,
+/// files rolled at 1000 rows.
+fn endless_pipeline(dir: &std::path::Path, moto: &netpipe_testkit::Moto) -> std::path::PathBuf {
+    pipeline(
+        dir,
+        "endless.yaml",
+        &format!(
+            "
+sources:
+  demo: {{ type: demo, rate: 5000 }}
+sinks:
+  lake:
+    type: parquet
+    inputs: [demo]
+    path: s3://lake/netpipe
+    storage: {{ endpoint: {}, region: us-east-1, allow_http: true, access_key_id: test, secret_access_key: test }}
+    roll: {{ max_rows: 1000 }}
+    batch: {{ max_events: 250, timeout: 20ms }}
+",
+            moto.endpoint()
+        ),
+    )
+}
+
 /// Runs `file` with the secret key in `S3_SECRET`; neither its stdout nor
 /// its stderr may hold the secret.
 fn run_with_secret(file: &std::path::Path) -> std::process::Output {
@@ -237,25 +261,7 @@ fn a_writer_killed_mid_run_leaves_only_readable_objects() {
     let moto = moto();
     moto.create_bucket("lake").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let file = pipeline(
-        dir.path(),
-        "lake.yaml",
-        &format!(
-            "
-sources:
-  demo: {{ type: demo, rate: 5000 }}
-sinks:
-  lake:
-    type: parquet
-    inputs: [demo]
-    path: s3://lake/netpipe
-    storage: {{ endpoint: {}, region: us-east-1, allow_http: true, access_key_id: test, secret_access_key: test }}
-    roll: {{ max_rows: 1000 }}
-    batch: {{ max_events: 250, timeout: 20ms }}
-",
-            moto.endpoint()
-        ),
-    );
+    let file = endless_pipeline(dir.path(), &moto);
     let child = spawn_run(&file);
     let objects = || objects_read_by_pyarrow(&moto);
     // Killed once a few files are up, while more are being written.
@@ -299,24 +305,7 @@ fn a_killed_writers_staged_files_are_removed_by_the_next_run() {
         }
         found
     };
-    let endless = pipeline(
-        dir.path(),
-        "endless.yaml",
-        &format!(
-            "
-sources:
-  demo: {{ type: demo, rate: 5000 }}
-sinks:
-  lake:
-    type: parquet
-    inputs: [demo]
-    path: s3://lake/netpipe
-    storage: {}
-    batch: {{ max_events: 250, timeout: 20ms }}
-",
-            storage(&moto)
-        ),
-    );
+    let endless = endless_pipeline(dir.path(), &moto);
     let child = netpipe()
         .arg("run")
         .arg(&endless)
