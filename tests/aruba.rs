@@ -10,6 +10,15 @@ use support::simulator::{Simulator, garbage_leaves_memory_flat};
 use support::watch::{self, Watched};
 use support::*;
 
+/// A pipeline file in `dir` reading the simulator at `url` into stdout;
+/// `options` are the source's others, one per line, indented.
+fn stdout_pipeline(dir: &std::path::Path, url: &str, options: &str) -> std::path::PathBuf {
+    let yaml = format!(
+        "sources:\n  central:\n    type: aruba_central\n    url: {url}\n{options}sinks:\n  out: {{ type: stdout, inputs: [central] }}\n"
+    );
+    pipeline(dir, "aruba.yaml", &yaml)
+}
+
 fn of_stream<'a>(events: &'a [Value], stream: &str) -> Vec<&'a Value> {
     events.iter().filter(|e| e["stream"] == stream).collect()
 }
@@ -88,23 +97,10 @@ fn dropped_connections_reconnect_with_gap_events_and_malformed_frames_become_dea
         "7",
     ]);
     let dir = tempfile::tempdir().unwrap();
-    let file = pipeline(
+    let file = stdout_pipeline(
         dir.path(),
-        "aruba.yaml",
-        &format!(
-            "
-sources:
-  central:
-    type: aruba_central
-    url: {}
-    max_backoff: 200ms
-    customers:
-      - {{ name: CustomerA, key: sim-key, topic: monitoring }}
-sinks:
-  out: {{ type: stdout, inputs: [central] }}
-",
-            sim.url()
-        ),
+        &sim.url(),
+        "    max_backoff: 200ms\n    customers: [{ name: CustomerA, key: sim-key, topic: monitoring }]\n",
     );
     // 40 frames (5 malformed) in 4 connections of 10, each closed by the
     // simulator, so 4 reconnects with a gap event each.
@@ -217,22 +213,10 @@ fn events_leave_in_the_order_their_frames_came() {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let file = pipeline(
+    let file = stdout_pipeline(
         dir.path(),
-        "aruba.yaml",
-        &format!(
-            "
-sources:
-  central:
-    type: aruba_central
-    url: {}
-    customers:
-      - {{ name: CustomerA, key: sim-key, topic: monitoring }}
-sinks:
-  out: {{ type: stdout, inputs: [central] }}
-",
-            sim.url()
-        ),
+        &sim.url(),
+        "    customers: [{ name: CustomerA, key: sim-key, topic: monitoring }]\n",
     );
     let (events, _) = run_until(&file, FRAMES as usize);
     let arrived: Vec<Option<Value>> = events
