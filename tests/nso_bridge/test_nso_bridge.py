@@ -9,6 +9,7 @@ Run by scripts/test.sh after the Rust tests (NETPIPE_BIN names the binary):
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,6 +125,7 @@ class Netpipe:
     def stop(self):
         self.process.send_signal(signal.SIGINT)
         self.process.wait(timeout=20)
+        shutil.rmtree(self.dir, ignore_errors=True)
         time.sleep(0.1)
 
 
