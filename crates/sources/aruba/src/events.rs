@@ -116,8 +116,10 @@ pub fn frame_decoders() -> netpipe_core::StreamDecoders {
         .collect()
 }
 
-/// Turns frames of one connection into events. Clones share their names,
-/// so events of one stream share one `Arc` whichever clone built them.
+/// Turns frames of one connection into events. Clones made before any
+/// frame share the topic stream's name, so its events carry one `Arc`
+/// whichever clone built them (split element streams are named by each
+/// clone as it meets them).
 #[derive(Clone)]
 pub struct EventBuilder {
     decoder: Arc<Decoder>,
