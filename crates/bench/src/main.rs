@@ -20,7 +20,7 @@ struct Args {
     /// Runs per side of each scenario; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, websocket_mixed, websocket_stdout, nso, cloudvision, kafka, parquet, parquet_rows, parquet_s3, kafka_source, kafka_parquet, kafka_parquet_two, replay, replay_kafka, latency, frozen).
+    /// Only these scenarios (core, decode_blackhole, decode, decode_transcode, decode_records, websocket, websocket_mixed, websocket_stdout, websocket_stdout_mixed, nso, cloudvision, kafka, kafka_mixed, parquet, parquet_mixed, parquet_rows, parquet_s3, kafka_source, kafka_parquet, kafka_parquet_two, replay, replay_kafka, latency, frozen).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the table here.
@@ -94,7 +94,8 @@ fn main() -> anyhow::Result<()> {
         let special = match spec.as_str() {
             "latency" => Some(scenarios::latency()?),
             "frozen" => Some(scenarios::frozen()?),
-            "websocket_stdout:netpipe" => Some(scenarios::websocket_stdout()?),
+            "websocket_stdout:netpipe" => Some(scenarios::websocket_stdout(false)?),
+            "websocket_stdout_mixed:netpipe" => Some(scenarios::websocket_stdout(true)?),
             _ => None,
         };
         if let Some(mut figures) = special {
@@ -175,7 +176,9 @@ fn main() -> anyhow::Result<()> {
                     let m = child(&format!("{}:baseline", scenario.name), &env)?;
                     own_baseline.push(m["rate"].as_f64().unwrap_or(f64::MAX));
                 }
-                scenarios::Baseline::Python => own_baseline.push(python::vendor_sample_rate()?),
+                scenarios::Baseline::Python { mixed } => {
+                    own_baseline.push(python::vendor_sample_rate(mixed)?)
+                }
                 scenarios::Baseline::Goal(_) => {}
             }
         }
@@ -187,7 +190,7 @@ fn main() -> anyhow::Result<()> {
         let netpipe = median(rates);
         let baseline = match scenario.baseline {
             scenarios::Baseline::Goal(rate) => rate,
-            scenarios::Baseline::Python | scenarios::Baseline::Side => median(own_baseline),
+            scenarios::Baseline::Python { .. } | scenarios::Baseline::Side => median(own_baseline),
         };
         let ratio = if pair_ratios.is_empty() {
             netpipe / baseline

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use netpipe_source_aruba::Topic;
-use netpipe_source_aruba::simulator::sample_frames;
+use netpipe_source_aruba::simulator::{mixed_frames, sample_frames};
 
 /// Messages the Python baseline decodes per run (it is about two orders of
 /// magnitude slower than netpipe; rates are compared, not totals).
@@ -89,11 +89,18 @@ pub fn with_cloudvision_descriptors() -> anyhow::Result<(PathBuf, PathBuf)> {
     Ok((python, descriptors))
 }
 
-/// The frames both sides decode, length-prefixed.
-pub fn frames_file(dir: &Path) -> anyhow::Result<PathBuf> {
-    let path = dir.join("monitoring.frames");
+/// The frames both sides decode (dense, or in the feeder's mix of sizes), length-prefixed.
+pub fn frames_file(dir: &Path, mixed: bool) -> anyhow::Result<PathBuf> {
+    let (name, frames) = match mixed {
+        false => ("monitoring.frames", sample_frames(Topic::Monitoring, 64)),
+        true => (
+            "monitoring-mixed.frames",
+            mixed_frames(Topic::Monitoring, 64),
+        ),
+    };
+    let path = dir.join(name);
     let mut out = Vec::new();
-    for frame in sample_frames(Topic::Monitoring, 64) {
+    for frame in frames {
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         out.extend_from_slice(&frame);
     }
@@ -101,12 +108,13 @@ pub fn frames_file(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// Messages per second of the vendor sample's decode + MessageToDict + json.dumps.
-pub fn vendor_sample_rate() -> anyhow::Result<f64> {
+/// Messages per second of the vendor sample's decode + MessageToDict +
+/// json.dumps, on dense frames or on frames in a mix of sizes.
+pub fn vendor_sample_rate(mixed: bool) -> anyhow::Result<f64> {
     let dir = workdir();
     std::fs::create_dir_all(&dir)?;
     let python = setup(&dir)?;
-    let frames = frames_file(&dir)?;
+    let frames = frames_file(&dir, mixed)?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/vendor_sample.py");
     rate_of(
         Command::new(python)

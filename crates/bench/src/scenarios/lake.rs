@@ -5,8 +5,8 @@
 
 use super::*;
 
-pub(super) fn parquet_netpipe() -> anyhow::Result<f64> {
-    let address = feeder(PARQUET_MESSAGES, false)?;
+pub(super) fn parquet_netpipe(mixed: bool) -> anyhow::Result<f64> {
+    let address = feeder(PARQUET_MESSAGES, mixed)?;
     let dir = tempfile::tempdir()?;
     let yaml = format!(
         "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [central], path: \"{}\", {ENDLESS_BATCH} }}\n",
@@ -16,8 +16,8 @@ pub(super) fn parquet_netpipe() -> anyhow::Result<f64> {
     Ok(PARQUET_MESSAGES as f64 / run_pipeline(&yaml, "sink", PARQUET_MESSAGES, 1)?.as_secs_f64())
 }
 
-pub(super) fn parquet_baseline() -> anyhow::Result<f64> {
-    let frames = sample_frames(Topic::Monitoring, 64);
+pub(super) fn parquet_baseline(mixed: bool) -> anyhow::Result<f64> {
+    let frames = feeder_frames(64, mixed);
     let mut builder = EventBuilder::new(
         Arc::new(Decoder::new()),
         Arc::from("bench"),

@@ -44,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 pub enum Baseline {
     /// A fixed goal instead of a measured baseline.
     Goal(f64),
-    /// The vendor sample's Python.
-    Python,
+    /// The vendor sample's Python, on dense frames or on the feeder's mix of sizes.
+    Python { mixed: bool },
     /// The scenario's own baseline side.
     Side,
 }
@@ -61,7 +61,7 @@ pub struct Scenario {
     pub message_bytes: Option<fn() -> f64>,
 }
 
-pub const ALL: [Scenario; 19] = [
+pub const ALL: [Scenario; 22] = [
     Scenario {
         name: "core",
         title: "core: demo → batching → blackhole, 1 core",
@@ -75,7 +75,7 @@ pub const ALL: [Scenario; 19] = [
         name: "decode_blackhole",
         title: "Aruba monitoring frames → events → blackhole (checked whole, keyed, timed; payloads stay encoded), 1 core",
         unit: "msg/s",
-        baseline: Baseline::Python,
+        baseline: Baseline::Python { mixed: false },
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
         message_bytes: None,
@@ -84,7 +84,7 @@ pub const ALL: [Scenario; 19] = [
         name: "decode",
         title: "Aruba monitoring frames → decode → JSON (every sink writes JSON: rendered on arrival, one pass), 1 core",
         unit: "msg/s",
-        baseline: Baseline::Python,
+        baseline: Baseline::Python { mixed: false },
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
         message_bytes: None,
@@ -93,7 +93,7 @@ pub const ALL: [Scenario; 19] = [
         name: "decode_transcode",
         title: "Aruba monitoring frames → decode → JSON (another sink reads records: checked on arrival, transcoded by the sink), 1 core",
         unit: "msg/s",
-        baseline: Baseline::Python,
+        baseline: Baseline::Python { mixed: false },
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
         message_bytes: None,
@@ -102,7 +102,7 @@ pub const ALL: [Scenario; 19] = [
         name: "decode_records",
         title: "Aruba monitoring frames → decode → typed records (what Parquet and Avro read), 1 core",
         unit: "msg/s",
-        baseline: Baseline::Python,
+        baseline: Baseline::Python { mixed: false },
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps",
         goal: 100.0,
         message_bytes: None,
@@ -129,10 +129,19 @@ pub const ALL: [Scenario; 19] = [
         name: "websocket_stdout",
         title: "feeder (dense frames) → WebSocket → netpipe → stdout, piped to a process counting its lines",
         unit: "msg/s",
-        baseline: Baseline::Python,
+        baseline: Baseline::Python { mixed: false },
         baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps, on the same frames",
         goal: 100.0,
         message_bytes: Some(dense_frame_bytes),
+    },
+    Scenario {
+        name: "websocket_stdout_mixed",
+        title: "feeder (frames in a mix of sizes) → WebSocket → netpipe → stdout, piped to a process counting its lines",
+        unit: "msg/s",
+        baseline: Baseline::Python { mixed: true },
+        baseline_name: "vendor sample: ParseFromString + MessageToDict + json.dumps, on the same frames",
+        goal: 100.0,
+        message_bytes: Some(mixed_frame_bytes),
     },
     Scenario {
         name: "nso",
@@ -162,6 +171,15 @@ pub const ALL: [Scenario; 19] = [
         message_bytes: Some(dense_frame_bytes),
     },
     Scenario {
+        name: "kafka_mixed",
+        title: "feeder (frames in a mix of sizes) → netpipe → Kafka (tansu)",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "raw rdkafka producer, the same messages (payload, key, headers) pre-built",
+        goal: 0.8,
+        message_bytes: Some(mixed_frame_bytes),
+    },
+    Scenario {
         name: "parquet",
         title: "feeder (dense frames) → netpipe → Parquet",
         unit: "msg/s",
@@ -169,6 +187,15 @@ pub const ALL: [Scenario; 19] = [
         baseline_name: "the same Arrow batches written with the parquet crate",
         goal: 0.7,
         message_bytes: Some(dense_frame_bytes),
+    },
+    Scenario {
+        name: "parquet_mixed",
+        title: "feeder (frames in a mix of sizes) → netpipe → Parquet",
+        unit: "msg/s",
+        baseline: Baseline::Side,
+        baseline_name: "the same Arrow batches written with the parquet crate",
+        goal: 0.7,
+        message_bytes: Some(mixed_frame_bytes),
     },
     Scenario {
         name: "parquet_rows",
@@ -277,15 +304,20 @@ pub fn run_side(spec: &str) -> anyhow::Result<f64> {
         "websocket_mixed:baseline" => websocket_baseline(true),
         "websocket:checking" => websocket_checking(false),
         "websocket_mixed:checking" => websocket_checking(true),
-        "websocket_stdout:pipeline" => websocket_to_stdout(),
+        "websocket_stdout:pipeline" => websocket_to_stdout(false),
+        "websocket_stdout_mixed:pipeline" => websocket_to_stdout(true),
         "nso:netpipe" => nso::netpipe(),
         "nso:baseline" => nso::python_client(),
         "cloudvision:netpipe" => cloudvision::netpipe(),
         "cloudvision:baseline" => cloudvision::python_client(),
-        "kafka:netpipe" => kafka_netpipe(),
-        "kafka:baseline" => kafka_baseline(),
-        "parquet:netpipe" => lake::parquet_netpipe(),
-        "parquet:baseline" => lake::parquet_baseline(),
+        "kafka:netpipe" => kafka_netpipe(false),
+        "kafka:baseline" => kafka_baseline(false),
+        "kafka_mixed:netpipe" => kafka_netpipe(true),
+        "kafka_mixed:baseline" => kafka_baseline(true),
+        "parquet:netpipe" => lake::parquet_netpipe(false),
+        "parquet:baseline" => lake::parquet_baseline(false),
+        "parquet_mixed:netpipe" => lake::parquet_netpipe(true),
+        "parquet_mixed:baseline" => lake::parquet_baseline(true),
         "parquet_rows:netpipe" => lake::parquet_rows_netpipe(),
         "parquet_rows:baseline" => lake::parquet_rows_baseline(),
         "parquet_s3:netpipe" => lake::parquet_s3_netpipe(),
@@ -444,8 +476,8 @@ fn kafka_sink(broker: &str, topic: &str, encoding: &str) -> String {
     )
 }
 
-fn kafka_netpipe() -> anyhow::Result<f64> {
-    let address = feeder(KAFKA_MESSAGES, false)?;
+fn kafka_netpipe(mixed: bool) -> anyhow::Result<f64> {
+    let address = feeder(KAFKA_MESSAGES, mixed)?;
     let sink =
         kafka_sink(&broker()?, &unique("bench-netpipe"), "protobuf").replace("SOURCE", "central");
     let yaml = format!("sources:\n{}sinks:\n{sink}", aruba_source(address));
@@ -532,7 +564,7 @@ fn produce_raw(records: Vec<RawRecord>) -> anyhow::Result<f64> {
     })
 }
 
-fn kafka_baseline() -> anyhow::Result<f64> {
+fn kafka_baseline(mixed: bool) -> anyhow::Result<f64> {
     let mut builder = EventBuilder::new(
         Arc::new(Decoder::new()),
         Arc::from("central"),
@@ -540,7 +572,7 @@ fn kafka_baseline() -> anyhow::Result<f64> {
         false,
     );
     let mut events = Vec::new();
-    for frame in sample_frames(Topic::Monitoring, 32) {
+    for frame in feeder_frames(32, mixed) {
         events.extend(builder.events(frame, Timestamp::now())?);
     }
     let records = raw_records(&events, KAFKA_MESSAGES, |e| {

@@ -14,14 +14,22 @@ pub(super) fn feeder(count: u64, mixed: bool) -> anyhow::Result<SocketAddr> {
     serve::wait_until_serving(simulator(count, None, mixed)?)
 }
 
+/// `n` frames as the feeder makes them: dense, or in a mix of sizes.
+pub(super) fn feeder_frames(n: u64, mixed: bool) -> Vec<Bytes> {
+    match mixed {
+        false => sample_frames(Topic::Monitoring, n),
+        true => mixed_frames(Topic::Monitoring, n),
+    }
+}
+
 /// The mean size of the feeder's dense frames.
 pub(super) fn dense_frame_bytes() -> f64 {
-    mean_len(&sample_frames(Topic::Monitoring, 32))
+    mean_len(&feeder_frames(32, false))
 }
 
 /// The mean size of the feeder's frames in a mix of sizes.
 pub(super) fn mixed_frame_bytes() -> f64 {
-    mean_len(&mixed_frames(Topic::Monitoring, 32))
+    mean_len(&feeder_frames(32, true))
 }
 
 fn mean_len(frames: &[Bytes]) -> f64 {
@@ -61,8 +69,8 @@ const STDOUT_MESSAGES: u64 = 50_000;
 
 /// The stdout row's pipeline, run by [`websocket_stdout`] in a process whose
 /// stdout it reads.
-pub(super) fn websocket_to_stdout() -> anyhow::Result<f64> {
-    let address = feeder(STDOUT_MESSAGES, false)?;
+pub(super) fn websocket_to_stdout(mixed: bool) -> anyhow::Result<f64> {
+    let address = feeder(STDOUT_MESSAGES, mixed)?;
     let yaml = format!(
         "sources:\n{}sinks:\n  sink: {{ type: stdout, inputs: [central], {ENDLESS_BATCH} }}\n",
         aruba_source(address)
@@ -74,10 +82,14 @@ pub(super) fn websocket_to_stdout() -> anyhow::Result<f64> {
 /// own whose stdout this one reads, counting lines as `| wc -l` does (the
 /// newlines of each read, no line copied but the last of each read). That
 /// process's last line is its `{rate, rss_kib}`: both are the figures.
-pub fn websocket_stdout() -> anyhow::Result<serde_json::Value> {
+pub fn websocket_stdout(mixed: bool) -> anyhow::Result<serde_json::Value> {
     use std::io::Read as _;
+    let side = match mixed {
+        false => "websocket_stdout:pipeline",
+        true => "websocket_stdout_mixed:pipeline",
+    };
     let mut pipeline = Command::new(std::env::current_exe()?)
-        .args(["--child", "websocket_stdout:pipeline"])
+        .args(["--child", side])
         .stdout(std::process::Stdio::piped())
         .spawn()?;
     let mut out = pipeline.stdout.take().context("stdout")?;

@@ -7,6 +7,7 @@
 
 mod command;
 pub mod fill;
+mod preframed;
 
 pub use command::simulator;
 
@@ -33,6 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::topic::Topic;
 use fill::FrameMaker;
+use preframed::Preframed;
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
@@ -141,7 +143,21 @@ struct State {
     renewed: std::sync::atomic::AtomicBool,
     stats: Arc<Stats>,
     frames: HashMap<Topic, Vec<Bytes>>,
+    /// The frames framed once, when streams are unpaced and faultless.
+    preframed: HashMap<Topic, Preframed>,
     sent: HashMap<Topic, AtomicU64>,
+}
+
+impl SimulatorConfig {
+    /// Streams go out as fast as the socket takes them, every frame as it
+    /// was made: nothing to decide frame by frame.
+    fn unpaced_and_faultless(&self) -> bool {
+        self.rate.is_none()
+            && self.drop_every.is_none()
+            && self.malformed_every.is_none()
+            && self.silent_after.is_none()
+            && self.renew_after.is_none()
+    }
 }
 
 type Body = Full<Bytes>;
@@ -162,10 +178,17 @@ pub async fn serve(
         true => mixed_frames,
         false => sample_frames,
     };
-    let frames = Topic::ALL
+    let frames: HashMap<Topic, Vec<Bytes>> = Topic::ALL
         .into_iter()
         .map(|t| (t, make(t, FRAMES_PER_TOPIC)))
         .collect();
+    let preframed = match config.unpaced_and_faultless() {
+        true => frames
+            .iter()
+            .map(|(topic, frames)| (*topic, Preframed::new(frames, UNPACED_RUN)))
+            .collect(),
+        false => HashMap::new(),
+    };
     let sent = Topic::ALL
         .into_iter()
         .map(|t| (t, AtomicU64::new(0)))
@@ -175,6 +198,7 @@ pub async fn serve(
         renewed: Default::default(),
         stats,
         frames,
+        preframed,
         sent,
     });
     let acceptor = state.config.tls.clone().map(TlsAcceptor::from);
@@ -268,9 +292,20 @@ async fn stream_frames(request: Request<Incoming>, state: Arc<State>, topic: Top
     let Ok(upgraded) = hyper::upgrade::on(request).await else {
         return;
     };
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-    let (mut sink, mut incoming) = ws.split();
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
     state.stats.connections.fetch_add(1, Ordering::SeqCst);
+    // Written past tungstenite, which has written and read nothing yet; what
+    // follows (pongs, a close) goes through it as usual.
+    if let Some(preframed) = state.preframed.get(&topic) {
+        let (sent, frames) = (&state.sent[&topic], &state.stats.frames);
+        if !preframed
+            .stream(ws.get_mut(), sent, state.config.count, frames)
+            .await
+        {
+            return;
+        }
+    }
+    let (mut sink, mut incoming) = ws.split();
     // Read so pings are answered and a client close is noticed.
     let mut reader = tokio::spawn(async move { while let Some(Ok(_)) = incoming.next().await {} });
     let config = &state.config;
