@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
-use netpipe_source_aruba::Topic;
-use netpipe_source_aruba::simulator::{mixed_frames, sample_frames};
+
+use crate::scenarios::feeder_frames;
 
 /// Messages the Python baseline decodes per run (it is about two orders of
 /// magnitude slower than netpipe; rates are compared, not totals).
@@ -91,16 +91,12 @@ pub fn with_cloudvision_descriptors() -> anyhow::Result<(PathBuf, PathBuf)> {
 
 /// The frames both sides decode (dense, or in the feeder's mix of sizes), length-prefixed.
 pub fn frames_file(dir: &Path, mixed: bool) -> anyhow::Result<PathBuf> {
-    let (name, frames) = match mixed {
-        false => ("monitoring.frames", sample_frames(Topic::Monitoring, 64)),
-        true => (
-            "monitoring-mixed.frames",
-            mixed_frames(Topic::Monitoring, 64),
-        ),
-    };
-    let path = dir.join(name);
+    let path = dir.join(match mixed {
+        false => "monitoring.frames",
+        true => "monitoring-mixed.frames",
+    });
     let mut out = Vec::new();
-    for frame in frames {
+    for frame in feeder_frames(64, mixed) {
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
         out.extend_from_slice(&frame);
     }

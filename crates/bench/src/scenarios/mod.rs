@@ -13,8 +13,8 @@ use serve::serve_on_a_thread;
 
 pub use consume::fill_topic;
 pub use latency::{LATENCY_TIMEOUT_MS, frozen, latency};
-pub use websocket::websocket_stdout;
 use websocket::*;
+pub use websocket::{feeder_frames, websocket_stdout};
 
 use std::net::SocketAddr;
 use std::process::Command;

@@ -15,7 +15,7 @@ pub(super) fn feeder(count: u64, mixed: bool) -> anyhow::Result<SocketAddr> {
 }
 
 /// `n` frames as the feeder makes them: dense, or in a mix of sizes.
-pub(super) fn feeder_frames(n: u64, mixed: bool) -> Vec<Bytes> {
+pub fn feeder_frames(n: u64, mixed: bool) -> Vec<Bytes> {
     match mixed {
         false => sample_frames(Topic::Monitoring, n),
         true => mixed_frames(Topic::Monitoring, n),
