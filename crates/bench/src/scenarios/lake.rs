@@ -6,14 +6,9 @@
 use super::*;
 
 pub(super) fn parquet_netpipe(mixed: bool) -> anyhow::Result<f64> {
-    let address = feeder(PARQUET_MESSAGES, mixed)?;
     let dir = tempfile::tempdir()?;
-    let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: parquet, inputs: [central], path: \"{}\", {ENDLESS_BATCH} }}\n",
-        aruba_source(address),
-        dir.path().display()
-    );
-    Ok(PARQUET_MESSAGES as f64 / run_pipeline(&yaml, "sink", PARQUET_MESSAGES, 1)?.as_secs_f64())
+    let sink = format!("type: parquet, path: \"{}\"", dir.path().display());
+    from_feeder(PARQUET_MESSAGES, mixed, &sink, 1)
 }
 
 pub(super) fn parquet_baseline(mixed: bool) -> anyhow::Result<f64> {

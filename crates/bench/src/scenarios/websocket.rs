@@ -55,13 +55,25 @@ pub(super) fn aruba_source(address: SocketAddr) -> String {
     )
 }
 
-pub(super) fn websocket_netpipe(mixed: bool) -> anyhow::Result<f64> {
-    let address = feeder(WS_MESSAGES, mixed)?;
+/// The feeder's `count` frames (dense or mixed) read by netpipe into a sink
+/// whose options are `sink` (its type first), on `threads` runtime
+/// threads: frames/s.
+pub(super) fn from_feeder(
+    count: u64,
+    mixed: bool,
+    sink: &str,
+    threads: usize,
+) -> anyhow::Result<f64> {
+    let address = feeder(count, mixed)?;
     let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: blackhole, inputs: [central], {ENDLESS_BATCH} }}\n",
+        "sources:\n{}sinks:\n  sink: {{ {sink}, inputs: [central], {ENDLESS_BATCH} }}\n",
         aruba_source(address)
     );
-    Ok(WS_MESSAGES as f64 / run_pipeline(&yaml, "sink", WS_MESSAGES, 2)?.as_secs_f64())
+    Ok(count as f64 / run_pipeline(&yaml, "sink", count, threads)?.as_secs_f64())
+}
+
+pub(super) fn websocket_netpipe(mixed: bool) -> anyhow::Result<f64> {
+    from_feeder(WS_MESSAGES, mixed, "type: blackhole", 2)
 }
 
 /// Frames the stdout row reads: rendering JSON is about 20 µs a dense frame.
@@ -70,12 +82,7 @@ const STDOUT_MESSAGES: u64 = 50_000;
 /// The stdout row's pipeline, run by [`websocket_stdout`] in a process whose
 /// stdout it reads.
 pub(super) fn websocket_to_stdout(mixed: bool) -> anyhow::Result<f64> {
-    let address = feeder(STDOUT_MESSAGES, mixed)?;
-    let yaml = format!(
-        "sources:\n{}sinks:\n  sink: {{ type: stdout, inputs: [central], {ENDLESS_BATCH} }}\n",
-        aruba_source(address)
-    );
-    Ok(STDOUT_MESSAGES as f64 / run_pipeline(&yaml, "sink", STDOUT_MESSAGES, 2)?.as_secs_f64())
+    from_feeder(STDOUT_MESSAGES, mixed, "type: stdout", 2)
 }
 
 /// `netpipe run` as a user pipes it: the pipeline runs in a process of its
