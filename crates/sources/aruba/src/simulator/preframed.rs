@@ -82,6 +82,54 @@ impl Preframed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    /// `streaming`'s answer, if it ends within five seconds (a stream that
+    /// ignores its count goes on for as long as it is read).
+    async fn within_seconds(streaming: impl Future<Output = bool>) -> Option<bool> {
+        let limit = std::time::Duration::from_secs(5);
+        tokio::time::timeout(limit, streaming).await.ok()
+    }
+
+    /// A WebSocket client reads the stream as the frames, in order, `count`
+    /// of them (not a whole number of runs), and a later connection of the
+    /// same topic finds the count spent and sends nothing.
+    #[tokio::test]
+    async fn a_client_reads_count_frames_and_a_later_connection_none() {
+        const COUNT: u64 = 30;
+        let frames: Vec<Bytes> = (0..5u8)
+            .map(|i| Bytes::from(vec![i; 3000 + 700 * i as usize]))
+            .collect();
+        let preframed = Preframed::new(&frames, 7);
+        let (sent, written) = (AtomicU64::new(0), AtomicU64::new(0));
+        let (mut server, client) = tokio::io::duplex(1 << 20);
+        let mut client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let done = within_seconds(preframed.stream(&mut server, &sent, Some(COUNT), &written));
+        assert_eq!(done.await, Some(true), "streaming went past the count");
+        drop(server);
+        for n in 1..=COUNT {
+            let message = client.next().await.expect("a message").expect("a frame");
+            assert_eq!(
+                message,
+                Message::Binary(frames[(n % 5) as usize].clone()),
+                "{n}"
+            );
+        }
+        assert!(!matches!(client.next().await, Some(Ok(Message::Binary(_)))));
+        assert_eq!(written.load(Ordering::SeqCst), COUNT);
+
+        let (mut later, _client) = tokio::io::duplex(1 << 20);
+        let spent = within_seconds(preframed.stream(&mut later, &sent, Some(COUNT), &written));
+        assert_eq!(
+            spent.await,
+            Some(true),
+            "the later connection went on streaming"
+        );
+        assert_eq!(written.load(Ordering::SeqCst), COUNT);
+    }
 
     /// Every run, wherever it starts, holds the frames the paced stream
     /// would send, each framed as tungstenite frames it.
