@@ -262,7 +262,15 @@ fn a_writer_killed_mid_run_leaves_only_readable_objects() {
     moto.create_bucket("lake").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = endless_pipeline(dir.path(), &moto);
-    let child = spawn_run(&file);
+    // Its staging directory, and the claim a killed run leaves there, go with the test's.
+    let child = netpipe()
+        .arg("run")
+        .arg(&file)
+        .env("TMPDIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let objects = || objects_read_by_pyarrow(&moto);
     // Killed once a few files are up, while more are being written.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -435,10 +443,13 @@ sinks:
         ),
     );
     let rows = || -> usize { objects_read_by_pyarrow(&moto).iter().map(|(_, r)| r).sum() };
+    // Both runs stage in the test's directory: the claim the killed one
+    // leaves goes with it.
     let mut first = netpipe()
         .arg("run")
         .arg(&writer)
         .env("S3_SECRET", "test")
+        .env("TMPDIR", dir.path())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -451,8 +462,13 @@ sinks:
     first.kill().unwrap();
     first.wait().unwrap();
     assert!(rows() < 6000, "killed mid-stream");
-    let again =
-        support::watch::Watched::spawn(netpipe().arg("run").arg(&writer).env("S3_SECRET", "test"));
+    let again = support::watch::Watched::spawn(
+        netpipe()
+            .arg("run")
+            .arg(&writer)
+            .env("S3_SECRET", "test")
+            .env("TMPDIR", dir.path()),
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while rows() < 6000 {
         assert!(
