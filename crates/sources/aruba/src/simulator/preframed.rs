@@ -4,6 +4,9 @@
 //! tungstenite instead, every frame is copied into its write buffer first;
 //! a benchmark's client shares the machine's cores with the simulator, so
 //! the simulator should cost little more than the copies into the socket.
+//! Nothing is read while such a stream runs: a client's pings are answered
+//! once its count is sent (until then the frames are the sign of life a
+//! client watches for).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
