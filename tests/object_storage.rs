@@ -402,10 +402,11 @@ for o in s3.list_objects_v2(Bucket='lake', Prefix='netpipe/_netpipe/').get('Cont
     );
 }
 
-/// A lake writer reading Kafka into S3, killed with SIGKILL after its first
-/// objects (before it committed their offsets) and started again: it reads
-/// those messages again, finds their objects by name, and every message is
-/// in the bucket exactly once.
+/// A lake writer reading Kafka into S3, killed with SIGKILL once its objects
+/// hold every message so far (before it committed their offsets), and
+/// started again after more arrived: it reads the written messages again,
+/// finds their objects by name, and every message is in the bucket exactly
+/// once.
 #[test]
 fn a_kafka_lake_writer_into_s3_killed_and_restarted_writes_every_message_once() {
     let broker = support::broker::Broker::start();
@@ -416,19 +417,24 @@ fn a_kafka_lake_writer_into_s3_killed_and_restarted_writes_every_message_once() 
         dir.path(),
         "into.yaml",
         &format!(
-            "sources:\n  demo: {{ type: demo, count: 6000, devices: 12 }}\nsinks:\n  kafka: {{ type: kafka, inputs: [demo], bootstrap_servers: {}, create_topics: {{ partitions: 4 }} }}\n",
+            "sources:\n  demo: {{ type: demo, count: 3000, devices: 12 }}\nsinks:\n  kafka: {{ type: kafka, inputs: [demo], bootstrap_servers: {}, create_topics: {{ partitions: 4 }} }}\n",
             broker.address()
         ),
     );
-    let output = run(&into);
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    let produce = || {
+        let output = run(&into);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    };
+    produce();
+    // Offsets are committed only at the interval, far beyond the test's
+    // waits: the kill always comes before the first commit.
     let writer = pipeline(
         dir.path(),
         "writer.yaml",
         &format!(
             "
 sources:
-  lake_in: {{ type: kafka, bootstrap_servers: {}, topics: [demo.interface], group_id: lake, commit_interval: 10s, librdkafka: {{ session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\" }} }}
+  lake_in: {{ type: kafka, bootstrap_servers: {}, topics: [demo.interface], group_id: lake, commit_interval: 300s, librdkafka: {{ session.timeout.ms: \"6000\", heartbeat.interval.ms: \"500\" }} }}
 sinks:
   lake:
     type: parquet
@@ -443,41 +449,44 @@ sinks:
         ),
     );
     let rows = || -> usize { objects_read_by_pyarrow(&moto).iter().map(|(_, r)| r).sum() };
+    // Waits for the lake to hold `wanted` rows, while `writer` runs.
+    let wait_for = |wanted: usize, writer: &mut support::watch::Watched| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let written = rows();
+            if written >= wanted {
+                return written;
+            }
+            assert!(
+                !writer.exited(),
+                "the writer ended with {written} of {wanted} rows written:\n{}",
+                writer.stderr_text()
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{written} of {wanted} rows:\n{}",
+                writer.stderr_text()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
     // Both runs stage in the test's directory: the claim the killed one
     // leaves goes with it.
-    let mut first = netpipe()
-        .arg("run")
-        .arg(&writer)
-        .env("S3_SECRET", "test")
-        .env("TMPDIR", dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while rows() == 0 {
-        assert!(std::time::Instant::now() < deadline, "nothing was uploaded");
-        assert!(first.try_wait().unwrap().is_none(), "the writer ended");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    first.kill().unwrap();
-    first.wait().unwrap();
-    assert!(rows() < 6000, "killed mid-stream");
-    let again = support::watch::Watched::spawn(
-        netpipe()
-            .arg("run")
-            .arg(&writer)
-            .env("S3_SECRET", "test")
-            .env("TMPDIR", dir.path()),
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while rows() < 6000 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of 6000 rows",
-            rows()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let start = || {
+        support::watch::Watched::spawn(
+            netpipe()
+                .arg("run")
+                .arg(&writer)
+                .env("S3_SECRET", "test")
+                .env("TMPDIR", dir.path()),
+        )
+    };
+    let mut first = start();
+    assert_eq!(wait_for(3000, &mut first), 3000);
+    first.kill();
+    produce();
+    let mut again = start();
+    wait_for(6000, &mut again);
     std::thread::sleep(std::time::Duration::from_secs(2));
     let (status, _, stderr) = again.stop();
     assert!(status.success(), "{stderr}");

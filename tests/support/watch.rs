@@ -65,14 +65,27 @@ impl Watched {
         self.err.lock().unwrap().clone()
     }
 
+    /// Its stderr so far, as one text.
+    pub fn stderr_text(&self) -> String {
+        let lines: Vec<String> = self.stderr().into_iter().map(|(_, l)| l).collect();
+        lines.join("\n")
+    }
+
+    /// Whether the run has exited (by itself: `kill` and `stop` consume it).
+    pub fn exited(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
     /// Waits until `done(stdout, stderr)` holds; fails the test, saying
     /// `what` was awaited and showing stderr, after `limit`.
     pub fn wait_for(&self, what: &str, limit: Duration, done: impl Fn(&Lines, &Lines) -> bool) {
         let deadline = Instant::now() + limit;
         while !done(&self.stdout(), &self.stderr()) {
             if Instant::now() > deadline {
-                let stderr: Vec<String> = self.stderr().into_iter().map(|(_, l)| l).collect();
-                panic!("no {what} within {limit:?}; stderr:\n{}", stderr.join("\n"));
+                panic!(
+                    "no {what} within {limit:?}; stderr:\n{}",
+                    self.stderr_text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -85,8 +98,7 @@ impl Watched {
         for reader in self.readers.drain(..) {
             reader.join().unwrap();
         }
-        let stderr: Vec<String> = self.stderr().into_iter().map(|(_, l)| l).collect();
-        stderr.join("\n")
+        self.stderr_text()
     }
 
     /// Interrupts the run and waits (up to 20 s) for it to exit: its status,
