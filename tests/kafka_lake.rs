@@ -54,16 +54,7 @@ fn wait_for_rows(dir: &std::path::Path, count: usize, limit: Duration, writers: 
                 })
                 .collect();
             files.sort();
-            let logs: Vec<String> = writers
-                .iter()
-                .map(|w| {
-                    w.stderr()
-                        .into_iter()
-                        .map(|(_, l)| l)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-                .collect();
+            let logs: Vec<String> = writers.iter().map(|w| w.stderr_text()).collect();
             panic!(
                 "{} of {count} rows in the lake; files:\n{}\nwriters:\n{}",
                 lake_rows(dir),
